@@ -1,0 +1,83 @@
+# linxuser build. Lua is found with pkg-config; override LUA_VERSION
+# (5.4, 5.3, 5.2, 5.1, jit), LUA_INCDIR, LUA_LIBS, PREFIX, DESTDIR.
+LUA_VERSION ?= 5.4
+ifeq ($(LUA_VERSION),jit)
+LUA_PC ?= luajit
+LUA ?= luajit
+else
+LUA_PC ?= lua$(LUA_VERSION)
+LUA ?= lua$(LUA_VERSION)
+endif
+LUA_INCDIR ?=
+LUA_CFLAGS ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags $(LUA_PC) 2>/dev/null))
+LUA_LIBS ?= $(shell pkg-config --libs $(LUA_PC) 2>/dev/null)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+LUA_ABI := $(if $(filter jit,$(LUA_VERSION)),5.1,$(LUA_VERSION))
+INSTALL_CMOD ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+INSTALL_LMOD ?= $(PREFIX)/share/lua/$(LUA_ABI)
+INSTALL_BIN ?= $(PREFIX)/bin
+INSTALL_MAN ?= $(PREFIX)/share/man/man1
+
+BUILD ?= build/$(LUA_VERSION)
+CC ?= cc
+OPT ?= -O2 -g
+CFLAGS ?= $(OPT)
+WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+ALL_CFLAGS := $(WARN) -fPIC $(CFLAGS) $(EXTRA_CFLAGS) $(LUA_CFLAGS)
+LDFLAGS ?=
+SHARED := -shared
+
+CORE_SRC := src/idmap.c src/procfs.c src/lerror.c
+USER_SRC := src/linxuser.c $(CORE_SRC)
+PROC_SRC := src/process.c $(CORE_SRC)
+HEADERS := $(wildcard src/*.h)
+
+LIB_USER := $(BUILD)/linxuser.so
+LIB_PROC := $(BUILD)/linx/process.so
+LINX_LUA := $(BUILD)/linx-lua
+
+.PHONY: all modules deps check test demo install clean
+all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA))
+modules: $(LIB_USER) $(if $(wildcard src/process.c),$(LIB_PROC))
+
+$(LIB_USER): $(USER_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(LDFLAGS)
+
+$(LIB_PROC): $(PROC_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(LDFLAGS)
+
+# linx-lua links both modules statically (same sources, one copy of the
+# shared core) and preloads them.
+LINX_LUA_SRC := src/linx-lua.c src/linxuser.c src/process.c $(CORE_SRC)
+$(LINX_LUA): $(LINX_LUA_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+
+deps:
+	@tools/deps
+
+# The README's test command: install what is missing, build, run every lane.
+check: deps
+	@tools/check
+
+# Build and run the spec suite once with the current LUA_VERSION (no deps, no lanes).
+test: all
+	@tools/busted-lane $(LUA_VERSION) root
+
+# The README's main job: the rootless demo, as an unprivileged user.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tools/demo $(LINX_LUA)
+
+install: all
+	install -d $(DESTDIR)$(INSTALL_CMOD)/linx $(DESTDIR)$(INSTALL_BIN)
+	install -m 0755 $(LIB_USER) $(DESTDIR)$(INSTALL_CMOD)/linxuser.so
+	$(if $(wildcard $(LIB_PROC)),install -m 0755 $(LIB_PROC) $(DESTDIR)$(INSTALL_CMOD)/linx/process.so)
+	$(if $(wildcard $(LINX_LUA)),install -m 0755 $(LINX_LUA) $(DESTDIR)$(INSTALL_BIN)/linx-lua)
+
+clean:
+	rm -rf build

@@ -1,0 +1,27 @@
+/* Error tables shared by every linx module: kind, operation, and a
+ * shared metatable ("linx.error") whose __tostring gives one line. */
+#ifndef LINX_LERROR_H
+#define LINX_LERROR_H
+
+#include "compat.h"
+
+#define LINX_ERROR_MT "linx.error"
+
+/* Push a new error table {kind=, operation=} with the shared metatable. */
+void linx_error_new(lua_State *L, const char *kind, const char *operation);
+
+/* Push nil, err, code for a kernel refusal; returns 3. hint may be NULL. */
+int linx_error_os(lua_State *L, const char *operation, const char *path, int err,
+                  const char *hint);
+
+/* With an error table on top of the stack: push nil below it; returns 2. */
+int linx_error_return(lua_State *L);
+
+/* Set err[field] = string / integer on the table at the top. */
+void linx_error_setstr(lua_State *L, const char *field, const char *value);
+void linx_error_setint(lua_State *L, const char *field, long long value);
+
+/* Symbolic errno name ("EPERM"); "E?" when unknown. */
+const char *linx_errno_name(int err);
+
+#endif
