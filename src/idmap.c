@@ -1,0 +1,190 @@
+#include "idmap.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+const char *idmap_reason_name(enum idmap_reason reason)
+{
+    switch (reason) {
+    case IDMAP_OK: return "ok";
+    case IDMAP_EMPTY: return "empty";
+    case IDMAP_TOO_MANY: return "too_many";
+    case IDMAP_TOO_LONG: return "too_long";
+    case IDMAP_NEGATIVE: return "negative";
+    case IDMAP_ZERO_LENGTH: return "zero_length";
+    case IDMAP_OUT_OF_RANGE: return "out_of_range";
+    case IDMAP_OVERLAP: return "overlap";
+    }
+    return "unknown";
+}
+
+static enum idmap_reason fail(struct idmap_problem *p, enum idmap_reason r, size_t index, size_t other)
+{
+    p->reason = r;
+    p->index = index;
+    p->other = other;
+    return r;
+}
+
+/* [a, a+alen) and [b, b+blen) meet; lengths are validated positive. */
+static int ranges_meet(int64_t a, int64_t alen, int64_t b, int64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+static enum idmap_reason check_entry(const struct idmap_entry *e)
+{
+    if (e->inside < 0 || e->outside < 0 || e->length < 0)
+        return IDMAP_NEGATIVE;
+    if (e->length == 0)
+        return IDMAP_ZERO_LENGTH;
+    /* Each term is at most IDMAP_ID_MAX here, so the sums cannot overflow. */
+    if (e->inside > IDMAP_ID_MAX || e->outside > IDMAP_ID_MAX || e->length > IDMAP_ID_MAX ||
+        e->inside + e->length > IDMAP_ID_MAX || e->outside + e->length > IDMAP_ID_MAX)
+        return IDMAP_OUT_OF_RANGE;
+    return IDMAP_OK;
+}
+
+enum idmap_reason idmap_validate(const struct idmap_entry *entries, size_t count,
+                                 struct idmap_problem *problem)
+{
+    struct idmap_problem scratch;
+    struct idmap_problem *p = problem ? problem : &scratch;
+    if (count == 0)
+        return fail(p, IDMAP_EMPTY, 0, 0);
+    if (count > IDMAP_MAX_ENTRIES)
+        return fail(p, IDMAP_TOO_MANY, IDMAP_MAX_ENTRIES, 0);
+    for (size_t i = 0; i < count; i++) {
+        enum idmap_reason r = check_entry(&entries[i]);
+        if (r != IDMAP_OK)
+            return fail(p, r, i, 0);
+    }
+    /* At most 340 entries: the quadratic scan is ~58k comparisons. */
+    for (size_t j = 1; j < count; j++) {
+        const struct idmap_entry *b = &entries[j];
+        for (size_t i = 0; i < j; i++) {
+            const struct idmap_entry *a = &entries[i];
+            if (ranges_meet(a->inside, a->length, b->inside, b->length) ||
+                ranges_meet(a->outside, a->length, b->outside, b->length))
+                return fail(p, IDMAP_OVERLAP, j, i);
+        }
+    }
+    char text[IDMAP_MAX_TEXT];
+    if (idmap_render(entries, count, text, sizeof text) < 0)
+        return fail(p, IDMAP_TOO_LONG, 0, 0);
+    p->reason = IDMAP_OK;
+    return IDMAP_OK;
+}
+
+/* Append the decimal form of v (0..2^32-1) and a separator. */
+static char *put_id(char *out, int64_t v, char sep)
+{
+    char digits[20];
+    int n = 0;
+    uint64_t u = (uint64_t)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    while (n > 0)
+        *out++ = digits[--n];
+    *out++ = sep;
+    return out;
+}
+
+long idmap_render(const struct idmap_entry *entries, size_t count, char *buf, size_t cap)
+{
+    /* A line is at most 3 * 10 digits + 3 separators. */
+    enum { MAX_LINE = 33 };
+    char line[MAX_LINE];
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        char *end = put_id(line, entries[i].inside, ' ');
+        end = put_id(end, entries[i].outside, ' ');
+        end = put_id(end, entries[i].length, '\n');
+        size_t n = (size_t)(end - line);
+        /* The kernel takes less than one page: the text must stay under
+         * IDMAP_MAX_TEXT as well as fit the caller's buffer. */
+        if (n > cap - used || used + n >= IDMAP_MAX_TEXT)
+            return -1;
+        for (size_t k = 0; k < n; k++)
+            buf[used + k] = line[k];
+        used += n;
+    }
+    return (long)used;
+}
+
+int idmap_write_once(int fd, const char *text, size_t len)
+{
+    ssize_t n;
+    do {
+        n = write(fd, text, len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    return (size_t)n == len ? 0 : EIO;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Parse one unsigned decimal no larger than IDMAP_ID_MAX at *s. */
+static int parse_id(const char **s, const char *end, int64_t *out)
+{
+    const char *p = *s;
+    int64_t v = 0;
+    if (p == end || *p < '0' || *p > '9')
+        return 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > IDMAP_ID_MAX)
+            return 0;
+    }
+    *s = p;
+    *out = v;
+    return 1;
+}
+
+static int parse_line(const char *p, const char *end, struct idmap_entry *e)
+{
+    int64_t f[3];
+    for (int i = 0; i < 3; i++) {
+        const char *before = p;
+        while (p < end && is_blank(*p))
+            p++;
+        if (i > 0 && p == before)
+            return 0; /* fields must be separated */
+        if (!parse_id(&p, end, &f[i]))
+            return 0;
+    }
+    while (p < end && is_blank(*p))
+        p++;
+    if (p != end)
+        return 0;
+    e->inside = f[0];
+    e->outside = f[1];
+    e->length = f[2];
+    return 1;
+}
+
+size_t idmap_parse(const char *text, size_t len, struct idmap_entry *out, size_t cap)
+{
+    size_t found = 0;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *eol = p;
+        while (eol < end && *eol != '\n')
+            eol++;
+        struct idmap_entry e;
+        if (parse_line(p, eol, &e)) {
+            if (found < cap)
+                out[found] = e;
+            found++;
+        }
+        p = eol < end ? eol + 1 : end;
+    }
+    return found;
+}

@@ -1,0 +1,194 @@
+#include "lerror.h"
+
+#include <string.h>
+
+const char *linx_errno_name(int err)
+{
+    const char *name = strerrorname_np(err);
+    return name != NULL ? name : "E?";
+}
+
+/* Push err[field]; return it as text (numbers converted on the stack
+ * copy, which stays there until the caller resets the stack), or NULL. */
+static const char *field_str(lua_State *L, int t, const char *field)
+{
+    lua_getfield(L, t, field);
+    int type = lua_type(L, -1);
+    return type == LUA_TSTRING || type == LUA_TNUMBER ? lua_tostring(L, -1) : NULL;
+}
+
+/* Describe any Lua value in a few characters, without metamethods. */
+static void add_value(luaL_Buffer *b, lua_State *L, int idx)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        luaL_addchar(b, '"');
+        lua_pushvalue(L, idx);
+        luaL_addvalue(b);
+        luaL_addchar(b, '"');
+        break;
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN:
+    case LUA_TNIL:
+        if (lua_type(L, idx) == LUA_TBOOLEAN)
+            luaL_addstring(b, lua_toboolean(L, idx) ? "true" : "false");
+        else if (lua_type(L, idx) == LUA_TNIL)
+            luaL_addstring(b, "nil");
+        else {
+            lua_pushvalue(L, idx);
+            luaL_addvalue(b); /* lua_tostring converts a number in place */
+        }
+        break;
+    default:
+        luaL_addstring(b, "a ");
+        luaL_addstring(b, luaL_typename(L, idx));
+        break;
+    }
+}
+
+static int error_tostring(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE) {
+        lua_pushliteral(L, "linx error");
+        return 1;
+    }
+    lua_settop(L, 1);
+    luaL_checkstack(L, 16, NULL);
+    /* Fetch every field before the buffer takes over the stack top. */
+    const char *kind = field_str(L, 1, "kind");
+    const char *op = field_str(L, 1, "operation");
+    const char *path = field_str(L, 1, "path");
+    const char *name = field_str(L, 1, "errno");
+    const char *code = field_str(L, 1, "code");
+    const char *msg = field_str(L, 1, "message");
+    const char *hint = field_str(L, 1, "hint");
+    const char *reason = field_str(L, 1, "reason");
+    const char *index = field_str(L, 1, "index");
+    const char *other = field_str(L, 1, "other");
+    const char *field = field_str(L, 1, "field");
+    lua_getfield(L, 1, "value");
+    int value = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, op ? op : "linx");
+    if (kind == NULL) {
+        luaL_addstring(&b, " failed");
+    } else if (strcmp(kind, "os") == 0) {
+        luaL_addstring(&b, " failed");
+        if (path) {
+            luaL_addstring(&b, " on ");
+            luaL_addstring(&b, path);
+        }
+        luaL_addstring(&b, ": ");
+        luaL_addstring(&b, name ? name : "E?");
+        if (code) {
+            luaL_addstring(&b, " (errno ");
+            luaL_addstring(&b, code);
+            luaL_addchar(&b, ')');
+        }
+        if (msg) {
+            luaL_addstring(&b, ": ");
+            luaL_addstring(&b, msg);
+        }
+        if (hint) {
+            luaL_addstring(&b, "; hint: ");
+            luaL_addstring(&b, hint);
+        }
+    } else if (strcmp(kind, "bad_map") == 0) {
+        luaL_addstring(&b, ": bad map: ");
+        luaL_addstring(&b, reason ? reason : "?");
+        if (index) {
+            luaL_addstring(&b, " at entry ");
+            luaL_addstring(&b, index);
+        }
+        if (other) {
+            luaL_addstring(&b, " (meets entry ");
+            luaL_addstring(&b, other);
+            luaL_addchar(&b, ')');
+        }
+    } else if (strcmp(kind, "bad_setgroups") == 0) {
+        luaL_addstring(&b, ": bad setgroups option ");
+        add_value(&b, L, value);
+        luaL_addstring(&b, " (expected \"deny\" or \"skip\")");
+    } else if (strcmp(kind, "bad_setup") == 0) {
+        luaL_addstring(&b, ": option '");
+        luaL_addstring(&b, field ? field : "?");
+        luaL_addstring(&b, "' is ");
+        luaL_addstring(&b, reason ? reason : "invalid");
+    } else if (strcmp(kind, "bad_target") == 0) {
+        luaL_addstring(&b, ": bad target ");
+        add_value(&b, L, value);
+        luaL_addstring(&b, " (expected a positive integer pid or a live process handle)");
+    } else {
+        luaL_addstring(&b, " failed: ");
+        luaL_addstring(&b, kind);
+        if (field) {
+            luaL_addstring(&b, " '");
+            luaL_addstring(&b, field);
+            luaL_addchar(&b, '\'');
+        }
+        if (reason) {
+            luaL_addstring(&b, ": ");
+            luaL_addstring(&b, reason);
+        }
+        if (msg) {
+            luaL_addstring(&b, ": ");
+            luaL_addstring(&b, msg);
+        }
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+void linx_error_new(lua_State *L, const char *kind, const char *operation)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, operation);
+    lua_setfield(L, -2, "operation");
+    /* Every module creates the same metatable the first time it is needed,
+     * per Lua state, in the registry. */
+    if (luaL_newmetatable(L, LINX_ERROR_MT)) {
+        lua_pushcfunction(L, error_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, LINX_ERROR_MT);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_setmetatable(L, -2);
+}
+
+void linx_error_setstr(lua_State *L, const char *field, const char *value)
+{
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, field);
+}
+
+void linx_error_setint(lua_State *L, const char *field, long long value)
+{
+    linx_pushid(L, value);
+    lua_setfield(L, -2, field);
+}
+
+int linx_error_return(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+int linx_error_os(lua_State *L, const char *operation, const char *path, int err,
+                  const char *hint)
+{
+    lua_pushnil(L);
+    linx_error_new(L, "os", operation);
+    if (path != NULL)
+        linx_error_setstr(L, "path", path);
+    linx_error_setstr(L, "errno", linx_errno_name(err));
+    linx_error_setint(L, "code", err);
+    linx_error_setstr(L, "message", strerror(err));
+    if (hint != NULL)
+        linx_error_setstr(L, "hint", hint);
+    lua_pushinteger(L, err);
+    return 3;
+}

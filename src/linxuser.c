@@ -1,0 +1,550 @@
+/* require "linxuser": user-namespace maps and setgroups from Lua.
+ * Verbs return a value on success and nil, err[, code] on failure; they
+ * never raise on bad input (map lists are read raw). */
+#include "compat.h"
+#include "handle.h"
+#include "idmap.h"
+#include "lerror.h"
+#include "procfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAP_MT "linxuser.Map"
+
+enum map_kind { UID_MAP, GID_MAP };
+
+static const char *map_file(enum map_kind k)
+{
+    return k == UID_MAP ? "uid_map" : "gid_map";
+}
+
+/* ---- targets ---------------------------------------------------------- */
+
+static int bad_target(lua_State *L, int idx, const char *op)
+{
+    linx_error_new(L, "bad_target", op);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "value");
+    return linx_error_return(L);
+}
+
+/* Resolve argument idx into *t. Returns 0, or pushes nil, err and
+ * returns the number of results. */
+static int get_target(lua_State *L, int idx, const char *op, struct procfs_target *t)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_Number n = lua_tonumber(L, idx);
+        if (n >= 1 && n <= INT_MAX && floor(n) == n) {
+            t->pid = (pid_t)n;
+            t->dirfd = -1;
+            return 0;
+        }
+    } else if (lua_type(L, idx) == LUA_TUSERDATA) {
+        const struct linx_target_ref *ref = luaL_testudata(L, idx, LINX_HANDLE_MT);
+        if (ref != NULL && ref->procfd >= 0) {
+            t->pid = ref->pid;
+            t->dirfd = ref->procfd;
+            return 0;
+        }
+    }
+    return bad_target(L, idx, op);
+}
+
+/* ---- kernel refusals -------------------------------------------------- */
+
+/* Read a target's map file just to decide whether it was already written. */
+static int map_written(const struct procfs_target *t, const char *file)
+{
+    char *text;
+    size_t len;
+    if (procfs_read_all(t, file, &text, &len) != 0)
+        return 0;
+    size_t found = idmap_parse(text, len, NULL, 0);
+    free(text);
+    return found > 0;
+}
+
+static int setgroups_allowed(const struct procfs_target *t)
+{
+    char *text;
+    size_t len;
+    if (procfs_read_all(t, "setgroups", &text, &len) != 0)
+        return 0;
+    int allow = strncmp(text, "allow", 5) == 0;
+    free(text);
+    return allow;
+}
+
+/* Explain the refusals people actually hit; NULL when we know no better. */
+static const char *hint_for(const struct procfs_target *t, const char *file, int err)
+{
+    if (err == ENOENT || err == ESRCH)
+        return "the target process has exited";
+    if (err == EACCES)
+        return "the target's /proc files belong to another user";
+    if (err != EPERM)
+        return NULL;
+    if (strcmp(file, "setgroups") == 0)
+        return map_written(t, "gid_map")
+                   ? "setgroups cannot change once gid_map has been written"
+                   : "only a writer with CAP_SYS_ADMIN over the target's user namespace "
+                     "may change setgroups";
+    if (map_written(t, file))
+        return "maps are write-once: this map was already written";
+    if (strcmp(file, "gid_map") == 0 && geteuid() != 0 && setgroups_allowed(t))
+        return "an unprivileged writer must deny setgroups first (deny_setgroups or "
+               "setup_maps)";
+    return "an unprivileged writer may map only its own id, as one entry of length 1, "
+           "from the parent namespace; ranges need CAP_SETUID/CAP_SETGID there "
+           "(or newuidmap/newgidmap)";
+}
+
+static int os_error(lua_State *L, const char *op, const struct procfs_target *t,
+                    const char *file, int err)
+{
+    char path[64];
+    procfs_path(t, file, path, sizeof path);
+    return linx_error_os(L, op, path, err, hint_for(t, file, err));
+}
+
+/* ---- reading map lists (raw access only) ------------------------------ */
+
+static int bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index,
+                   int entry_idx)
+{
+    linx_error_new(L, "bad_map", op);
+    linx_error_setstr(L, "reason", reason);
+    if (index > 0)
+        linx_error_setint(L, "index", index);
+    if (entry_idx != 0) {
+        lua_pushvalue(L, entry_idx);
+        lua_setfield(L, -2, "entry");
+    }
+    return linx_error_return(L);
+}
+
+/* An integral Lua number as int64, clamped so that huge values still
+ * read as out of range (or negative). Strings are not numbers here. */
+static int get_integral(lua_State *L, int idx, int64_t *out)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return 0;
+    if (lua_isinteger(L, idx)) {
+        lua_Integer i = lua_tointeger(L, idx);
+        *out = (int64_t)i;
+        return 1;
+    }
+    lua_Number n = lua_tonumber(L, idx);
+    if (!isfinite(n) || floor(n) != n)
+        return 0;
+    if (n >= 9223372036854775807.0)
+        *out = INT64_MAX;
+    else if (n <= -9223372036854775807.0)
+        *out = INT64_MIN;
+    else
+        *out = (int64_t)n;
+    return 1;
+}
+
+/* One entry at stack index e: {inside, outside, length} or named fields. */
+static int get_entry(lua_State *L, int e, struct idmap_entry *out)
+{
+    static const char *const names[3] = {"inside", "outside", "length"};
+    int64_t f[3];
+    if (lua_type(L, e) != LUA_TTABLE)
+        return 0;
+    lua_rawgeti(L, e, 1);
+    int positional = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (positional) {
+        lua_rawgeti(L, e, 4);
+        int extra = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (extra)
+            return 0;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (positional)
+            lua_rawgeti(L, e, i + 1);
+        else {
+            lua_pushstring(L, names[i]);
+            lua_rawget(L, e);
+        }
+        int ok = get_integral(L, -1, &f[i]);
+        lua_pop(L, 1);
+        if (!ok)
+            return 0;
+    }
+    out->inside = f[0];
+    out->outside = f[1];
+    out->length = f[2];
+    return 1;
+}
+
+/* Read and validate the list at idx into entries (IDMAP_MAX_ENTRIES
+ * slots). Returns 0 with *count set, or pushes nil, err and returns 2. */
+static int get_maps(lua_State *L, int idx, const char *op, struct idmap_entry *entries,
+                    size_t *count)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return bad_map(L, op, "not_a_list", 0, idx);
+    size_t n = lua_rawlen(L, idx);
+    if (n == 0) {
+        lua_pushnil(L);
+        if (lua_next(L, idx) != 0) { /* keys, but no list: a lone entry? */
+            lua_pop(L, 2);
+            return bad_map(L, op, "not_a_list", 0, idx);
+        }
+        return bad_map(L, op, "empty", 0, 0);
+    }
+    if (n > IDMAP_MAX_ENTRIES)
+        return bad_map(L, op, "too_many", 0, 0);
+    luaL_checkstack(L, 4, NULL);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)(i + 1));
+        int ok = get_entry(L, lua_gettop(L), &entries[i]);
+        if (!ok)
+            return bad_map(L, op, "bad_entry", (lua_Integer)(i + 1), lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    struct idmap_problem p;
+    if (idmap_validate(entries, n, &p) != IDMAP_OK) {
+        int has_index = p.reason != IDMAP_EMPTY && p.reason != IDMAP_TOO_MANY &&
+                        p.reason != IDMAP_TOO_LONG;
+        if (has_index)
+            lua_rawgeti(L, idx, (lua_Integer)(p.index + 1));
+        else
+            lua_pushnil(L);
+        int entry = lua_gettop(L);
+        bad_map(L, op, idmap_reason_name(p.reason), has_index ? (lua_Integer)(p.index + 1) : 0,
+                has_index ? entry : 0);
+        if (p.reason == IDMAP_OVERLAP)
+            linx_error_setint(L, "other", (long long)p.other + 1);
+        return 2;
+    }
+    *count = n;
+    return 0;
+}
+
+/* ---- Maps ------------------------------------------------------------- */
+
+static void push_map(lua_State *L, const struct idmap_entry *e)
+{
+    lua_createtable(L, 0, 3);
+    linx_pushid(L, e->inside);
+    lua_setfield(L, -2, "inside");
+    linx_pushid(L, e->outside);
+    lua_setfield(L, -2, "outside");
+    linx_pushid(L, e->length);
+    lua_setfield(L, -2, "length");
+    luaL_setmetatable(L, MAP_MT);
+}
+
+static int map_tostring(lua_State *L)
+{
+    struct idmap_entry e;
+    lua_settop(L, 1);
+    if (!get_entry(L, 1, &e)) {
+        lua_pushliteral(L, "Map(?)");
+        return 1;
+    }
+    char buf[96];
+    if (e.length == 1)
+        snprintf(buf, sizeof buf, "%lld -> %lld", (long long)e.inside, (long long)e.outside);
+    else
+        snprintf(buf, sizeof buf, "%lld..%lld -> %lld..%lld", (long long)e.inside,
+                 (long long)(e.inside + e.length - 1), (long long)e.outside,
+                 (long long)(e.outside + e.length - 1));
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static int map_eq(lua_State *L)
+{
+    struct idmap_entry a, b;
+    int same = get_entry(L, 1, &a) && get_entry(L, 2, &b) && a.inside == b.inside &&
+               a.outside == b.outside && a.length == b.length;
+    lua_pushboolean(L, same);
+    return 1;
+}
+
+static int l_map(lua_State *L)
+{
+    struct idmap_entry e;
+    int64_t f[3];
+    lua_settop(L, 3);
+    for (int i = 0; i < 3; i++) {
+        if (!get_integral(L, i + 1, &f[i])) {
+            lua_createtable(L, 3, 0);
+            for (int k = 1; k <= 3; k++) {
+                lua_pushvalue(L, k);
+                lua_rawseti(L, -2, k);
+            }
+            return bad_map(L, "map", "bad_entry", 1, lua_gettop(L));
+        }
+    }
+    e.inside = f[0];
+    e.outside = f[1];
+    e.length = f[2];
+    struct idmap_problem p;
+    if (idmap_validate(&e, 1, &p) != IDMAP_OK) {
+        lua_createtable(L, 3, 0);
+        for (int k = 1; k <= 3; k++) {
+            lua_pushvalue(L, k);
+            lua_rawseti(L, -2, k);
+        }
+        return bad_map(L, "map", idmap_reason_name(p.reason), 1, lua_gettop(L));
+    }
+    push_map(L, &e);
+    return 1;
+}
+
+/* ---- verbs ------------------------------------------------------------ */
+
+static int l_supported(lua_State *L)
+{
+    lua_pushboolean(L, access("/proc/self/uid_map", F_OK) == 0);
+    return 1;
+}
+
+static int write_setgroups(lua_State *L, const struct procfs_target *t)
+{
+    static const char deny[] = "deny";
+    int err = procfs_write_once(t, "setgroups", deny, sizeof deny - 1);
+    if (err != 0)
+        return os_error(L, "deny_setgroups", t, "setgroups", err);
+    return 0;
+}
+
+static int l_deny_setgroups(lua_State *L)
+{
+    struct procfs_target t;
+    int n = get_target(L, 1, "deny_setgroups", &t);
+    if (n == 0)
+        n = write_setgroups(L, &t);
+    if (n != 0)
+        return n;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_read_setgroups(lua_State *L)
+{
+    struct procfs_target t;
+    int n = get_target(L, 1, "read_setgroups", &t);
+    if (n != 0)
+        return n;
+    char *text;
+    size_t len;
+    int err = procfs_read_all(&t, "setgroups", &text, &len);
+    if (err != 0)
+        return os_error(L, "read_setgroups", &t, "setgroups", err);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    lua_pushlstring(L, text, len);
+    free(text);
+    return 1;
+}
+
+/* Render validated entries and write them in one write(). */
+static int write_map(lua_State *L, const char *op, const struct procfs_target *t,
+                     enum map_kind kind, const struct idmap_entry *entries, size_t count)
+{
+    char text[IDMAP_MAX_TEXT];
+    long len = idmap_render(entries, count, text, sizeof text);
+    if (len < 0) /* validated already: cannot happen, but never write half */
+        return bad_map(L, op, "too_long", 0, 0);
+    int err = procfs_write_once(t, map_file(kind), text, (size_t)len);
+    if (err != 0)
+        return os_error(L, op, t, map_file(kind), err);
+    return 0;
+}
+
+static int set_map(lua_State *L, enum map_kind kind)
+{
+    const char *op = kind == UID_MAP ? "set_uid_map" : "set_gid_map";
+    struct idmap_entry entries[IDMAP_MAX_ENTRIES];
+    size_t count = 0;
+    struct procfs_target t;
+    lua_settop(L, 2);
+    int n = get_target(L, 1, op, &t);
+    if (n == 0)
+        n = get_maps(L, 2, op, entries, &count);
+    if (n == 0)
+        n = write_map(L, op, &t, kind, entries, count);
+    if (n != 0)
+        return n;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_set_uid_map(lua_State *L) { return set_map(L, UID_MAP); }
+static int l_set_gid_map(lua_State *L) { return set_map(L, GID_MAP); }
+
+static int read_map(lua_State *L, enum map_kind kind)
+{
+    const char *op = kind == UID_MAP ? "read_uid_map" : "read_gid_map";
+    struct procfs_target t;
+    int n = get_target(L, 1, op, &t);
+    if (n != 0)
+        return n;
+    char *text;
+    size_t len;
+    int err = procfs_read_all(&t, map_file(kind), &text, &len);
+    if (err != 0)
+        return os_error(L, op, &t, map_file(kind), err);
+    struct idmap_entry small[IDMAP_MAX_ENTRIES];
+    struct idmap_entry *entries = small;
+    size_t count = idmap_parse(text, len, small, IDMAP_MAX_ENTRIES);
+    if (count > IDMAP_MAX_ENTRIES) { /* not from this kernel, but stay whole */
+        entries = malloc(count * sizeof *entries);
+        if (entries == NULL) {
+            free(text);
+            return os_error(L, op, &t, map_file(kind), ENOMEM);
+        }
+        idmap_parse(text, len, entries, count);
+    }
+    free(text);
+    lua_createtable(L, count > INT_MAX ? INT_MAX : (int)count, 0);
+    for (size_t i = 0; i < count; i++) {
+        push_map(L, &entries[i]);
+        lua_rawseti(L, -2, (lua_Integer)(i + 1));
+    }
+    if (entries != small)
+        free(entries);
+    return 1;
+}
+
+static int l_read_uid_map(lua_State *L) { return read_map(L, UID_MAP); }
+static int l_read_gid_map(lua_State *L) { return read_map(L, GID_MAP); }
+
+/* ---- setup_maps ------------------------------------------------------- */
+
+static int do_gettable(lua_State *L)
+{
+    lua_gettable(L, 1);
+    return 1;
+}
+
+/* opts[key], read normally (an __index of defaults works) but protected:
+ * a raising metamethod becomes an error table, never a raise. */
+static int get_option(lua_State *L, int opts, const char *key, const char *op)
+{
+    lua_pushcfunction(L, do_gettable);
+    lua_pushvalue(L, opts);
+    lua_pushstring(L, key);
+    if (lua_pcall(L, 2, 1, 0) == 0)
+        return 0;
+    linx_error_new(L, "bad_setup", op);
+    linx_error_setstr(L, "reason", "unreadable");
+    linx_error_setstr(L, "field", key);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "message");
+    return linx_error_return(L);
+}
+
+static int bad_setup(lua_State *L, const char *reason, const char *field)
+{
+    linx_error_new(L, "bad_setup", "setup_maps");
+    linx_error_setstr(L, "reason", reason);
+    if (field != NULL)
+        linx_error_setstr(L, "field", field);
+    return linx_error_return(L);
+}
+
+static int l_setup_maps(lua_State *L)
+{
+    static const char op[] = "setup_maps";
+    struct idmap_entry uid[IDMAP_MAX_ENTRIES], gid[IDMAP_MAX_ENTRIES];
+    size_t nuid = 0, ngid = 0;
+    struct procfs_target t;
+    lua_settop(L, 2);
+    int n = get_target(L, 1, op, &t);
+    if (n != 0)
+        return n;
+    if (lua_type(L, 2) != LUA_TTABLE)
+        return bad_setup(L, "not_a_table", NULL);
+    /* Stack: 3 = uid, 4 = gid, 5 = setgroups. Everything is checked
+     * before the first write, so a bad gid map leaves nothing behind. */
+    static const char *const keys[] = {"uid", "gid", "setgroups"};
+    for (int i = 0; i < 3; i++)
+        if ((n = get_option(L, 2, keys[i], op)) != 0)
+            return n;
+    if (lua_isnil(L, 3))
+        return bad_setup(L, "missing", "uid");
+    if (lua_isnil(L, 4))
+        return bad_setup(L, "missing", "gid");
+    const char *bad_field = "uid";
+    n = get_maps(L, 3, op, uid, &nuid);
+    if (n == 0) {
+        bad_field = "gid";
+        n = get_maps(L, 4, op, gid, &ngid);
+    }
+    if (n != 0) { /* say which of the two maps was bad */
+        linx_error_setstr(L, "field", bad_field);
+        return n;
+    }
+    int deny = 1;
+    if (!lua_isnil(L, 5)) {
+        const char *v = lua_type(L, 5) == LUA_TSTRING ? lua_tostring(L, 5) : NULL;
+        if (v != NULL && strcmp(v, "skip") == 0)
+            deny = 0;
+        else if (v == NULL || strcmp(v, "deny") != 0) {
+            linx_error_new(L, "bad_setgroups", op);
+            lua_pushvalue(L, 5);
+            lua_setfield(L, -2, "value");
+            return linx_error_return(L);
+        }
+    }
+    if (deny && (n = write_setgroups(L, &t)) != 0)
+        return n;
+    if ((n = write_map(L, "set_uid_map", &t, UID_MAP, uid, nuid)) != 0)
+        return n;
+    if ((n = write_map(L, "set_gid_map", &t, GID_MAP, gid, ngid)) != 0)
+        return n;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- module ----------------------------------------------------------- */
+
+static const luaL_Reg verbs[] = {
+    {"supported", l_supported},
+    {"deny_setgroups", l_deny_setgroups},
+    {"read_setgroups", l_read_setgroups},
+    {"set_uid_map", l_set_uid_map},
+    {"set_gid_map", l_set_gid_map},
+    {"read_uid_map", l_read_uid_map},
+    {"read_gid_map", l_read_gid_map},
+    {"setup_maps", l_setup_maps},
+    {"map", l_map},
+    {NULL, NULL},
+};
+
+static const luaL_Reg map_meta[] = {
+    {"__tostring", map_tostring},
+    {"__eq", map_eq},
+    {NULL, NULL},
+};
+
+int luaopen_linxuser(lua_State *L)
+{
+    if (luaL_newmetatable(L, MAP_MT)) {
+        luaL_setfuncs(L, map_meta, 0);
+        lua_pushliteral(L, MAP_MT);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, verbs);
+    lua_pushliteral(L, "0.1.0");
+    lua_setfield(L, -2, "_VERSION");
+    return 1;
+}
