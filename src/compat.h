@@ -47,6 +47,8 @@ static inline void linx_compat_setmetatable(lua_State *L, const char *tname)
 #undef luaL_setmetatable
 #define luaL_setmetatable(L, t) linx_compat_setmetatable((L), (t))
 
+#undef luaL_newlibtable
+#undef luaL_newlib
 #define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
 #define luaL_newlib(L, l) (luaL_newlibtable((L), (l)), luaL_setfuncs((L), (l), 0))
 #endif
