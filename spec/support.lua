@@ -1,0 +1,112 @@
+-- Helpers shared by the specs: who we are, and real targets to aim at.
+-- Targets are real processes in real user namespaces; nothing is mocked.
+local support = {}
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+support.read_file = read_file
+
+-- Real (not effective) ids from /proc/self/status.
+local function status_id(field)
+  local s = assert(read_file("/proc/self/status"))
+  return tonumber(s:match(field .. ":%s*(%d+)"))
+end
+
+support.uid = status_id("Uid")
+support.gid = status_id("Gid")
+support.is_root = support.uid == 0
+support.mode = os.getenv("LINX_MODE") or (support.is_root and "root" or "unpriv")
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+support.sh = sh
+
+function support.exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() return true end
+  return false
+end
+
+-- Wait (bounded) until pred() is true; returns its last value.
+function support.wait_until(pred, tries)
+  for _ = 1, tries or 500 do
+    local v = pred()
+    if v then return v end
+    os.execute("sleep 0.01")
+  end
+  return pred()
+end
+
+-- A process in a fresh user namespace (via util-linux unshare, which
+-- execs sleep in the same process) whose maps are still unwritten.
+-- Returns its host pid; call support.kill(pid) when done.
+function support.sleeper()
+  local pid = tonumber(sh("unshare --user sleep 600 >/dev/null 2>&1 & echo $!"))
+  assert(pid, "could not start a sleeper")
+  -- comm becomes "sleep" only after exec, i.e. after unshare(2) ran.
+  local ok = support.wait_until(function()
+    local comm = read_file("/proc/" .. pid .. "/comm")
+    return comm == "sleep\n"
+  end)
+  assert(ok, "sleeper " .. pid .. " never reached its namespace")
+  return pid
+end
+
+function support.kill(pid)
+  os.execute("kill -9 " .. math.floor(pid) .. " 2>/dev/null")
+end
+
+-- Kill and wait until /proc/<pid> is gone (the orphan is reaped by init).
+function support.kill_and_wait(pid)
+  support.kill(pid)
+  return support.wait_until(function() return not support.exists("/proc/" .. pid .. "/comm") end)
+end
+
+-- Call fn(pid) with a fresh sleeper, always killing it afterwards.
+function support.with_sleeper(fn)
+  local pid = support.sleeper()
+  local ok, err = pcall(fn, pid)
+  support.kill(pid)
+  if not ok then error(err, 0) end
+end
+
+-- Plain {inside, outside, length} triples of a map list, for comparing.
+function support.triples(maps)
+  local out = {}
+  for i, m in ipairs(maps) do
+    out[i] = { m.inside or m[1], m.outside or m[2], m.length or m[3] }
+  end
+  return out
+end
+
+-- busted's pending() lives in each spec file's environment, so a spec
+-- hands over a closure that looks it up when called:
+--   local S = require("support").bind(function(why) pending(why) end)
+function support.bind(pending_fn)
+  support.pending = pending_fn
+  return support
+end
+
+-- Mark a test that needs root; in the unprivileged lane it is pending.
+function support.root_only(name)
+  if support.is_root then return false end
+  support.pending(name .. " (needs root; runs in the root lane)")
+  return true
+end
+
+function support.unpriv_only(name)
+  if not support.is_root then return false end
+  support.pending(name .. " (needs an unprivileged uid; runs in the unprivileged lane)")
+  return true
+end
+
+return support
