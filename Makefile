@@ -81,3 +81,6 @@ install: all
 
 clean:
 	rm -rf build
+
+# Fuzzing, sanitizer and leak lanes, static checks.
+include tools/hardening.mk

@@ -93,6 +93,11 @@ static char *put_id(char *out, int64_t v, char sep)
     return out;
 }
 
+static int id_in_range(int64_t v)
+{
+    return v >= 0 && v <= IDMAP_ID_MAX;
+}
+
 long idmap_render(const struct idmap_entry *entries, size_t count, char *buf, size_t cap)
 {
     /* A line is at most 3 * 10 digits + 3 separators. */
@@ -100,6 +105,12 @@ long idmap_render(const struct idmap_entry *entries, size_t count, char *buf, si
     char line[MAX_LINE];
     size_t used = 0;
     for (size_t i = 0; i < count; i++) {
+        /* Never trust the caller to have validated: a field outside
+         * 0..IDMAP_ID_MAX would print up to 20 digits and overrun line[]
+         * (found by fuzz/fuzz_idmap_validate). */
+        if (!id_in_range(entries[i].inside) || !id_in_range(entries[i].outside) ||
+            !id_in_range(entries[i].length))
+            return -1;
         char *end = put_id(line, entries[i].inside, ' ');
         end = put_id(end, entries[i].outside, ' ');
         end = put_id(end, entries[i].length, '\n');

@@ -48,8 +48,9 @@ enum idmap_reason idmap_validate(const struct idmap_entry *entries, size_t count
                                  struct idmap_problem *problem);
 
 /* Render validated entries as "inside outside length\n" lines into buf.
- * Returns the text length, or -1 if it does not fit in cap bytes
- * (no NUL is written). */
+ * Returns the text length, or -1 if it does not fit in cap bytes, would
+ * reach IDMAP_MAX_TEXT, or a field is outside 0..IDMAP_ID_MAX (no NUL is
+ * written). */
 long idmap_render(const struct idmap_entry *entries, size_t count, char *buf, size_t cap);
 
 /* Write text in ONE write(). Returns 0, or an errno value; a short

@@ -1,0 +1,15 @@
+# Hardening targets (included from the Makefile): fuzzing, sanitizer and
+# leak runs, static checks. Each prints TAP through a script in tools/.
+
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+
+.PHONY: fuzz fuzz-smoke
+# libFuzzer (clang-14, ASan+UBSan) on idmap_parse and idmap_validate+render:
+# replay fuzz/regress and fuzz/corpus, then FUZZ_SECONDS of fuzzing each.
+fuzz:
+	@tools/fuzz-run $(FUZZ_SECONDS)
+
+# What CI runs: the replay plus a short fuzz of each target.
+fuzz-smoke:
+	@tools/fuzz-run $(FUZZ_SMOKE_SECONDS)
