@@ -73,6 +73,14 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@tools/demo $(LINX_LUA)
 
+# Benchmarks (docs/benchmarks.md); never part of check. Installs its tools,
+# builds, prints the report. Knobs: BENCH_N, BENCH_ROUNDS, ... (bench/run).
+.PHONY: bench
+bench:
+	@LINX_EXTRA_PACKAGES="hyperfine bubblewrap valgrind strace time util-linux" tools/deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) CC="$(CC)" LUA_VERSION=$(LUA_VERSION) REF_LUA=$(LUA) bench/run
+
 install: all
 	install -d $(DESTDIR)$(INSTALL_CMOD)/linx $(DESTDIR)$(INSTALL_BIN)
 	install -m 0755 $(LIB_USER) $(DESTDIR)$(INSTALL_CMOD)/linxuser.so

@@ -1,0 +1,30 @@
+-- N container cycles from one linx-lua script: the linxuser row of the
+-- benchmark, the same job as `baseline cycles N`:
+-- spawn /bin/true into new user+mount+pid namespaces (parked), write
+-- setgroups/uid_map/gid_map (inside 0 -> our uid/gid), proceed, wait.
+--   linx-lua cycles.lua N
+local process = require "linx.process"
+local user = require "linxuser"
+
+local n = assert(tonumber(arg[1]), "usage: cycles.lua N")
+
+local f = assert(io.open("/proc/self/status"))
+local status = f:read("a")
+f:close()
+local uid = tonumber(status:match("\nUid:%s*(%d+)"))
+local gid = tonumber(status:match("\nGid:%s*(%d+)"))
+
+-- Built once and reused, as a script doing this in a loop would.
+local spawn_opts = {argv = {"/bin/true"}, namespaces = {"user", "mount", "pid"}}
+local maps = {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}
+
+for _ = 1, n do
+    local c = assert(process.spawn(spawn_opts))
+    assert(user.setup_maps(c, maps))
+    assert(c:proceed())
+    local st = c:wait()
+    if not (st and st.exited and st.code == 0) then
+        error("cycle failed: " .. tostring(st and (st.code or st.signal)))
+    end
+    c:close()
+end
