@@ -1,6 +1,23 @@
 /* require "linxuser": user-namespace maps and setgroups from Lua.
  * Verbs return a value on success and nil, err[, code] on failure; they
  * never raise on bad input (map lists are read raw). */
+/***
+User-namespace identity from Lua: write and read a process's `uid_map`,
+`gid_map` and `setgroups` files, with every kernel rule checked before the
+kernel's one-shot write.
+
+    local user = require "linxuser"
+    assert(user.setup_maps(pid, {uid = {{0, 1000, 1}}, gid = {{0, 1000, 1}}}))
+    print(user.read_uid_map(pid)[1])   --> 0 -> 1000
+
+A `target` is a positive integer host pid or a `linx.process` handle (which
+reaches the very process it spawned, never a later owner of its pid).
+`maps` is a non-empty array of `{inside, outside, length}` triples or
+`{inside=, outside=, length=}` tables (`Map`s work), read with raw access.
+Verbs never raise on bad input or a kernel refusal: they return `nil, err`,
+where `err` is an `Error`, plus the numeric errno when the kernel refused.
+@module linxuser
+*/
 #include "compat.h"
 #include "handle.h"
 #include "idmap.h"
@@ -236,6 +253,18 @@ static int get_maps(lua_State *L, int idx, const char *op, struct idmap_entry *e
 
 /* ---- Maps ------------------------------------------------------------- */
 
+/***
+One entry of an id map, as `read_uid_map` returns it and `map` makes it.
+Maps share a metatable (`__name` is `linxuser.Map`): `tostring` gives
+`0 -> 1000` for one id and `0..65535 -> 100000..165535` (inclusive ends)
+for a range, and two Maps with equal fields are `==`. Ids are exact up to
+4294967295 on every Lua (integers where `lua_Integer` is wide enough,
+otherwise doubles).
+@table Map
+@field inside first id inside the namespace
+@field outside first id in the parent namespace (the host, for a child of the host)
+@field length how many consecutive ids
+*/
 static void push_map(lua_State *L, const struct idmap_entry *e)
 {
     lua_createtable(L, 0, 3);
@@ -276,6 +305,17 @@ static int map_eq(lua_State *L)
     return 1;
 }
 
+/***
+Make a validated `Map`.
+@function map
+@int inside first id inside
+@int outside first id outside
+@int length number of ids (at least 1)
+@treturn[1] Map the entry
+@return[2] `nil`
+@treturn[2] Error a `bad_map` error (`index` 1)
+@usage print(user.map(0, 100000, 65536))  --> 0..65535 -> 100000..165535
+*/
 static int l_map(lua_State *L)
 {
     struct idmap_entry e;
@@ -309,6 +349,11 @@ static int l_map(lua_State *L)
 
 /* ---- verbs ------------------------------------------------------------ */
 
+/***
+Does this kernel have user namespaces?
+@function supported
+@treturn boolean `true` iff `/proc/self/uid_map` exists
+*/
 static int l_supported(lua_State *L)
 {
     lua_pushboolean(L, access("/proc/self/uid_map", F_OK) == 0);
@@ -324,6 +369,17 @@ static int write_setgroups(lua_State *L, const struct procfs_target *t)
     return 0;
 }
 
+/***
+Write `deny` to the target's `setgroups`.
+An unprivileged writer must do this before writing the gid map. Harmless
+to repeat until the gid map is written; after that it is EPERM.
+@function deny_setgroups
+@tparam int|userdata target host pid or `linx.process` handle
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] Error what went wrong
+@treturn[2] ?int errno, when the kernel refused
+*/
 static int l_deny_setgroups(lua_State *L)
 {
     struct procfs_target t;
@@ -336,6 +392,15 @@ static int l_deny_setgroups(lua_State *L)
     return 1;
 }
 
+/***
+Read the target's `setgroups`.
+@function read_setgroups
+@tparam int|userdata target host pid or `linx.process` handle
+@treturn[1] string `"allow"` or `"deny"`
+@return[2] `nil`
+@treturn[2] Error what went wrong
+@treturn[2] ?int errno, when the kernel refused
+*/
 static int l_read_setgroups(lua_State *L)
 {
     struct procfs_target t;
@@ -386,6 +451,33 @@ static int set_map(lua_State *L, enum map_kind kind)
     return 1;
 }
 
+/***
+Write the target's uid map, in one `write()`.
+The list is validated first (empty, over 340 entries, 4096 bytes of text or
+more, negative, zero length, past 4294967295, overlap): those mistakes come
+back as `bad_map` errors naming the entry, and nothing is written.
+Maps are write-once.
+@function set_uid_map
+@tparam int|userdata target host pid or `linx.process` handle
+@tparam {Map,...} maps entries `{inside, outside, length}` or `{inside=, outside=, length=}`
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] Error what went wrong
+@treturn[2] ?int errno, when the kernel refused
+@usage assert(user.set_uid_map(pid, {{0, 100000, 65536}}))
+*/
+
+/***
+Write the target's gid map, in one `write()`; as `set_uid_map`.
+An unprivileged writer must call `deny_setgroups` first.
+@function set_gid_map
+@tparam int|userdata target host pid or `linx.process` handle
+@tparam {Map,...} maps entries `{inside, outside, length}` or `{inside=, outside=, length=}`
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] Error what went wrong
+@treturn[2] ?int errno, when the kernel refused
+*/
 static int l_set_uid_map(lua_State *L) { return set_map(L, UID_MAP); }
 static int l_set_gid_map(lua_State *L) { return set_map(L, GID_MAP); }
 
@@ -423,6 +515,28 @@ static int read_map(lua_State *L, enum map_kind kind)
     return 1;
 }
 
+/***
+Read the target's uid map.
+The whole file is read (a 340-line map is larger than a page); a
+malformed line is skipped.
+@function read_uid_map
+@tparam int|userdata target host pid or `linx.process` handle
+@treturn[1] {Map,...} the entries, empty when the map is not written yet
+@return[2] `nil`
+@treturn[2] Error what went wrong
+@treturn[2] ?int errno, when the kernel refused
+@usage for _, m in ipairs(assert(user.read_uid_map(1))) do print(m) end
+*/
+
+/***
+Read the target's gid map; as `read_uid_map`.
+@function read_gid_map
+@tparam int|userdata target host pid or `linx.process` handle
+@treturn[1] {Map,...} the entries, empty when the map is not written yet
+@return[2] `nil`
+@treturn[2] Error what went wrong
+@treturn[2] ?int errno, when the kernel refused
+*/
 static int l_read_uid_map(lua_State *L) { return read_map(L, UID_MAP); }
 static int l_read_gid_map(lua_State *L) { return read_map(L, GID_MAP); }
 
@@ -460,6 +574,24 @@ static int bad_setup(lua_State *L, const char *reason, const char *field)
     return linx_error_return(L);
 }
 
+/***
+The whole sequence: `deny_setgroups`, `set_uid_map`, `set_gid_map`.
+Both maps and the options are checked before the first write, so a bad gid
+map never leaves a written uid map behind. On a kernel refusal it stops and
+returns that step's error (earlier steps cannot be undone: write-once).
+The options table is read normally, so an `__index` of defaults works.
+@function setup_maps
+@tparam int|userdata target host pid or `linx.process` handle
+@tparam table opts
+@tparam {Map,...} opts.uid the uid map (required)
+@tparam {Map,...} opts.gid the gid map (required)
+@tparam[opt="deny"] string opts.setgroups `"deny"`, or `"skip"` to leave setgroups alone
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] Error what went wrong (`field` says which map, for `bad_map`)
+@treturn[2] ?int errno, when the kernel refused
+@usage assert(user.setup_maps(child, {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}))
+*/
 static int l_setup_maps(lua_State *L)
 {
     static const char op[] = "setup_maps";
