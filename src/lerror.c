@@ -1,5 +1,6 @@
 #include "lerror.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char *linx_errno_name(int err)
@@ -21,12 +22,31 @@ static const char *field_str(lua_State *L, int t, const char *field)
 static void add_value(luaL_Buffer *b, lua_State *L, int idx)
 {
     switch (lua_type(L, idx)) {
-    case LUA_TSTRING:
+    case LUA_TSTRING: {
+        /* The value is the caller's: escape it and cut it short so the
+         * message stays one short line (no newline, no terminal escapes). */
+        enum { SHOWN = 40 };
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
         luaL_addchar(b, '"');
-        lua_pushvalue(L, idx);
-        luaL_addvalue(b);
+        for (size_t i = 0; i < len && i < SHOWN; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == '"' || c == '\\') {
+                luaL_addchar(b, '\\');
+                luaL_addchar(b, (char)c);
+            } else if (c >= 0x20 && c < 0x7f) {
+                luaL_addchar(b, (char)c);
+            } else {
+                char esc[8];
+                snprintf(esc, sizeof esc, "\\x%02x", c);
+                luaL_addstring(b, esc);
+            }
+        }
         luaL_addchar(b, '"');
+        if (len > SHOWN)
+            luaL_addstring(b, "...");
         break;
+    }
     case LUA_TNUMBER:
     case LUA_TBOOLEAN:
     case LUA_TNIL:
