@@ -38,7 +38,7 @@ LIB_USER := $(BUILD)/linxuser.so
 LIB_PROC := $(BUILD)/linx/process.so
 LINX_LUA := $(BUILD)/linx-lua
 
-.PHONY: all modules deps check test demo install clean
+.PHONY: all modules deps check test demo install clean docs
 all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA))
 modules: $(LIB_USER) $(if $(wildcard src/process.c),$(LIB_PROC))
 
@@ -86,6 +86,15 @@ install: all
 	install -m 0755 $(LIB_USER) $(DESTDIR)$(INSTALL_CMOD)/linxuser.so
 	$(if $(wildcard $(LIB_PROC)),install -m 0755 $(LIB_PROC) $(DESTDIR)$(INSTALL_CMOD)/linx/process.so)
 	$(if $(wildcard $(LINX_LUA)),install -m 0755 $(LINX_LUA) $(DESTDIR)$(INSTALL_BIN)/linx-lua)
+	install -d $(DESTDIR)$(INSTALL_MAN)
+	install -m 0644 doc/linx-lua.1 $(DESTDIR)$(INSTALL_MAN)/linx-lua.1
+	cd lua && find . -name '*.lua' -exec install -D -m 0644 {} $(abspath $(DESTDIR)$(INSTALL_LMOD))/{} \;
+
+# API pages from the LDoc comments in src/ (config.ld), into docs/api/.
+# Debian ships the markdown module LDoc needs for Lua 5.1 only.
+LDOC ?= lua5.1 /usr/bin/ldoc
+docs:
+	$(LDOC) --fatalwarnings .
 
 clean:
 	rm -rf build

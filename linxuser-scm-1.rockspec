@@ -1,0 +1,45 @@
+-- LuaRocks package for the linxuser C modules. From a checkout:
+--   luarocks make --tree ./rocks linxuser-scm-1.rockspec
+-- builds linxuser and linx.process against the Lua that luarocks is
+-- configured for (5.1 to 5.4, or LuaJIT). The linx-lua host binary and its
+-- man page are installed by `make install`, not by the rock.
+rockspec_format = "3.0"
+package = "linxuser"
+version = "scm-1"
+source = {
+   -- No public repository yet: build from a checkout with `luarocks make`.
+   url = "git+https://example.invalid/linxuser.git",
+}
+description = {
+   summary = "Linux user-namespace identity (uid_map, gid_map, setgroups) from Lua",
+   detailed = [[
+linxuser writes and reads the uid_map, gid_map and setgroups files of a
+process in a new user namespace, validating maps before the kernel's
+one-shot write and returning error tables (nil, err, errno) instead of
+raising. linx.process spawns a child into new namespaces, parked at a
+checkpoint until its maps are written.
+]],
+   -- The project has not chosen a license yet (no LICENSE file); luarocks
+   -- requires the field, so it says exactly that until one is picked.
+   license = "unspecified (no license chosen yet)",
+   labels = { "linux", "namespaces", "containers", "system" },
+}
+supported_platforms = { "linux" }
+dependencies = {
+   "lua >= 5.1, < 5.5",
+}
+build = {
+   type = "builtin",
+   modules = {
+      linxuser = {
+         sources = { "src/linxuser.c", "src/idmap.c", "src/procfs.c", "src/lerror.c" },
+         defines = { "_GNU_SOURCE" },
+         incdirs = { "src" },
+      },
+      ["linx.process"] = {
+         sources = { "src/process.c", "src/idmap.c", "src/procfs.c", "src/lerror.c" },
+         defines = { "_GNU_SOURCE" },
+         incdirs = { "src" },
+      },
+   },
+}
