@@ -132,5 +132,27 @@ else
   skip("linx.process", "not in this build")
 end
 
+-- linx-lua of the same build: the modules are built in, the Lua is ours.
+local linx_lua = os.getenv("LINX_LUA")
+if linx_lua and read_file(linx_lua) then
+  local function run(script)
+    local p = assert(io.popen("env -u LUA_CPATH -u LUA_INIT " .. linx_lua ..
+                              " -e '" .. script .. "' 2>&1; echo \"rc=$?\"", "r"))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+  local out = run('print(_VERSION, require("linxuser").map(0, 0, 4294967295).length, ' ..
+                  'type(require("linx.process").spawn))')
+  ok(out == _VERSION .. "\t4294967295\tfunction\nrc=0\n", "linx-lua has both modules built in", out)
+  -- error(err), not assert(...): Lua 5.1 and 5.2's assert only takes a
+  -- string message (5.3+, LuaJIT raise any value).
+  out = run('local ok, err = require("linxuser").set_uid_map(0, {{0, 0, 1}}); error(err)')
+  ok(out:find("set_uid_map: bad target 0", 1, true) and out:match("rc=1\n$"),
+     "linx-lua prints an uncaught error table through __tostring, exit 1", out)
+else
+  skip("linx-lua", "not in this build")
+end
+
 print("1.." .. n)
 os.exit(failed == 0 and 0 or 1)
