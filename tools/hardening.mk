@@ -13,3 +13,13 @@ fuzz:
 # What CI runs: the replay plus a short fuzz of each target.
 fuzz-smoke:
 	@tools/fuzz-run $(FUZZ_SMOKE_SECONDS)
+
+.PHONY: check-asan check-valgrind
+# ASan+UBSan build of the modules and linx-lua into build/asan; the whole
+# busted suite under it, as root and as uid 65534.
+check-asan:
+	@tools/asan-lane
+
+# linx-lua running every example and a spawn loop under valgrind memcheck.
+check-valgrind:
+	@tools/valgrind-lane
