@@ -1,0 +1,611 @@
+-- linx.process against the real kernel: real clones, real namespaces,
+-- real procfs. Runs as root and as uid 65534 (lane busted-unpriv).
+local process = require "linx.process"
+local user = require "linxuser"
+local S = require("support").bind(function(why) pending(why) end)
+
+local uid, gid = S.uid, S.gid
+local ALL_NS = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
+
+local function self_pid()
+  return tonumber(S.read_file("/proc/self/stat"):match("^(%d+)"))
+end
+
+local function proc_state(pid)
+  local st = S.read_file("/proc/" .. pid .. "/stat")
+  return st and st:match("^%d+ %b() (%S)")
+end
+
+local function readlink(path)
+  local out = S.sh("readlink " .. path .. " 2>/dev/null")
+  return out ~= "" and (out:gsub("\n$", "")) or nil
+end
+
+local function fd_count(pid)
+  return tonumber(S.sh("ls /proc/" .. pid .. "/fd | wc -l"))
+end
+
+local function tmpdir()
+  local d = S.sh("mktemp -d /tmp/linx-spec.XXXXXX"):gsub("\n$", "")
+  assert(d ~= "", "mktemp failed")
+  return d
+end
+
+local function rootless_maps()
+  return { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } } }
+end
+
+-- Spawn, map root inside to our own ids, proceed; return the handle.
+local function spawn_mapped(opts)
+  opts.namespaces = opts.namespaces or { "user", "mount", "pid" }
+  local c = assert(process.spawn(opts))
+  assert(user.setup_maps(c, rootless_maps()))
+  assert(c:proceed())
+  return c
+end
+
+-- Run argv as root inside a rootless user namespace; stdout, status.
+local function run_mapped(argv, extra)
+  local opts = { argv = argv, stdout = "pipe" }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  local c = spawn_mapped(opts)
+  local out = c:read("stdout")
+  local st = c:wait()
+  c:close()
+  return out, st
+end
+
+local function assert_bad_option(ok, err, field, reason)
+  assert.is_nil(ok)
+  assert.is_table(err)
+  assert.are.equal("bad_option", err.kind)
+  assert.are.equal(field, err.field)
+  if reason then assert.are.equal(reason, err.reason) end
+  assert.is_string(tostring(err))
+end
+
+describe("linx.process", function()
+  it("returns its table and sets no globals", function()
+    assert.is_function(process.spawn)
+    assert.is_nil(rawget(_G, "process"))
+    assert.is_nil(rawget(_G, "linx"))
+  end)
+
+  describe("the rootless flow", function()
+    it("makes the child uid 0 and gid 0 inside (id through a pipe)", function()
+      local out, st = run_mapped({ "sh", "-c", "id -u; id -g" })
+      assert.are.equal("0\n0\n", out)
+      assert.are.same({ exited = true, code = 0 }, st)
+    end)
+
+    it("leaves the child nobody inside when no map is written", function()
+      local c = assert(process.spawn { argv = { "id", "-u" }, namespaces = { "user" }, stdout = "pipe" })
+      assert(c:proceed())
+      assert.are.equal("65534\n", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end)
+
+    it("reads the maps back as written, through the handle", function()
+      local c = assert(process.spawn { argv = { "true" }, namespaces = { "user" } })
+      assert.are.same({}, user.read_uid_map(c))
+      assert.are.same({}, user.read_gid_map(c))
+      assert.is_true(user.setup_maps(c, rootless_maps()))
+      assert.are.same({ { 0, uid, 1 } }, S.triples(user.read_uid_map(c)))
+      assert.are.same({ { 0, gid, 1 } }, S.triples(user.read_gid_map(c)))
+      assert.are.equal("deny", user.read_setgroups(c))
+      -- the same files by pid agree
+      assert.are.same({ { 0, uid, 1 } }, S.triples(user.read_uid_map(c:host_pid())))
+      assert.is_true(c:proceed())
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end)
+
+    it("shows the map in /proc/self/uid_map and gid_map inside", function()
+      local out = run_mapped({ "cat", "/proc/self/uid_map", "/proc/self/gid_map" })
+      local rows = {}
+      for a, b, n in out:gmatch("(%d+)%s+(%d+)%s+(%d+)") do
+        rows[#rows + 1] = { tonumber(a), tonumber(b), tonumber(n) }
+      end
+      assert.are.same({ { 0, uid, 1 }, { 0, gid, 1 } }, rows)
+    end)
+
+    it("writes a multi-range map as root", function()
+      if S.root_only("multi-range map through a handle") then return end
+      local c = assert(process.spawn { argv = { "sh", "-c", "id -u; cat /proc/self/uid_map" },
+                                       namespaces = { "user", "pid" }, stdout = "pipe" })
+      -- the child keeps the host's kuid 0, so 0 maps to 0; the rest is a range
+      local maps = { { 0, 0, 1 }, { 1, 100001, 999 }, { 1000, 1000, 1 }, { 1001, 101001, 64535 } }
+      assert.is_true(user.setup_maps(c, { uid = maps, gid = maps, setgroups = "skip" }))
+      assert.are.same(maps, S.triples(user.read_uid_map(c)))
+      assert.are.equal("allow", user.read_setgroups(c))
+      assert.is_true(c:proceed())
+      local out = c:read("stdout")
+      assert.are.equal(0, c:wait().code)
+      c:close()
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("0", lines[1])
+      assert.are.equal(5, #lines)
+      assert.matches("^%s*1001%s+101001%s+64535$", lines[5])
+    end)
+
+    it("refuses a map the unprivileged host may not write (EPERM)", function()
+      if S.unpriv_only("EPERM for a foreign uid") then return end
+      local c = assert(process.spawn { argv = { "true" }, namespaces = { "user" } })
+      local ok, err = user.set_uid_map(c, { { 0, 0, 1 } })
+      assert.is_nil(ok)
+      assert.are.equal("EPERM", err.errno)
+      c:close()
+    end)
+  end)
+
+  describe("the checkpoint", function()
+    it("has run none of the workload while parked", function()
+      local dir = tmpdir()
+      local marker = dir .. "/ran"
+      local c = assert(process.spawn { argv = { "sh", "-c", "echo ran > " .. marker },
+                                       namespaces = { "user" } })
+      -- the parked child is still our own program, not sh
+      local exe = readlink("/proc/" .. c:host_pid() .. "/exe")
+      assert.is_string(exe)
+      assert.are.equal(readlink("/proc/" .. self_pid() .. "/exe"), exe)
+      assert.is_false(S.exists(marker))
+      assert(user.setup_maps(c, rootless_maps()))
+      assert.is_false(S.exists(marker))
+      assert.is_true(c:proceed())
+      assert.are.equal(0, c:wait().code)
+      assert.is_true(S.exists(marker))
+      c:close()
+      os.execute("rm -rf " .. dir)
+    end)
+
+    it("is a child of ours with no exit signal, in the host's view", function()
+      local c = assert(process.spawn { argv = { "true" }, namespaces = { "user", "pid" } })
+      local pid = c:host_pid()
+      assert.is_true(pid > 1)
+      local status = S.read_file("/proc/" .. pid .. "/status")
+      assert.are.equal(self_pid(), tonumber(status:match("PPid:%s*(%d+)")))
+      -- field 38 of stat is exit_signal: 0, so waitpid(-1) reapers skip it
+      local stat = S.read_file("/proc/" .. pid .. "/stat")
+      local fields = {}
+      for f in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = f end
+      assert.are.equal("0", fields[38 - 2])
+      assert.is_truthy(proc_state(pid) ~= "Z")
+      assert.matches("^linx%.process%.handle %(pid " .. pid .. ", parked%)$", tostring(c))
+      c:close()
+    end)
+
+    it("clones into every namespace asked for, and only those", function()
+      local c = assert(process.spawn { argv = { "true" }, namespaces = ALL_NS })
+      local p = c:host_pid()
+      for _, ns in ipairs({ "user", "mnt", "pid_for_children", "uts", "ipc", "net", "cgroup" }) do
+        local mine, theirs = readlink("/proc/self/ns/" .. ns), readlink("/proc/" .. p .. "/ns/" .. ns)
+        assert.is_string(theirs)
+        assert.are_not.equal(mine, theirs, ns)
+      end
+      c:close()
+      local d = assert(process.spawn { argv = { "true" }, namespaces = { "user" } })
+      p = d:host_pid()
+      assert.are_not.equal(readlink("/proc/self/ns/user"), readlink("/proc/" .. p .. "/ns/user"))
+      for _, ns in ipairs({ "mnt", "uts", "ipc", "net", "cgroup", "pid" }) do
+        assert.are.equal(readlink("/proc/self/ns/" .. ns), readlink("/proc/" .. p .. "/ns/" .. ns), ns)
+      end
+      d:close()
+    end)
+
+    it("gives a pid namespace where the child is pid 1", function()
+      local out = run_mapped({ "sh", "-c", "echo $$" }, { namespaces = { "user", "pid" } })
+      assert.are.equal("1\n", out)
+    end)
+
+    it("without a pid namespace the child sees its host pid", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", "echo $$" }, stdout = "pipe" })
+      assert(c:proceed())
+      assert.are.equal(c:host_pid() .. "\n", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end)
+
+    it("proceeds only once", function()
+      local c = assert(process.spawn { argv = { "true" } })
+      assert.is_true(c:proceed())
+      local ok, err = c:proceed()
+      assert.is_nil(ok)
+      assert.are.equal("bad_state", err.kind)
+      assert.are.equal("proceed", err.operation)
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end)
+  end)
+
+  describe("exec", function()
+    it("reports a missing binary from proceed as operation exec, ENOENT", function()
+      local c = assert(process.spawn { argv = { "/nonexistent/linx-no-such-binary" }, namespaces = { "user" } })
+      local ok, err, code = c:proceed()
+      assert.is_nil(ok)
+      assert.are.equal("os", err.kind)
+      assert.are.equal("exec", err.operation)
+      assert.are.equal("ENOENT", err.errno)
+      assert.are.equal(2, err.code)
+      assert.are.equal(2, code)
+      assert.are.equal("/nonexistent/linx-no-such-binary", err.path)
+      assert.matches("^exec failed on /nonexistent/linx%-no%-such%-binary: ENOENT", tostring(err))
+      -- the child gave up with 127 and is reaped like any other
+      assert.are.same({ exited = true, code = 127 }, c:wait())
+      c:close()
+    end)
+
+    it("searches argv[1] in PATH and names it when it is not there", function()
+      local c = assert(process.spawn { argv = { "linx-no-such-command" } })
+      local ok, err = c:proceed()
+      assert.is_nil(ok)
+      assert.are.equal("exec", err.operation)
+      assert.are.equal("linx-no-such-command", err.path)
+      -- ENOENT, or EACCES when some PATH directory is unreadable to us
+      assert.is_truthy(err.errno == "ENOENT" or err.errno == "EACCES")
+      assert.are.equal(127, c:wait().code)
+      c:close()
+    end)
+
+    it("reports a bad cwd from proceed as operation chdir", function()
+      local c = assert(process.spawn { argv = { "true" }, cwd = "/nonexistent-linx-dir" })
+      local ok, err = c:proceed()
+      assert.is_nil(ok)
+      assert.are.equal("chdir", err.operation)
+      assert.are.equal("ENOENT", err.errno)
+      assert.are.equal("/nonexistent-linx-dir", err.path)
+      assert.are.equal(127, c:wait().code)
+      c:close()
+    end)
+
+    it("runs in cwd with exactly the env given", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", 'pwd; echo "$FOO|$N|${HOME-unset}"' },
+                                       cwd = "/tmp", env = { FOO = "bar baz", N = 5 }, stdout = "pipe" })
+      assert(c:proceed())
+      assert.are.equal("/tmp\nbar baz|5|unset\n", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end)
+
+    it("inherits the host environment when env is not given", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", 'echo "$HOME"' }, stdout = "pipe" })
+      assert(c:proceed())
+      assert.are.equal((os.getenv("HOME") or "") .. "\n", c:read("stdout"))
+      c:close()
+    end)
+
+    it("returns the exit code and the killing signal", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", "exit 42" } })
+      assert(c:proceed())
+      local st = c:wait()
+      assert.are.same({ exited = true, code = 42 }, st)
+      -- repeatable after the child is reaped
+      assert.are.same(st, c:wait())
+      assert.matches("exited 42", tostring(c))
+      c:close()
+      assert.are.same(st, c:wait())
+
+      local d = assert(process.spawn { argv = { "sh", "-c", "kill -USR1 $$; sleep 5" } })
+      assert(d:proceed())
+      assert.are.same({ signaled = true, signal = 10 }, d:wait())
+      d:close()
+    end)
+  end)
+
+  describe("stdio", function()
+    it("keeps stdout and stderr apart", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", "echo out; echo err >&2" },
+                                       stdout = "pipe", stderr = "pipe" })
+      assert(c:proceed())
+      assert.are.equal("err\n", c:read("stderr"))
+      assert.are.equal("out\n", c:read("stdout"))
+      assert.are.equal("", c:read("stdout")) -- at EOF
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end)
+
+    it("does not deadlock on output larger than a pipe, read or waited", function()
+      local script = "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2"
+      local c = assert(process.spawn { argv = { "sh", "-c", script }, stdout = "pipe", stderr = "pipe" })
+      assert(c:proceed())
+      assert.are.equal(200000, #c:read("stderr"))
+      assert.are.equal(300000, #c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+      local d = assert(process.spawn { argv = { "sh", "-c", script }, stdout = "pipe", stderr = "pipe" })
+      assert(d:proceed())
+      assert.are.equal(0, d:wait().code)
+      assert.are.equal(300000, #d:read("stdout"))
+      assert.are.equal(200000, #d:read("stderr"))
+      d:close()
+    end)
+
+    it("feeds a stdin pipe and ends it before reading", function()
+      local c = assert(process.spawn { argv = { "cat" }, stdin = "pipe", stdout = "pipe" })
+      assert(c:proceed())
+      assert.is_true(c:write("hello "))
+      assert.is_true(c:write("world"))
+      assert.are.equal("hello world", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      local ok, err = c:write("late")
+      assert.is_nil(ok)
+      assert.are.equal("bad_state", err.kind)
+      c:close()
+    end)
+
+    it("survives a child that closed its stdin (no SIGPIPE in the host)", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", "exec 0<&-; echo closed" },
+                                       stdin = "pipe", stdout = "pipe" })
+      assert(c:proceed())
+      assert.are.equal("closed\n", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+      local d = assert(process.spawn { argv = { "true" }, stdin = "pipe" })
+      assert(d:proceed())
+      assert.are.equal(0, d:wait().code)
+      -- wait() closed our end already: a state error, not a signal
+      local ok, err = d:write("x")
+      assert.is_nil(ok)
+      assert.are.equal("bad_state", err.kind)
+      d:close()
+    end)
+
+    it("connects null streams to /dev/null", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", "cat; readlink /proc/self/fd/0 >&2" },
+                                       stdin = "null", stdout = "null", stderr = "pipe" })
+      assert(c:proceed())
+      assert.are.equal("/dev/null\n", c:read("stderr"))
+      assert.are.equal(0, c:wait().code)
+      local ok, err = c:read("stdout")
+      assert_bad_option(ok, err, "stream", "not_piped")
+      c:close()
+    end)
+
+    it("refuses to read a parked child or an unknown stream", function()
+      local c = assert(process.spawn { argv = { "echo", "x" }, stdout = "pipe" })
+      local ok, err = c:read("stdout")
+      assert.is_nil(ok)
+      assert.are.equal("bad_state", err.kind)
+      assert.are.equal("parked", err.reason)
+      ok, err = c:read("stdjunk")
+      assert_bad_option(ok, err, "stream", "unknown")
+      assert(c:proceed())
+      assert.are.equal("x\n", c:read())
+      c:close()
+    end)
+  end)
+
+  describe("hygiene", function()
+    it("gives the child only its stdio (ls /proc/self/fd)", function()
+      -- io.open does not set O_CLOEXEC: a leak would show here
+      local leaky = assert(io.open("/proc/self/status", "r"))
+      local c = spawn_mapped { argv = { "ls", "/proc/self/fd" }, stdout = "pipe" }
+      local out = c:read("stdout")
+      assert.are.equal(0, c:wait().code)
+      c:close()
+      leaky:close()
+      local fds = {}
+      for fd in out:gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+      table.sort(fds)
+      -- 0, 1, 2 and the directory ls is reading
+      assert.are.same({ 0, 1, 2, 3 }, fds)
+    end)
+
+    it("leaves no fd behind in the host", function()
+      local me = self_pid()
+      local before = fd_count(me)
+      for _ = 1, 3 do
+        local c = assert(process.spawn { argv = { "sh", "-c", "echo x; echo y >&2" }, namespaces = { "user" },
+                                         stdin = "pipe", stdout = "pipe", stderr = "pipe" })
+        assert(c:proceed())
+        c:read("stdout")
+        c:wait()
+        c:close()
+      end
+      local d = assert(process.spawn { argv = { "true" }, stdout = "pipe", stderr = "null" })
+      d:close()
+      local e = assert(process.spawn { argv = { "/nonexistent/x" }, stdout = "pipe" })
+      e:proceed()
+      e:close()
+      assert.are.equal(before, fd_count(me))
+    end)
+
+    it("kills a parked child with kill(), then reaps it with wait()", function()
+      local c = assert(process.spawn { argv = { "sleep", "600" }, namespaces = { "user", "pid" } })
+      local pid = c:host_pid()
+      assert.is_true(c:kill("KILL"))
+      assert.are.same({ signaled = true, signal = 9 }, c:wait())
+      assert.is_false(S.exists("/proc/" .. pid .. "/stat"))
+      local ok, err, code = c:kill()
+      assert.is_nil(ok)
+      assert.are.equal("ESRCH", err.errno)
+      assert.are.equal(3, code)
+      c:close()
+    end)
+
+    it("sends SIGTERM by default and takes names or numbers", function()
+      local c = assert(process.spawn { argv = { "sleep", "600" } })
+      assert.is_true(c:kill())
+      assert.are.same({ signaled = true, signal = 15 }, c:wait())
+      c:close()
+      for _, sig in ipairs({ "SIGUSR2", "usr2", 12 }) do
+        local d = assert(process.spawn { argv = { "sleep", "600" } })
+        assert(d:proceed())
+        assert.is_true(d:kill(sig))
+        assert.are.same({ signaled = true, signal = 12 }, d:wait())
+        d:close()
+      end
+      local e = assert(process.spawn { argv = { "true" } })
+      assert_bad_option(e:kill("NOPE"), select(2, e:kill("NOPE")), "signal", "unknown")
+      assert_bad_option(e:kill(1.5), select(2, e:kill(1.5)), "signal", "unknown")
+      assert_bad_option(e:kill(99999), select(2, e:kill(99999)), "signal", "unknown")
+      e:close()
+    end)
+
+    it("refuses to wait for a parked child it would wait on forever", function()
+      local c = assert(process.spawn { argv = { "true" } })
+      local ok, err = c:wait()
+      assert.is_nil(ok)
+      assert.are.equal("bad_state", err.kind)
+      assert.are.equal("parked", err.reason)
+      -- still there, still parked, nothing reaped
+      assert.is_truthy(proc_state(c:host_pid()) ~= "Z")
+      assert.matches("parked%)$", tostring(c))
+      c:close()
+    end)
+
+    it("reaps a parked child on close(): no zombie", function()
+      local c = assert(process.spawn { argv = { "sleep", "600" }, namespaces = { "user", "mount", "pid" } })
+      local pid = c:host_pid()
+      assert.is_true(S.exists("/proc/" .. pid .. "/stat"))
+      assert.is_true(c:close())
+      assert.is_false(S.exists("/proc/" .. pid .. "/stat"))
+      assert.is_true(c:close()) -- idempotent
+      assert.are.same({ signaled = true, signal = 9 }, c:wait())
+      assert.matches("killed by signal 9", tostring(c))
+      local ok, err = user.read_uid_map(c)
+      assert.is_nil(ok)
+      assert.are.equal("bad_target", err.kind)
+      ok, err = c:proceed()
+      assert.is_nil(ok)
+      assert.are.equal("bad_state", err.kind)
+    end)
+
+    it("kills and reaps a running child on close()", function()
+      local c = assert(process.spawn { argv = { "sleep", "600" } })
+      assert(c:proceed())
+      local pid = c:host_pid()
+      c:close()
+      assert.is_false(S.exists("/proc/" .. pid .. "/stat"))
+    end)
+
+    it("reaps a parked child when the handle is collected", function()
+      local pid
+      do
+        local c = assert(process.spawn { argv = { "sleep", "600" }, namespaces = { "user" } })
+        pid = c:host_pid()
+      end
+      assert.is_true(S.exists("/proc/" .. pid .. "/stat"))
+      collectgarbage()
+      collectgarbage()
+      assert.is_false(S.exists("/proc/" .. pid .. "/stat"))
+    end)
+
+    it("reaps on scope exit with <close> (Lua 5.4)", function()
+      if _VERSION ~= "Lua 5.4" then
+        return pending("to-be-closed variables need Lua 5.4")
+      end
+      local chunk = assert(load([[
+        local process = ...
+        local pid
+        do
+          local c <close> = assert(process.spawn { argv = { "sleep", "600" } })
+          pid = c:host_pid()
+        end
+        return pid
+      ]]))
+      local pid = chunk(process)
+      assert.is_false(S.exists("/proc/" .. pid .. "/stat"))
+    end)
+
+    it("after wait(), targets nothing: the handle never reaches a reused pid", function()
+      local c = assert(process.spawn { argv = { "true" }, namespaces = { "user" } })
+      assert(c:proceed())
+      c:wait()
+      local ok, err = user.read_uid_map(c)
+      assert.is_nil(ok)
+      assert.are.equal("os", err.kind)
+      ok, err = user.set_uid_map(c, { { 0, uid, 1 } })
+      assert.is_nil(ok)
+      assert.are.equal("os", err.kind)
+      c:close()
+    end)
+
+    local function linx_lua_host(body)
+      -- A separate host that spawns, prints the child's pid and dies
+      -- without closing the handle.
+      local f = assert(io.popen(os.getenv("LINX_LUA") .. " -e '" .. body .. "'", "r"))
+      local pid = tonumber(f:read("*l"))
+      f:close()
+      return pid
+    end
+
+    it("takes a parked child with it when the host dies", function()
+      local pid = linx_lua_host([[
+        local c = assert(require("linx.process").spawn{argv={"sleep","600"}, namespaces={"user"}})
+        print(c:host_pid()) io.stdout:flush() os.exit(0)]])
+      assert.is_number(pid)
+      -- the orphan dies at once; init reaps it
+      assert.is_true(S.wait_until(function()
+        local st = proc_state(pid)
+        return st == nil or st == "Z"
+      end))
+    end)
+
+    it("takes a running child with it when the host dies", function()
+      local pid = linx_lua_host([[
+        local c = assert(require("linx.process").spawn{argv={"sleep","600"}})
+        assert(c:proceed())
+        print(c:host_pid()) io.stdout:flush() os.exit(0)]])
+      assert.is_number(pid)
+      assert.is_true(S.wait_until(function()
+        local st = proc_state(pid)
+        return st == nil or st == "Z"
+      end))
+    end)
+  end)
+
+  describe("bad options", function()
+    it("returns nil, err and never raises", function()
+      local cases = {
+        { nil, "opts", "not_a_table" },
+        { {}, "argv", "missing" },
+        { { argv = "ls" }, "argv", "not_a_list" },
+        { { argv = {} }, "argv", "empty" },
+        { { argv = { "ls", 5 } }, "argv", "not_a_string" },
+        { { argv = { "l\0s" } }, "argv", "contains_nul" },
+        { { argv = { "ls" }, namespaces = { "usr" } }, "namespaces", "unknown" },
+        { { argv = { "ls" }, namespaces = "user" }, "namespaces", "not_a_list" },
+        { { argv = { "ls" }, stdout = "file" }, "stdout", "unknown" },
+        { { argv = { "ls" }, stdin = true }, "stdin", "unknown" },
+        { { argv = { "ls" }, env = "PATH=/bin" }, "env", "not_a_table" },
+        { { argv = { "ls" }, env = { ["A=B"] = "x" } }, "env", "bad_name" },
+        { { argv = { "ls" }, env = { A = {} } }, "env", "bad_value" },
+        { { argv = { "ls" }, cwd = 5 }, "cwd", "not_a_string" },
+        { { argv = { "ls" }, namespace = { "user" } }, "namespace", "unknown_option" },
+      }
+      for i, case in ipairs(cases) do
+        local ok, res, err = pcall(process.spawn, case[1])
+        assert.is_true(ok, "case " .. i .. " raised")
+        assert_bad_option(res, err, case[2], case[3])
+        assert.are.equal("spawn", err.operation)
+      end
+    end)
+
+    it("reads options through __index, argv raw", function()
+      local defaults = { stdout = "pipe" }
+      local opts = setmetatable({ argv = { "echo", "hi" } }, { __index = defaults })
+      local c = assert(process.spawn(opts))
+      assert(c:proceed())
+      assert.are.equal("hi\n", c:read("stdout"))
+      c:close()
+      local argv = setmetatable({}, { __index = function() error("raw access expected") end,
+                                      __len = function() error("raw length expected") end })
+      local ok, res, err = pcall(process.spawn, { argv = argv })
+      assert.is_true(ok)
+      assert_bad_option(res, err, "argv", "empty")
+    end)
+
+    it("needs the user namespace for the others when unprivileged", function()
+      if S.unpriv_only("EPERM for a pid namespace without a user namespace") then return end
+      local ok, err, code = process.spawn { argv = { "true" }, namespaces = { "pid" } }
+      assert.is_nil(ok)
+      assert.are.equal("os", err.kind)
+      assert.are.equal("spawn", err.operation)
+      assert.are.equal("EPERM", err.errno)
+      assert.are.equal(1, code)
+      assert.is_string(err.hint)
+    end)
+  end)
+end)
