@@ -89,6 +89,37 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
     assert(n == 1, "listen line not found in the example")
     text, n = text:gsub('lua_package_cpath "[^"]*";', 'lua_package_cpath "' .. build .. '/?.so;;";')
     assert(n == 1, "lua_package_cpath line not found in the example")
+    -- One spec-only location: the child exits while the worker is busy
+    -- elsewhere (here: ngx.sleep, back in nginx's event loop, where its
+    -- SIGCHLD handler reaps with waitpid(-1)), and only then is waited for.
+    -- It answers with the state the child's /proc entry reached before
+    -- wait() (Z: still ours; gone: someone else reaped it) and wait()'s result.
+    text, n = text:gsub("(listen 127%.0%.0%.1:%d+;\n)", "%1" .. [[
+        location = /late_wait {
+            content_by_lua_block {
+                local process = require "linx.process"
+                local c, err = process.spawn{argv = {"true"}, stdin = "null"}
+                if not c then ngx.say("spawn ", tostring(err)) return end
+                local pid = c:host_pid()
+                local ok, perr = c:proceed()
+                if not ok then ngx.say("proceed ", tostring(perr)) return end
+                local state
+                for _ = 1, 5000 do
+                    local f = io.open("/proc/" .. pid .. "/stat")
+                    local line = f and f:read("*l")
+                    if f then f:close() end
+                    state = line and line:match("^%d+ %b() (%a)") or "gone"
+                    if state == "Z" or state == "gone" then break end
+                    ngx.sleep(0.001)
+                end
+                local st, werr = c:wait()
+                c:close()
+                ngx.say("before wait ", state)
+                ngx.say(st and ("exit " .. tostring(st.code)) or ("wait " .. tostring(werr)))
+            }
+        }
+]])
+    assert(n == 1, "could not add the spec-only location")
     text = text:gsub("load_module %S*ngx_http_lua_module%.so;", "load_module " .. lua_mod .. ";")
     text = text:gsub("load_module %S*ndk_http_module%.so;", "load_module " .. ndk_mod .. ";")
     conf = prefix .. "/nginx.conf"
@@ -162,6 +193,16 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
     local body, code = get("/inside")
     assert.are.equal(200, code, body)
     assert.are.equal("inside 0\nmap 0 -> 65534\nexit 0\n", body)
+  end)
+
+  it("a child that exits while the worker is elsewhere is still the handle's to wait for", function()
+    -- nginx's SIGCHLD handler calls waitpid(-1) in every worker: a child it
+    -- can see is reaped there and its status lost to the handle.
+    for _ = 1, 3 do
+      local body, code = get("/late_wait")
+      assert.are.equal(200, code, body)
+      assert.are.equal("before wait Z\nexit 0\n", body)
+    end
   end)
 
   it("leaves no child behind, and nginx's own reaper never sees one", function()
