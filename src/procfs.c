@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 void procfs_path(const struct procfs_target *t, const char *name, char *buf, size_t cap)
@@ -26,8 +27,36 @@ int procfs_open(const struct procfs_target *t, const char *name, int flags)
     return fd >= 0 ? fd : -errno;
 }
 
+/* A killed child that is not yet reaped is a zombie: its /proc files stay
+ * and its user namespace still takes map writes, which can never matter.
+ * Say it is gone (ESRCH) instead of reporting success. Returns 0 or an
+ * errno value (ENOENT/ESRCH once the directory is gone). */
+static int target_gone(const struct procfs_target *t)
+{
+    int fd = procfs_open(t, "stat", O_RDONLY);
+    if (fd < 0)
+        return -fd;
+    char buf[512]; /* "pid (comm) S ...": comm is at most 15 bytes */
+    ssize_t n;
+    do {
+        n = read(fd, buf, sizeof buf - 1);
+    } while (n < 0 && errno == EINTR);
+    int err = n < 0 ? errno : 0;
+    close(fd);
+    if (err != 0)
+        return err;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* comm may hold ')' itself */
+    if (p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+        return ESRCH;
+    return 0;
+}
+
 int procfs_read_all(const struct procfs_target *t, const char *name, char **out, size_t *len)
 {
+    int gone = target_gone(t);
+    if (gone != 0)
+        return gone;
     int fd = procfs_open(t, name, O_RDONLY);
     if (fd < 0)
         return -fd;
@@ -74,6 +103,9 @@ int procfs_read_all(const struct procfs_target *t, const char *name, char **out,
 
 int procfs_write_once(const struct procfs_target *t, const char *name, const char *text, size_t len)
 {
+    int gone = target_gone(t);
+    if (gone != 0)
+        return gone;
     int fd = procfs_open(t, name, O_WRONLY);
     if (fd < 0)
         return -fd;
