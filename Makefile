@@ -30,7 +30,9 @@ LDFLAGS ?=
 SHARED := -shared
 
 CORE_SRC := src/idmap.c src/procfs.c src/lerror.c
-USER_SRC := src/linxuser.c $(CORE_SRC)
+# linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
+IDS_SRC := src/linxuser_ids.c src/subid.c src/idtrans.c src/idhelper.c
+USER_SRC := src/linxuser.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c $(CORE_SRC)
 HEADERS := $(wildcard src/*.h)
 
@@ -52,7 +54,7 @@ $(LIB_PROC): $(PROC_SRC) $(HEADERS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
-LINX_LUA_SRC := src/linx-lua.c src/linxuser.c src/process.c $(CORE_SRC)
+LINX_LUA_SRC := src/linx-lua.c src/linxuser.c $(IDS_SRC) src/process.c $(CORE_SRC)
 $(LINX_LUA): $(LINX_LUA_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(LDFLAGS) $(LUA_LIBS) -lm -ldl

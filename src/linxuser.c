@@ -22,6 +22,7 @@ where `err` is an `Error`, plus the numeric errno when the kernel refused.
 #include "handle.h"
 #include "idmap.h"
 #include "lerror.h"
+#include "linxuser_int.h"
 #include "procfs.h"
 
 #include <errno.h>
@@ -586,6 +587,12 @@ The options table is read normally, so an `__index` of defaults works.
 @tparam {Map,...} opts.uid the uid map (required)
 @tparam {Map,...} opts.gid the gid map (required)
 @tparam[opt="deny"] string opts.setgroups `"deny"`, or `"skip"` to leave setgroups alone
+(through newgidmap, `"skip"` lets the helper decide: it denies unless a subgid range is mapped)
+@tparam[opt="auto"] string opts.helper `"auto"`: write procfs directly when this process may
+(CAP_SETUID/CAP_SETGID, or the one own-id line of length 1), else run newuidmap/newgidmap;
+`"always"`: always the helpers; `"never"`: always procfs
+@tparam[opt="newuidmap"] string opts.newuidmap helper name (searched in PATH) or path
+@tparam[opt="newgidmap"] string opts.newgidmap helper name (searched in PATH) or path
 @treturn[1] boolean `true`
 @return[2] `nil`
 @treturn[2] Error what went wrong (`field` says which map, for `bad_map`)
@@ -636,14 +643,51 @@ static int l_setup_maps(lua_State *L)
             return linx_error_return(L);
         }
     }
+    /* Direct or through newuidmap/newgidmap: decided, and the helpers
+     * found, before the first write. */
+    struct linxuser_route route;
+    if ((n = linxuser_route_plan(L, 2, uid, nuid, gid, ngid, &route)) != 0)
+        return n;
     if (deny && (n = write_setgroups(L, &t)) != 0)
         return n;
-    if ((n = write_map(L, "set_uid_map", &t, UID_MAP, uid, nuid)) != 0)
+    n = route.uid_helper ? linxuser_route_write(L, "set_uid_map", route.uid_path, &t, uid, nuid)
+                         : write_map(L, "set_uid_map", &t, UID_MAP, uid, nuid);
+    if (n != 0)
         return n;
-    if ((n = write_map(L, "set_gid_map", &t, GID_MAP, gid, ngid)) != 0)
+    n = route.gid_helper ? linxuser_route_write(L, "set_gid_map", route.gid_path, &t, gid, ngid)
+                         : write_map(L, "set_gid_map", &t, GID_MAP, gid, ngid);
+    if (n != 0)
         return n;
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* ---- shared with linxuser_ids.c (linxuser_int.h) ---------------------- */
+
+int linxuser_get_integral(lua_State *L, int idx, int64_t *out)
+{
+    return get_integral(L, idx, out);
+}
+
+int linxuser_get_entry(lua_State *L, int e, struct idmap_entry *out)
+{
+    return get_entry(L, e, out);
+}
+
+int linxuser_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index,
+                     int entry_idx)
+{
+    return bad_map(L, op, reason, index, entry_idx);
+}
+
+void linxuser_push_map(lua_State *L, const struct idmap_entry *e)
+{
+    push_map(L, e);
+}
+
+int linxuser_get_option(lua_State *L, int opts, const char *key, const char *op)
+{
+    return get_option(L, opts, key, op);
 }
 
 /* ---- module ----------------------------------------------------------- */
@@ -676,6 +720,7 @@ int luaopen_linxuser(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, verbs);
+    linxuser_ids_register(L);
     lua_pushliteral(L, "0.1.0");
     lua_setfield(L, -2, "_VERSION");
     return 1;
