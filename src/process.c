@@ -14,6 +14,21 @@
  *                    (or closed the handle) and the parked child exits.
  * After proceed, EOF on the parent's side means execve succeeded (the
  * child's end is CLOEXEC); a record means it failed. */
+/***
+Spawn a child into new namespaces, parked at a checkpoint until the host
+has written its maps.
+
+    local process, user = require "linx.process", require "linxuser"
+    local c = assert(process.spawn{argv = {"id", "-u"}, namespaces = {"user"}, stdout = "pipe"})
+    assert(user.setup_maps(c, {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}))
+    assert(c:proceed())
+    print(c:read("stdout"), c:wait().code)   --> 0   0
+
+Failures return `nil, err` with an error table (see `linxuser.Error`; this
+module adds the kinds `bad_option` and `bad_state`), plus the errno number
+after a kernel refusal.
+@module linx.process
+*/
 #include "compat.h"
 #include "handle.h"
 #include "lerror.h"
@@ -624,6 +639,23 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/***
+Clone a child into the namespaces asked for and park it at the checkpoint.
+Returns once the child is parked: it has not run any of the workload yet.
+@function spawn
+@tparam table opts
+@tparam {string,...} opts.argv the command; `argv[1]` is searched in `PATH` (required)
+@tparam[opt] {string,...} opts.namespaces any of `"user"`, `"mount"`, `"pid"`, `"uts"`, `"ipc"`, `"net"`, `"cgroup"` (default: none)
+@tparam[opt] table opts.env `NAME = value` pairs, the child's whole environment (default: inherit)
+@tparam[opt] string opts.cwd the child's working directory
+@tparam[opt="inherit"] string opts.stdin `"inherit"`, `"null"` or `"pipe"`
+@tparam[opt="inherit"] string opts.stdout `"inherit"`, `"null"` or `"pipe"`
+@tparam[opt="inherit"] string opts.stderr `"inherit"`, `"null"` or `"pipe"`
+@treturn[1] Handle the parked child
+@return[2] `nil`
+@treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
+@treturn[2] ?int errno, when the kernel refused
+*/
 static int l_spawn(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TTABLE)
@@ -799,6 +831,19 @@ static const char *state_name(const struct handle *h)
     }
 }
 
+/***
+A spawned child. It targets the exact process it spawned, even after its pid
+is reused, so it can be passed to every `linxuser` verb. Closing it, or
+letting it be garbage-collected (or leaving a `<close>` scope, Lua 5.4),
+kills and reaps a child that is still parked or running.
+@type Handle
+*/
+
+/***
+The child's pid in the host's view (what procfs paths need).
+@function Handle:host_pid
+@treturn int
+*/
 static int m_host_pid(lua_State *L)
 {
     struct handle *h = check_handle(L);
@@ -806,10 +851,20 @@ static int m_host_pid(lua_State *L)
     return 1;
 }
 
+/***
+Release the parked child into `execve`. Runs once.
+@function Handle:proceed
+@treturn[1] boolean `true` once the exec has happened
+@return[2] `nil`
+@treturn[2] linxuser.Error `os` with `operation = "exec"` (and `stage`) if it failed, e.g. ENOENT; `bad_state` if not parked
+@treturn[2] ?int errno
+*/
 static int m_proceed(lua_State *L)
 {
     struct handle *h = check_handle(L);
-    if (h->closed || h->state != ST_PARKED)
+    if (h->closed)
+        return bad_state(L, "proceed", "closed", "closed");
+    if (h->state != ST_PARKED)
         return bad_state(L, "proceed", state_name(h), "not_parked");
     char go = 'g';
     ssize_t n;
@@ -884,6 +939,14 @@ static int status_table(lua_State *L, const struct handle *h)
     return 1;
 }
 
+/***
+Wait for the child to end and reap it (blocks). Piped output is collected
+meanwhile, so a child that fills a pipe cannot deadlock the wait.
+@function Handle:wait
+@treturn[1] table `{exited = true, code = N}` or `{signaled = true, signal = N}`
+@return[2] `nil`
+@treturn[2] linxuser.Error `bad_state` for a parked or closed handle, or `os`
+*/
 static int m_wait(lua_State *L)
 {
     struct handle *h = check_handle(L);
@@ -935,6 +998,14 @@ static int m_wait(lua_State *L)
     return status_table(L, h);
 }
 
+/***
+Read a piped stream to its end (blocks until the child closes it).
+@function Handle:read
+@tparam[opt="stdout"] string stream `"stdout"` or `"stderr"`, spawned with `"pipe"`
+@treturn[1] string everything the child wrote there
+@return[2] `nil`
+@treturn[2] linxuser.Error
+*/
 static int m_read(lua_State *L)
 {
     struct handle *h = check_handle(L);
@@ -982,6 +1053,15 @@ static int m_read(lua_State *L)
     return 1;
 }
 
+/***
+Write to the child's piped stdin. A child that closed its stdin gives an
+`os` error (EPIPE), never a SIGPIPE in the host.
+@function Handle:write
+@string data
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] linxuser.Error
+*/
 static int m_write(lua_State *L)
 {
     struct handle *h = check_handle(L);
@@ -1063,6 +1143,14 @@ static int parse_signal(lua_State *L, int idx)
     return -1;
 }
 
+/***
+Send a signal to the child (through its pidfd).
+@function Handle:kill
+@tparam[opt="TERM"] int|string sig a number or a name (`"TERM"`, `"SIGKILL"`, any case)
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] linxuser.Error
+*/
 static int m_kill(lua_State *L)
 {
     struct handle *h = check_handle(L);
@@ -1082,6 +1170,11 @@ static int m_kill(lua_State *L)
     return 1;
 }
 
+/***
+Kill (if still parked or running) and reap the child, and close every fd.
+@function Handle:close
+@treturn boolean `true`
+*/
 static int m_close(lua_State *L)
 {
     struct handle *h = check_handle(L);
