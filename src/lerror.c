@@ -160,6 +160,37 @@ static int error_tostring(lua_State *L)
     return 1;
 }
 
+/***
+@module linxuser
+*/
+
+/***
+An error table, returned as `nil, err` (plus the errno number after a
+kernel refusal) by every verb of `linxuser` and `linx.process`. All share
+one metatable (`__name` is `linx.error`) whose `__tostring` gives one line,
+so `assert(verb(...))` reads well (Lua 5.3, 5.4 and LuaJIT raise the table
+itself; Lua 5.1 and 5.2's `assert` wants a string: use `error(err)`).
+
+Kinds and their extra fields:
+
+- `os`: the kernel refused. `path`, `errno` (`"EPERM"`, ...), `code`
+  (number), `message` (strerror), `hint` (may be nil).
+- `bad_map`: a caller mistake caught before any write. `reason`
+  (`not_a_list`, `empty`, `too_many`, `too_long`, `bad_entry`, `negative`,
+  `zero_length`, `out_of_range`, `overlap`), `index` (1-based), `entry`,
+  `other` (overlap), `field` (`setup_maps`: `"uid"` or `"gid"`).
+- `bad_setgroups`: `value`, the `setgroups` option that is not `"deny"`/`"skip"`.
+- `bad_setup`: `reason` (`missing`, `not_a_table`, `unreadable`), `field`.
+- `bad_target`: `value`, not a positive integer pid nor a live handle.
+- `bad_option` (`linx.process`): `field`, `reason`, `value`, `index`.
+- `bad_state` (`linx.process`): `state`, `reason`, `message`.
+@table Error
+@field kind what kind of failure (above)
+@field operation the verb that failed (`set_uid_map`, `deny_setgroups`, `spawn`, `exec`, ...)
+@usage
+local ok, err, code = user.set_gid_map(pid, {{0, 1000, 1}})
+if not ok then print(err.kind, err.errno, code, tostring(err)) end
+*/
 void linx_error_new(lua_State *L, const char *kind, const char *operation)
 {
     lua_createtable(L, 0, 8);
