@@ -269,11 +269,14 @@ static int incomplete(lua_State *L, int status)
     if (status == LUA_ERRSYNTAX) {
         size_t len;
         const char *msg = lua_tolstring(L, -1, &len);
-        const char *mark = "<eof>";
-        size_t ml = strlen(mark);
-        if (msg != NULL && len >= ml && strcmp(msg + len - ml, mark) == 0) {
-            lua_pop(L, 1);
-            return 1;
+        /* "... near <eof>" (5.2+) or "... near '<eof>'" (5.1, LuaJIT) */
+        static const char *const marks[2] = {"<eof>", "'<eof>'"};
+        for (int i = 0; msg != NULL && i < 2; i++) {
+            size_t ml = strlen(marks[i]);
+            if (len >= ml && strcmp(msg + len - ml, marks[i]) == 0) {
+                lua_pop(L, 1);
+                return 1;
+            }
         }
     }
     return 0;
