@@ -81,13 +81,20 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
     prefix = support.sh("mktemp -d /tmp/linx-nginx.XXXXXX"):gsub("%s+$", "")
     assert(execute("mkdir -p " .. prefix .. "/logs " .. prefix .. "/tmp && chmod -R a+rwx " .. prefix))
     port = free_port(socket)
+    -- Workers run as nobody when we are root, and the checkout may not be
+    -- readable by nobody (a tree under /root): give nginx its own copy of
+    -- this build's modules, inside the prefix.
+    local lib = prefix .. "/lib"
+    assert(execute("mkdir -p " .. lib .. "/linx && cp " .. build .. "/linxuser.so " .. lib ..
+                   "/ && cp " .. build .. "/linx/process.so " .. lib .. "/linx/ && chmod -R a+rX " .. lib),
+           "cannot copy the modules from " .. build)
 
     -- The example config, with this run's port, modules and build tree.
     local text = assert(read_file("examples/openresty/nginx.conf"))
     local n
     text, n = text:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")
     assert(n == 1, "listen line not found in the example")
-    text, n = text:gsub('lua_package_cpath "[^"]*";', 'lua_package_cpath "' .. build .. '/?.so;;";')
+    text, n = text:gsub('lua_package_cpath "[^"]*";', 'lua_package_cpath "' .. lib .. '/?.so;;";')
     assert(n == 1, "lua_package_cpath line not found in the example")
     -- One spec-only location: the child exits while the worker is busy
     -- elsewhere (here: ngx.sleep, back in nginx's event loop, where its
