@@ -168,8 +168,10 @@ static int error_tostring(lua_State *L)
 An error table, returned as `nil, err` (plus the errno number after a
 kernel refusal) by every verb of `linxuser` and `linx.process`. All share
 one metatable (`__name` is `linx.error`) whose `__tostring` gives one line,
-so `assert(verb(...))` reads well (Lua 5.3, 5.4 and LuaJIT raise the table
-itself; Lua 5.1 and 5.2's `assert` wants a string: use `error(err)`).
+so `assert(verb(...))` reads well on Lua 5.3 and 5.4. Elsewhere use
+`if not ok then error(err) end`: Lua 5.1 and 5.2's `assert` wants a string,
+and LuaJIT's raises its last argument, the errno number after a kernel
+refusal.
 
 Kinds and their extra fields:
 
