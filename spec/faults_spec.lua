@@ -196,22 +196,37 @@ describe("faults", function()
     os.execute("rm -rf " .. dir)
   end)
 
-  it("1,000 spawn/close cycles keep the host's fd count and RSS flat", function()
-    local function cycle(i)
-      local c = assert(process.spawn { argv = { "true" }, namespaces = { "user" } })
-      if i % 10 == 0 then -- the whole flow now and then
-        assert(user.setup_maps(c, maps()))
-        assert(c:proceed())
-        assert.are.equal(0, c:wait().code)
-      end
-      assert.is_true(c:close())
+  local function cycle(i)
+    local c = assert(process.spawn { argv = { "true" }, namespaces = { "user" } })
+    if i % 10 == 0 then -- the whole flow now and then
+      assert(user.setup_maps(c, maps()))
+      assert(c:proceed())
+      assert.are.equal(0, c:wait().code)
     end
-    for i = 1, 100 do cycle(i) end -- warm up: allocator and Lua heap settle
+    assert.is_true(c:close())
+  end
+
+  it("1,000 spawn/close cycles keep the host's fd count flat", function()
+    for i = 1, 100 do cycle(i) end
     full_gc()
-    local fds, rss = fd_count(), rss_kib()
+    local fds = fd_count()
     for i = 1, 1000 do cycle(i) end
     full_gc()
     assert.are.equal(fds, fd_count())
+  end)
+
+  it("1,000 spawn/close cycles keep the host's RSS flat", function()
+    if os.getenv("LINX_SANITIZER") then
+      -- ASan keeps freed memory in quarantine, so RSS grows by design;
+      -- LeakSanitizer checks the same thing there, more precisely.
+      pending("RSS is not measurable under AddressSanitizer (its leak check runs instead)")
+      return
+    end
+    for i = 1, 100 do cycle(i) end -- warm up: allocator and Lua heap settle
+    full_gc()
+    local rss = rss_kib()
+    for i = 1, 1000 do cycle(i) end
+    full_gc()
     -- a leak of one small allocation per cycle is valgrind's to find; this
     -- catches a handle or buffer (kilobytes) per cycle
     local grown = rss_kib() - rss
