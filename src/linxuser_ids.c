@@ -321,18 +321,31 @@ static int l_subids(lua_State *L)
     return 1;
 }
 
+static size_t digits(int64_t v)
+{
+    size_t n = 1;
+    for (; v >= 10; v /= 10)
+        n++;
+    return n;
+}
+
 /* {0, own, 1} then the ranges one after another from inside id 1. A
  * range that meets the own id or an earlier range is left out (the
- * kernel would refuse the overlap), as is anything past 340 entries. */
+ * kernel would refuse the overlap); the list stops where one write
+ * would no longer take it (340 entries, text under 4096 bytes). */
 static size_t rootless_layout(int64_t own, const struct subid_range *r, size_t n,
                               struct idmap_entry *out)
 {
     size_t count = 0;
     int64_t next = 1;
     out[count++] = (struct idmap_entry){0, own, 1};
+    size_t text = digits(own) + 5; /* "0 own 1\n" */
     for (size_t i = 0; i < n && count < IDMAP_MAX_ENTRIES; i++) {
         struct idmap_entry e = {next, r[i].start, r[i].count};
         if (e.inside + e.length > IDMAP_ID_MAX)
+            break;
+        size_t line = digits(e.inside) + digits(e.outside) + digits(e.length) + 3;
+        if (text + line >= IDMAP_MAX_TEXT)
             break;
         int clash = 0;
         for (size_t k = 0; k < count && !clash; k++)
@@ -341,6 +354,7 @@ static size_t rootless_layout(int64_t own, const struct subid_range *r, size_t n
         if (clash)
             continue;
         out[count++] = e;
+        text += line;
         next += e.length;
     }
     return count;
@@ -375,6 +389,18 @@ static int l_rootless_maps(lua_State *L)
     struct idmap_entry uid[IDMAP_MAX_ENTRIES], gid[IDMAP_MAX_ENTRIES];
     size_t nuid = rootless_layout(w.uid, o.uid, o.nuid, uid);
     size_t ngid = rootless_layout(w.gid, o.gid, o.ngid, gid);
+    if (nuid < 2 || ngid < 2) { /* every range met the own id */
+        linx_error_new(L, "no_subids", op);
+        push_who(L, &w);
+        lua_setfield(L, -2, "user");
+        linx_error_setint(L, "uid", w.uid);
+        linx_error_setstr(L, "field", nuid < 2 ? "uid" : "gid");
+        linx_error_setstr(L, "reason", "overlap");
+        linx_error_setstr(L, "message",
+                          "every subordinate range contains the user's own id, so none can "
+                          "be mapped next to it");
+        return linx_error_return(L);
+    }
     lua_createtable(L, 0, 2);
     push_map_list(L, uid, nuid);
     lua_setfield(L, -2, "uid");
