@@ -129,6 +129,28 @@ describe("faults", function()
     assert.is_true(c:close())
   end)
 
+  it("a parked child sent a signal that does not end it: wait() says parked instead of blocking", function()
+    -- In a subprocess under timeout(1): a regression would hang wait()
+    -- for good, which must fail this test, not stall the suite.
+    local script = [[
+      local p = require "linx.process"
+      local c = assert(p.spawn { argv = { "true" }, namespaces = { "user" } })
+      for _, sig in ipairs { 0, "WINCH", "CHLD", "URG", "CONT", "STOP", "TSTP" } do
+        assert(c:kill(sig))
+        local ok, err = c:wait()
+        io.write(tostring(sig), "=", ok and "returned" or err.kind .. ":" .. tostring(err.reason), " ")
+      end
+      assert(c:kill("KILL"))
+      io.write("KILL=", c:wait().signal, "\n")
+    ]]
+    local dir = tmpdir()
+    write(dir .. "/signals.lua", script)
+    local out = S.sh(("timeout 20 %s %s/signals.lua 2>&1; echo status=$?"):format(linx_lua, dir))
+    os.execute("rm -rf " .. dir)
+    assert.are.equal("0=bad_state:parked WINCH=bad_state:parked CHLD=bad_state:parked " ..
+      "URG=bad_state:parked CONT=bad_state:parked STOP=bad_state:parked TSTP=bad_state:parked KILL=9\nstatus=0\n", out)
+  end)
+
   it("a script raising while a child is parked: the handle's collection kills and reaps it", function()
     local pid, start
     local ok, err = pcall(function()

@@ -1143,6 +1143,27 @@ static int parse_signal(lua_State *L, int idx)
     return -1;
 }
 
+/* The parked child runs with default dispositions: does sig end it? A
+ * signal that is ignored (CHLD, CONT, URG, WINCH) or stops it leaves it
+ * parked, and wait() must then not block on a child that waits for us. */
+static int kills_by_default(int sig)
+{
+    switch (sig) {
+    case 0:
+    case SIGCHLD:
+    case SIGCONT:
+    case SIGURG:
+    case SIGWINCH:
+    case SIGSTOP:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 /***
 Send a signal to the child (through its pidfd).
 @function Handle:kill
@@ -1164,7 +1185,7 @@ static int m_kill(lua_State *L)
     int r = send_signal(h, sig);
     if (r < 0)
         return linx_error_os(L, "kill", NULL, -r, NULL);
-    if (h->state == ST_PARKED && sig != 0)
+    if (h->state == ST_PARKED && kills_by_default(sig))
         h->signalled_parked = 1;
     lua_pushboolean(L, 1);
     return 1;
