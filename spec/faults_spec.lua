@@ -151,6 +151,28 @@ describe("faults", function()
       "URG=bad_state:parked CONT=bad_state:parked STOP=bad_state:parked TSTP=bad_state:parked KILL=9\nstatus=0\n", out)
   end)
 
+  it("a parked child that is init of its own pid namespace: a signal it ignores does not make wait() block", function()
+    -- The kernel drops every signal but KILL and STOP sent from outside to
+    -- a pid namespace's init that has no handler, and the parked child has
+    -- none: TERM leaves it parked. Under timeout(1), like the test above.
+    local dir = tmpdir()
+    write(dir .. "/pidns.lua", [[
+      local p = require "linx.process"
+      local c = assert(p.spawn { argv = { "true" }, namespaces = { "user", "pid" } })
+      assert(c:kill("TERM"))
+      local st, err = c:wait()
+      io.write("TERM=", st and ("status:" .. tostring(st.signal or st.code)) or (err.kind .. ":" .. tostring(err.reason)), " ")
+      assert(c:kill("KILL"))
+      st = c:wait()
+      io.write("KILL=", tostring(st and st.signal), "\n")
+    ]])
+    local out = S.sh(("timeout 20 %s %s/pidns.lua 2>&1; echo status=$?"):format(linx_lua, dir))
+    os.execute("rm -rf " .. dir)
+    -- either answer is honest; blocking for good (status=124) is not
+    assert.is_truthy(out:match("^TERM=bad_state:parked KILL=9\nstatus=0\n$")
+      or out:match("^TERM=status:%d+ KILL=%S+\nstatus=0\n$"), out)
+  end)
+
   it("a script raising while a child is parked: the handle's collection kills and reaps it", function()
     local pid, start
     local ok, err = pcall(function()

@@ -516,4 +516,150 @@ describe(("randomized junk (seed=%d, rounds=%d)"):format(SEED, ROUNDS), function
       end
     end)
   end)
+
+  -------------------------------------------------------------------------
+  -- linx.process: spawn options and handle methods
+
+  local process = require "linx.process"
+  local lfs = require "lfs" -- busted's own dependency: list /proc without forking
+  local PROC_KINDS = { os = true, bad_option = true, bad_state = true, child_died = true }
+  local NAMESPACES = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
+  local my_pid = tonumber(S.read_file("/proc/self/stat"):match("^(%d+)"))
+
+  local function children()
+    local n = 0
+    for name in lfs.dir("/proc") do
+      local pid = tonumber(name)
+      local st = pid and S.read_file("/proc/" .. pid .. "/stat")
+      if st and tonumber(st:match("^.*%)%s+%S+%s+(%d+)")) == my_pid then n = n + 1 end
+    end
+    return n
+  end
+
+  -- Call a process function or method protected: a contract shape or bust.
+  local function pcall_proc(what, f, ...)
+    local res = pack(pcall(f, ...))
+    assert(res[1], ("%s raised: %s"):format(what, tostring(res[2])))
+    local v, err, code = res[2], res[3], res[4]
+    if v == nil then
+      assert(type(err) == "table", what .. " returned nil without an error table")
+      assert(PROC_KINDS[err.kind], what .. " returned unknown kind " .. tostring(err.kind))
+      assert(type(err.operation) == "string", what .. ": error without operation")
+      local ok, msg = pcall(tostring, err)
+      assert(ok and type(msg) == "string" and not msg:find("\n"), what .. ": __tostring failed")
+      if err.kind == "os" then assert(type(code) == "number" and code == err.code, what .. ": errno") end
+      count("process." .. what .. ":" .. err.kind)
+      return nil, err
+    end
+    count("process." .. what .. ":ok")
+    return v
+  end
+
+  -- Options the contract accepts; never "inherit" for stdout/stderr, which
+  -- would write into busted's TAP stream.
+  local function valid_opts(r)
+    local argvs = { { "true" }, { "sh", "-c", "exit 3" }, { "echo", "fuzz" } }
+    local opts = { argv = argvs[r(#argvs)], stdout = r(2) == 1 and "null" or "pipe",
+                   stderr = r(2) == 1 and "null" or "pipe" }
+    local ns = {}
+    for _, name in ipairs(NAMESPACES) do if r(3) == 1 then ns[#ns + 1] = name end end
+    if #ns > 0 and not S.is_root and ns[1] ~= "user" then table.insert(ns, 1, "user") end
+    if #ns > 0 or r(2) == 1 then opts.namespaces = ns end
+    local c = r(4)
+    if c == 1 then opts.env = { PATH = "/usr/bin:/bin", LINX_FUZZ = "1", N = 5 }
+    elseif c == 2 then opts.cwd = r(2) == 1 and "/" or "/tmp" end
+    opts.stdin = ({ nil, "inherit", "null", "pipe" })[r(4)]
+    return opts
+  end
+
+  local function mutate_opts(r, opts)
+    local keys = { "argv", "namespaces", "env", "cwd", "stdin", "stdout", "stderr", "bogus", 1 }
+    local c = r(6)
+    if c == 1 then opts[keys[r(#keys)]] = junk(r)
+    elseif c == 2 then opts.argv = { "true", junk(r), "x\0y" }
+    elseif c == 3 then opts.namespaces = { "user", junk(r) }
+    elseif c == 4 then opts.env = { [junk(r) or "K"] = junk(r) }
+    elseif c == 5 then opts.cwd = ({ "", "/nonexistent/linx", "a\0b", 5 })[r(4)]
+    else setmetatable(opts, hostile_mt("spawn opts")) end
+    return opts
+  end
+
+  local signals = { 0, 1, 9, 15, "TERM", "sigkill", "KILL", "WINCH", "CHLD", "CONT", "STOP",
+                    "nope", -1, 65, 1.5, 0 / 0, math.huge, true, {}, "" }
+
+  it(("spawn with generated options and handle methods with junk (seed=%d)"):format(SEED + 4), function()
+    local r = rng(SEED + 4)
+    local before = children()
+    local spawned, failed_kinds = 0, {}
+    for round = 1, math.floor(ROUNDS / 2) do
+      local c = r(5)
+      local opts, must_succeed
+      if c == 1 then opts = junk(r)
+      elseif c == 2 then opts = mutate_opts(r, valid_opts(r))
+      else opts, must_succeed = valid_opts(r), true end
+      local h, err = pcall_proc("spawn", process.spawn, opts)
+      if must_succeed then
+        assert(h, ("round %d: spawn refused valid options: %s"):format(round, tostring(err)))
+      end
+      if not h then
+        failed_kinds[err.kind] = true
+      else
+        spawned = spawned + 1
+        local pid = pcall_proc("host_pid", h.host_pid, h, junk(r))
+        assert.is_true(math.type == nil or math.type(pid) == "integer")
+        -- parked: it reported in and is about to sleep on its socket
+        assert.is_truthy(S.wait_until(function()
+          return S.read_file("/proc/" .. pid .. "/stat"):match("^.*%)%s+(%S)") == "S"
+        end), "round " .. round .. ": the spawned child is not parked")
+        local action = r(4)
+        local pid_init = false -- the child is init of a new pid namespace
+        for _, n in ipairs(type(opts) == "table" and rawget(opts, "namespaces") or {}) do
+          pid_init = pid_init or n == "pid"
+        end
+        if action == 1 then -- junk at every method while parked, then close
+          for _ = 1, 6 do
+            local m = ({ "read", "write", "kill", "host_pid", "wait" })[r(5)]
+            local a = m == "kill" and signals[r(#signals)] or junk(r)
+            if m == "wait" and pid_init then m = "host_pid" end -- see faults_spec: pid-ns init and signals
+            pcall_proc(m, h[m], h, a, junk(r))
+          end
+          assert.is_true(pcall_proc("close", h.close, h, junk(r)))
+          for _, m in ipairs { "proceed", "wait", "kill", "read", "write", "close" } do
+            pcall_proc(m .. " (closed)", h[m], h, junk(r))
+          end
+        elseif action == 2 then -- the whole flow
+          local userns = false
+          for _, n in ipairs(opts.namespaces or {}) do userns = userns or n == "user" end
+          if userns then assert(user.setup_maps(h, { uid = { { 0, S.uid, 1 } }, gid = { { 0, S.gid, 1 } } })) end
+          assert(pcall_proc("proceed", h.proceed, h, junk(r)))
+          local out = opts.stdout == "pipe" and pcall_proc("read", h.read, h, "stdout") or nil
+          local st = assert(pcall_proc("wait", h.wait, h, junk(r)))
+          local want = ({ ["true"] = 0, sh = 3, echo = 0 })[opts.argv[1]]
+          assert.are.same({ exited = true, code = want }, st)
+          if opts.argv[1] == "echo" and out then assert.are.equal("fuzz\n", out) end
+          assert.is_true(h:close())
+        elseif action == 3 then -- killed while parked, then waited
+          local sig = ({ "KILL", "TERM", 9, "sigint" })[r(4)]
+          if pid_init then sig = "KILL" end -- only KILL ends a pid-ns init (faults_spec)
+          assert(pcall_proc("kill", h.kill, h, sig))
+          local st = assert(pcall_proc("wait", h.wait, h))
+          assert.is_true(st.signaled)
+          pcall_proc("proceed", h.proceed, h, junk(r))
+          h:close()
+        else -- dropped while parked: the collector kills and reaps it
+          h = nil -- luacheck: ignore 311
+          collectgarbage("collect")
+          collectgarbage("collect")
+        end
+      end
+      if round % 25 == 0 then
+        assert.are.equal(before, children(), "round " .. round .. ": a child was left behind")
+      end
+    end
+    collectgarbage("collect")
+    collectgarbage("collect")
+    assert.are.equal(before, children(), "a child was left behind")
+    assert.is_true(spawned > 0)
+    assert.is_true(failed_kinds.bad_option, "the generator never produced bad_option")
+  end)
 end)
