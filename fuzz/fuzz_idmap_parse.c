@@ -28,9 +28,11 @@ static int ref_number(const char *p, const char *e, int64_t *out)
     for (const char *q = p; q < e; q++)
         if (*q < '0' || *q > '9')
             return 0;
-    while (p < e - 1 && *p == '0') /* leading zeros do not count */
-        p++;
-    if (e - p > 10)
+    size_t significant = 0; /* digits after the leading zeros */
+    for (const char *q = p; q < e; q++)
+        if (significant > 0 || *q != '0')
+            significant++;
+    if (significant > 10)
         return 0;
     uint64_t v = 0;
     for (; p < e; p++)

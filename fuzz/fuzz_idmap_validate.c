@@ -179,7 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (got == IDMAP_OK) {
         char text[IDMAP_MAX_TEXT];
         long len = idmap_render(e, n, text, sizeof text);
-        if (len < 0 || len >= IDMAP_MAX_TEXT || (size_t)len != ref_text_len(e, n))
+        if (len <= 0 || len >= IDMAP_MAX_TEXT || (size_t)len != ref_text_len(e, n))
             abort();
         if (text[len - 1] != '\n')
             abort();
@@ -191,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *exact = malloc((size_t)len);
         if (exact == NULL)
             abort();
-        if (idmap_render(e, n, exact, (size_t)len) != len || memcmp(exact, text, (size_t)len))
+        if (idmap_render(e, n, exact, (size_t)len) != len || memcmp(exact, text, (size_t)len) != 0)
             abort();
         free(exact);
         size_t cap = (size_t)take(&in, 2) % (size_t)len;
@@ -206,10 +206,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Render is defensive too: a caller that forgot to validate gets
          * -1 for out-of-range fields or a too-long text, never an overrun
          * or a text of 4096 bytes or more. */
-        char *big = malloc(2 * IDMAP_MAX_TEXT);
+        enum { BIG = 2 * IDMAP_MAX_TEXT };
+        char *big = malloc(BIG);
         if (big == NULL)
             abort();
-        long len = idmap_render(e, n, big, 2 * IDMAP_MAX_TEXT);
+        long len = idmap_render(e, n, big, BIG);
         long want_len = ref_entry_fields_bad(e, n) ? -1 : (long)ref_text_len(e, n);
         if (len != want_len)
             abort();

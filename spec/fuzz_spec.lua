@@ -447,7 +447,8 @@ describe(("randomized junk (seed=%d, rounds=%d)"):format(SEED, ROUNDS), function
         local sg = ({ nil, "deny", "deny", "skip", junk(r) })[r(5)]
         if c == 1 then opts = junk(r)
         elseif c == 2 then opts = setmetatable({}, hostile_mt("opts"))
-        elseif c == 3 then opts = setmetatable({ uid = maps("uid") }, { __index = { gid = maps("gid"), setgroups = sg } })
+        elseif c == 3 then
+          opts = setmetatable({ uid = maps("uid") }, { __index = { gid = maps("gid"), setgroups = sg } })
         elseif c == 4 then opts = { uid = maps("uid"), setgroups = sg }
         else opts = { uid = maps("uid"), gid = maps("gid"), setgroups = sg } end
 

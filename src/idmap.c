@@ -49,7 +49,7 @@ static enum idmap_reason check_entry(const struct idmap_entry *e)
 enum idmap_reason idmap_validate(const struct idmap_entry *entries, size_t count,
                                  struct idmap_problem *problem)
 {
-    struct idmap_problem scratch;
+    struct idmap_problem scratch = {IDMAP_OK, 0, 0};
     struct idmap_problem *p = problem ? problem : &scratch;
     if (count == 0)
         return fail(p, IDMAP_EMPTY, 0, 0);

@@ -80,7 +80,7 @@ static enum idmap_reason fail(struct idmap_problem *p, enum idmap_reason r, size
 enum idmap_reason idtrans_validate(const struct idmap_entry *entries, size_t count,
                                    size_t *tmp, struct idmap_problem *problem)
 {
-    struct idmap_problem scratch;
+    struct idmap_problem scratch = {IDMAP_OK, 0, 0};
     struct idmap_problem *p = problem ? problem : &scratch;
     if (count == 0)
         return fail(p, IDMAP_EMPTY, 0, 0);

@@ -23,3 +23,8 @@ check-asan:
 # linx-lua running every example and a spawn loop under valgrind memcheck.
 check-valgrind:
 	@tools/valgrind-lane
+
+.PHONY: lint
+# cppcheck, clang-tidy (.clang-tidy) and luacheck (.luacheckrc): zero findings.
+lint:
+	@tools/lint-lane

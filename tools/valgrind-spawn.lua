@@ -4,12 +4,11 @@
 --   linx-lua tools/valgrind-spawn.lua [CYCLES]
 local process, user = require "linx.process", require "linxuser"
 local cycles = tonumber(arg and arg[1]) or 100
-local root = (io.open("/proc/self/status"):read("*a"):match("Uid:%s*(%d+)")) == "0"
-local uid, gid = 0, 0
-do
-  local s = io.open("/proc/self/status"):read("*a")
-  uid, gid = tonumber(s:match("Uid:%s*(%d+)")), tonumber(s:match("Gid:%s*(%d+)"))
-end
+local status_file = assert(io.open("/proc/self/status"))
+local status = status_file:read("*a")
+status_file:close()
+local uid, gid = tonumber(status:match("Uid:%s*(%d+)")), tonumber(status:match("Gid:%s*(%d+)"))
+local root = uid == 0
 local function maps() return { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } } } end
 
 for i = 1, cycles do
