@@ -66,6 +66,29 @@ static void add_value(luaL_Buffer *b, lua_State *L, int idx)
     }
 }
 
+/* Add text that may hold a caller's bytes (a path from argv, an option
+ * name, a message from a raising metamethod): control characters are
+ * escaped and the length capped, so the message stays one line without
+ * terminal escapes. */
+static void add_text(luaL_Buffer *b, const char *s)
+{
+    enum { SHOWN = 1024 }; /* a whole path, but not a 100 kB message */
+    for (size_t i = 0; *s != '\0'; s++, i++) {
+        if (i == SHOWN) {
+            luaL_addstring(b, "...");
+            break;
+        }
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\x%02x", c);
+            luaL_addstring(b, esc);
+        } else {
+            luaL_addchar(b, (char)c);
+        }
+    }
+}
+
 static int error_tostring(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TTABLE) {
@@ -90,40 +113,40 @@ static int error_tostring(lua_State *L)
     int value = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    luaL_addstring(&b, op ? op : "linx");
+    add_text(&b, op ? op : "linx");
     if (kind == NULL) {
         luaL_addstring(&b, " failed");
     } else if (strcmp(kind, "os") == 0) {
         luaL_addstring(&b, " failed");
         if (path) {
             luaL_addstring(&b, " on ");
-            luaL_addstring(&b, path);
+            add_text(&b, path);
         }
         luaL_addstring(&b, ": ");
-        luaL_addstring(&b, name ? name : "E?");
+        add_text(&b, name ? name : "E?");
         if (code) {
             luaL_addstring(&b, " (errno ");
-            luaL_addstring(&b, code);
+            add_text(&b, code);
             luaL_addchar(&b, ')');
         }
         if (msg) {
             luaL_addstring(&b, ": ");
-            luaL_addstring(&b, msg);
+            add_text(&b, msg);
         }
         if (hint) {
             luaL_addstring(&b, "; hint: ");
-            luaL_addstring(&b, hint);
+            add_text(&b, hint);
         }
     } else if (strcmp(kind, "bad_map") == 0) {
         luaL_addstring(&b, ": bad map: ");
-        luaL_addstring(&b, reason ? reason : "?");
+        add_text(&b, reason ? reason : "?");
         if (index) {
             luaL_addstring(&b, " at entry ");
-            luaL_addstring(&b, index);
+            add_text(&b, index);
         }
         if (other) {
             luaL_addstring(&b, " (meets entry ");
-            luaL_addstring(&b, other);
+            add_text(&b, other);
             luaL_addchar(&b, ')');
         }
     } else if (strcmp(kind, "bad_setgroups") == 0) {
@@ -132,28 +155,28 @@ static int error_tostring(lua_State *L)
         luaL_addstring(&b, " (expected \"deny\" or \"skip\")");
     } else if (strcmp(kind, "bad_setup") == 0) {
         luaL_addstring(&b, ": option '");
-        luaL_addstring(&b, field ? field : "?");
+        add_text(&b, field ? field : "?");
         luaL_addstring(&b, "' is ");
-        luaL_addstring(&b, reason ? reason : "invalid");
+        add_text(&b, reason ? reason : "invalid");
     } else if (strcmp(kind, "bad_target") == 0) {
         luaL_addstring(&b, ": bad target ");
         add_value(&b, L, value);
         luaL_addstring(&b, " (expected a positive integer pid or a live process handle)");
     } else {
         luaL_addstring(&b, " failed: ");
-        luaL_addstring(&b, kind);
+        add_text(&b, kind);
         if (field) {
             luaL_addstring(&b, " '");
-            luaL_addstring(&b, field);
+            add_text(&b, field);
             luaL_addchar(&b, '\'');
         }
         if (reason) {
             luaL_addstring(&b, ": ");
-            luaL_addstring(&b, reason);
+            add_text(&b, reason);
         }
         if (msg) {
             luaL_addstring(&b, ": ");
-            luaL_addstring(&b, msg);
+            add_text(&b, msg);
         }
     }
     luaL_pushresult(&b);
