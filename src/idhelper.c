@@ -15,8 +15,6 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-extern char **environ;
-
 /* What execvp searches when PATH is unset (glibc's default, with sbin
  * first: the helpers live in /usr/bin on Debian, /usr/sbin elsewhere). */
 static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

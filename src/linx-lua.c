@@ -181,7 +181,9 @@ static int dolibrary(lua_State *L, const char *spec)
 static int doscript(lua_State *L, char **argv, int script)
 {
     const char *name = argv[script];
-    if (strcmp(name, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
+    /* script < argc, so argv[script] is a string (the analyzer cannot see
+     * that argv[0] is non-NULL whenever argc > 0). */
+    if (strcmp(name, "-") == 0 && strcmp(argv[script - 1], "--") != 0) // NOLINT(clang-analyzer-core.NonNullParamChecker)
         name = NULL; /* stdin */
     int status = luaL_loadfile(L, name);
     if (status == 0) {

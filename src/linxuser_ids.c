@@ -221,6 +221,8 @@ struct owned {
 static int load_ranges(lua_State *L, const char *op, const char *path, const char *field,
                        const struct who *w, struct subid_range **out, size_t *count)
 {
+    *out = NULL; /* defined on every path, error returns included */
+    *count = 0;
     const char *text = NULL;
     size_t len = 0;
     int err = read_whole(L, path, &text, &len);
@@ -432,6 +434,9 @@ static int list_error(lua_State *L, const char *op, const char *field, const cha
  * userdata on the stack. Returns 0, or pushes nil, err and returns 2. */
 static int read_list(lua_State *L, int idx, const char *op, const char *field, struct list *l)
 {
+    l->e = NULL; /* defined on every path, error returns included */
+    l->tmp = NULL;
+    l->n = 0;
     if (lua_type(L, idx) != LUA_TTABLE)
         return list_error(L, op, field, "not_a_list", 0, idx);
     size_t n = lua_rawlen(L, idx);
@@ -526,7 +531,7 @@ static int has_cap(int cap)
     memset(data, 0, sizeof data);
     if (syscall(SYS_capget, &hdr, data) != 0)
         return 0;
-    return (data[cap / 32].effective >> (cap % 32)) & 1;
+    return (int)((data[cap / 32].effective >> (cap % 32)) & 1U);
 }
 
 /* May this process write the map itself? With CAP_SETUID/CAP_SETGID
@@ -640,9 +645,9 @@ int linxuser_route_write(lua_State *L, const char *op, const char *path,
      * until wait(), so its pid cannot have been reused; check that it is
      * still there, so a gone target reads as it does on the procfs path. */
     const char *map_file = strcmp(op, "set_uid_map") == 0 ? "uid_map" : "gid_map";
-    char file[64];
     int fd = procfs_open(t, map_file, O_RDONLY);
     if (fd < 0) {
+        char file[64];
         procfs_path(t, map_file, file, sizeof file);
         return linx_error_os(L, op, file, -fd,
                              -fd == ENOENT || -fd == ESRCH ? "the target process has exited"
