@@ -6,6 +6,12 @@
  *       write setgroups "deny", uid_map "0 <uid> 1", gid_map "0 <gid> 1" ->
  *       release (close the pipe) -> child execve /bin/true -> waitpid.
  *       Nothing else: no pidfd, no death signal, no exec-error pipe.
+ *   baseline cycles-vm N
+ *       the same with CLONE_VM: the child runs on a stack of its own and
+ *       shares our memory until execve, so the kernel copies no page
+ *       tables and the parent takes no copy-on-write faults afterwards.
+ *       Not the reference row: it shows what a spawner that never
+ *       copies the host's memory can reach (see docs/benchmarks.md).
  *   baseline park M CMD [ARGS...]
  *       park M children, each in a new user namespace, on a pipe; run CMD
  *       with their host pids appended to ARGS; then release and reap them.
@@ -26,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,8 +67,34 @@ static void write_file(pid_t pid, const char *name, const char *text, size_t len
     close(fd);
 }
 
-static void cycles(long n)
+struct vm_child {
+    int rd, wr;
+};
+
+/* The CLONE_VM child: shares our memory, so it only makes raw syscalls
+ * (no errno writes into our thread's TLS). */
+static int vm_child_main(void *arg)
 {
+    const struct vm_child *c = arg;
+    static char *const argv[] = {"true", NULL};
+    char byte;
+    syscall(SYS_close, c->wr);
+    syscall(SYS_read, c->rd, &byte, 1);
+    syscall(SYS_execve, "/bin/true", argv, environ);
+    syscall(SYS_exit, 127);
+    return 127;
+}
+
+static void cycles(long n, int share_vm)
+{
+    size_t stack_size = 64 * 1024;
+    char *stack = NULL;
+    if (share_vm) {
+        stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+            die("mmap");
+    }
     char uid_map[32], gid_map[32];
     int ulen = snprintf(uid_map, sizeof uid_map, "0 %u 1\n", (unsigned)getuid());
     int glen = snprintf(gid_map, sizeof gid_map, "0 %u 1\n", (unsigned)getgid());
@@ -70,7 +103,15 @@ static void cycles(long n)
         int p[2];
         if (pipe2(p, O_CLOEXEC) != 0)
             die("pipe2");
-        pid_t pid = clone_flags(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID);
+        pid_t pid;
+        if (share_vm) {
+            struct vm_child c = {p[0], p[1]};
+            /* waitpid below keeps c and the stack alive until the child is gone */
+            pid = clone(vm_child_main, stack + stack_size,
+                        CLONE_VM | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, &c);
+        } else {
+            pid = clone_flags(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID);
+        }
         if (pid < 0)
             die("clone");
         if (pid == 0) {
@@ -95,6 +136,8 @@ static void cycles(long n)
             exit(1);
         }
     }
+    if (share_vm)
+        munmap(stack, stack_size);
 }
 
 /* Park m children in new user namespaces; they exit when *release is
@@ -215,13 +258,17 @@ static int scale(long k, long m)
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "cycles") == 0) {
-        cycles(atol(argv[2]));
+        cycles(atol(argv[2]), 0);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "cycles-vm") == 0) {
+        cycles(atol(argv[2]), 1);
         return 0;
     }
     if (argc >= 4 && strcmp(argv[1], "park") == 0)
         return park_run(atol(argv[2]), argc - 3, argv + 3);
     if (argc == 4 && strcmp(argv[1], "scale") == 0)
         return scale(atol(argv[2]), atol(argv[3]));
-    fprintf(stderr, "usage: baseline cycles N | park M CMD [ARGS...] | scale K M\n");
+    fprintf(stderr, "usage: baseline cycles[-vm] N | park M CMD [ARGS...] | scale K M\n");
     return 2;
 }
