@@ -70,7 +70,10 @@ int procfs_read_all(const struct procfs_target *t, const char *name, char **out,
         return ENOMEM;
     }
     for (;;) {
-        if (used == cap) {
+        /* Grow before a read that could only take a few bytes: procfs
+         * hands out up to a page of whole lines per read(), and the first
+         * page of a long map leaves 4 bytes free, a needless extra read. */
+        if (cap - used < 256) {
             char *bigger = realloc(buf, cap * 2 + 1);
             if (bigger == NULL) {
                 err = ENOMEM;
