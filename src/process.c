@@ -94,6 +94,7 @@ struct handle {
     enum state state;
     int closed;
     int signalled_parked; /* kill() reached a parked child: wait() may block */
+    int pidns_init;       /* the child is init of a new pid namespace */
     int exited, code, signaled, signal;
     char *argv0; /* for exec error messages */
     char *cwd;   /* for chdir error messages */
@@ -616,6 +617,37 @@ static int check_option_names(lua_State *L, int opts)
     return 0;
 }
 
+static int gettable(lua_State *L)
+{
+    lua_gettable(L, 1);
+    return 1;
+}
+
+/* Replace the options table at index 1 with a plain copy of the known
+ * options, each read normally (an __index of defaults works) but
+ * protected: a raising metamethod becomes an error table, never a raise.
+ * Returns 0, or pushes nil, err and returns 2. */
+static int copy_options(lua_State *L)
+{
+    lua_createtable(L, 0, 8);
+    for (int i = 0; option_names[i] != NULL; i++) {
+        lua_pushcfunction(L, gettable);
+        lua_pushvalue(L, 1);
+        lua_pushstring(L, option_names[i]);
+        if (lua_pcall(L, 2, 1, 0) != 0) {
+            linx_error_new(L, "bad_option", "spawn");
+            linx_error_setstr(L, "field", option_names[i]);
+            linx_error_setstr(L, "reason", "unreadable");
+            lua_pushvalue(L, -2);
+            lua_setfield(L, -2, "message");
+            return linx_error_return(L);
+        }
+        lua_setfield(L, -2, option_names[i]);
+    }
+    lua_replace(L, 1);
+    return 0;
+}
+
 static const char *spawn_hint(int err, unsigned long flags)
 {
     if (err == EPERM && (flags & ~(unsigned long)CLONE_NEWUSER) != 0 && !(flags & CLONE_NEWUSER))
@@ -663,6 +695,8 @@ static int l_spawn(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, 32, NULL);
     int r = check_option_names(L, 1);
+    if (r == 0)
+        r = copy_options(L);
     if (r)
         return r;
 
@@ -697,6 +731,7 @@ static int l_spawn(lua_State *L)
     for (int i = 0; i < 3; i++)
         h->child_fd[i] = -1;
     h->state = ST_NEW;
+    h->pidns_init = (flags & CLONE_NEWPID) != 0;
     luaL_setmetatable(L, LINX_HANDLE_MT);
     int hidx = lua_gettop(L);
 
@@ -1009,10 +1044,11 @@ Read a piped stream to its end (blocks until the child closes it).
 static int m_read(lua_State *L)
 {
     struct handle *h = check_handle(L);
-    const char *name = luaL_optstring(L, 2, "stdout");
-    int s;
+    /* Check the type first: luaL_optstring would raise on a table. */
     if (lua_type(L, 2) != LUA_TNONE && lua_type(L, 2) != LUA_TNIL && lua_type(L, 2) != LUA_TSTRING)
         return bad_option(L, "read", "stream", "unknown", 2, 0);
+    const char *name = luaL_optstring(L, 2, "stdout");
+    int s;
     if (strcmp(name, "stdout") == 0)
         s = 0;
     else if (strcmp(name, "stderr") == 0)
@@ -1083,6 +1119,12 @@ static int m_write(lua_State *L)
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    /* A parked child reads nothing before proceed(): a write that fills the
+     * pipe would block the host for good, so while parked it must not
+     * block (the flag is on our end's file description only). */
+    int fl = h->state == ST_PARKED ? fcntl(h->in_fd, F_GETFL) : -1;
+    if (fl >= 0)
+        fcntl(h->in_fd, F_SETFL, fl | O_NONBLOCK);
     size_t done = 0;
     int err = 0;
     while (done < len) {
@@ -1100,9 +1142,15 @@ static int m_write(lua_State *L)
         while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
             ;
     }
+    if (fl >= 0)
+        fcntl(h->in_fd, F_SETFL, fl);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err)
-        return linx_error_os(L, "write", NULL, err, err == EPIPE ? "the child closed its stdin" : NULL);
+        return linx_error_os(L, "write", NULL, err,
+                             err == EPIPE    ? "the child closed its stdin"
+                             : err == EAGAIN ? "the parked child reads stdin only after proceed(), "
+                                               "and the pipe is full: write the rest after proceed()"
+                                             : NULL);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -1185,7 +1233,10 @@ static int m_kill(lua_State *L)
     int r = send_signal(h, sig);
     if (r < 0)
         return linx_error_os(L, "kill", NULL, -r, NULL);
-    if (h->state == ST_PARKED && kills_by_default(sig))
+    /* From outside, the kernel drops every signal but KILL and STOP that a
+     * pid namespace's init has no handler for, and the parked child has
+     * none: there only KILL ends it. */
+    if (h->state == ST_PARKED && (h->pidns_init ? sig == SIGKILL : kills_by_default(sig)))
         h->signalled_parked = 1;
     lua_pushboolean(L, 1);
     return 1;
