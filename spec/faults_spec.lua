@@ -178,6 +178,40 @@ describe("faults", function()
       or out:match("^TERM=status:%d+ KILL=%S+\nstatus=0\n$"), out)
   end)
 
+  it("a write that fills a parked child's stdin pipe fails instead of blocking the host", function()
+    -- The parked child reads nothing before proceed(); under timeout(1),
+    -- so a regression fails here instead of hanging the suite.
+    local dir = tmpdir()
+    write(dir .. "/fill.lua", [[
+      local p = require "linx.process"
+      local c = assert(p.spawn { argv = { "wc", "-c" }, stdin = "pipe", stdout = "pipe" })
+      local ok, err = c:write(string.rep("x", 1024 * 1024))
+      io.write("big=", ok and "ok" or (err.kind .. ":" .. tostring(err.errno)), " ")
+      assert(c:proceed())
+      io.write("small=", tostring(c:write("y")), " ")
+      local n = tonumber(c:read("stdout"))
+      io.write("read=", n > 0 and n <= 1024 * 1024 + 1 and "some" or tostring(n), " ")
+      io.write("exit=", c:wait().code, "\n")
+      c:close()
+    ]])
+    local out = S.sh(("timeout 20 %s %s/fill.lua 2>&1; echo status=$?"):format(linx_lua, dir))
+    os.execute("rm -rf " .. dir)
+    assert.are.equal("big=os:EAGAIN small=true read=some exit=0\nstatus=0\n", out)
+  end)
+
+  it("spawn reads its options protected: a raising __index is an error table", function()
+    local opts = setmetatable({ argv = { "true" } }, { __index = function() error("no defaults here") end })
+    local ok, c, err = pcall(process.spawn, opts)
+    assert.is_true(ok, "spawn raised: " .. tostring(c))
+    assert.is_nil(c)
+    assert.are.equal("bad_option", err.kind)
+    assert.are.equal("unreadable", err.reason)
+    assert.matches("no defaults here", err.message)
+    -- an __index of defaults still works
+    c = assert(process.spawn(setmetatable({ argv = { "true" } }, { __index = { stdout = "null" } })))
+    assert.is_true(c:close())
+  end)
+
   it("a script raising while a child is parked: the handle's collection kills and reaps it", function()
     local pid, start
     local ok, err = pcall(function()
