@@ -2,7 +2,7 @@
 # leak runs, static checks. Each prints TAP through a script in tools/.
 
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SMOKE_SECONDS ?= 10
 
 .PHONY: fuzz fuzz-smoke
 # libFuzzer (clang-14, ASan+UBSan) on idmap_parse and idmap_validate+render:
