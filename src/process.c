@@ -1,19 +1,31 @@
 /* require "linx.process": clone a child into new namespaces, park it at a
  * checkpoint until the host says proceed, then execvpe the workload.
  *
- * The child is cloned with no exit signal, so a host's waitpid(-1) reaper
- * (nginx reaps every child of its workers) never sees it: only this
- * handle's waitid(__WALL) through the pidfd can reap it. Between clone and
- * execve the child runs only async-signal-safe code on data prepared by the
- * parent (no malloc, no stdio, no locks).
+ * Two processes per handle:
+ *   keeper    the host's own child, cloned with no exit signal. It never
+ *             execs, so it stays invisible to a host's waitpid(-1) reaper
+ *             (nginx reaps every child of its workers that way); only
+ *             this handle's waitid(__WALL) reaps it. It clones the
+ *             workload, hands the host a pidfd and a /proc/<pid> fd for
+ *             it, waits for it, reports its exit status and exits.
+ *   workload  the keeper's child, in the namespaces asked for: parks, then
+ *             execvpe. It cannot be the host's own child: execve resets a
+ *             child's exit signal to SIGCHLD, and the host's reaper would
+ *             take its status.
+ * Until execve both run only async-signal-safe code on data the host
+ * prepared (no malloc, no stdio, no locks).
  *
- * Parent and child talk over one AF_UNIX stream socketpair (CLOEXEC on both
- * sides; send() with MSG_NOSIGNAL, so a dead peer is EPIPE, not SIGPIPE):
- *   child -> parent  fixed-size records: "parked", or "stage failed: errno";
- *   parent -> child  one byte: proceed. EOF instead means the host is gone
- *                    (or closed the handle) and the parked child exits.
- * After proceed, EOF on the parent's side means execve succeeded (the
- * child's end is CLOEXEC); a record means it failed. */
+ * Two AF_UNIX SOCK_SEQPACKET socketpairs (CLOEXEC; MSG_NOSIGNAL, so a dead
+ * peer is EPIPE, not SIGPIPE):
+ *   ctl     workload <-> host. The workload sends "parked" (or "stage failed:
+ *           errno"); one byte from the host releases it, EOF instead means
+ *           the host is gone or closed the handle and it exits. After
+ *           proceed, EOF on the host's side means execve succeeded (the
+ *           workload's end is CLOEXEC); a message means it failed.
+ *   keeper  keeper -> host: "started" (the workload's pid, its pidfd and
+ *           /proc fd attached) or "clone failed: errno"; later "exited".
+ * If the host dies, the keeper dies (PR_SET_PDEATHSIG) and so does the
+ * workload (PR_SET_PDEATHSIG towards the keeper; parked, it also sees EOF). */
 /***
 Spawn a child into new namespaces, parked at a checkpoint until the host
 has written its maps.
@@ -81,20 +93,24 @@ struct outbuf {
 };
 
 struct handle {
-    struct linx_target_ref ref; /* must stay first: linxuser reads it */
-    int pidfd;                  /* -1 when the kernel gave none */
-    int sock;                   /* our end of the control socketpair, or -1 */
+    struct linx_target_ref ref; /* the workload; must stay first: linxuser reads it */
+    int wpidfd;                 /* the workload's pidfd (from the keeper), or -1 */
+    pid_t kpid;                 /* the keeper, 0 until cloned */
+    int kpidfd;                 /* the keeper's pidfd, or -1 */
+    int ctl;                    /* our end of the ctl socket; -1 after proceed */
+    int keep;                   /* our end of the keeper socket; -1 once it reported */
     int in_fd;                  /* write end of a stdin pipe, or -1 */
     int out_fd[2];              /* read ends for stdout/stderr, -1 when not piped or at EOF */
     int piped[3];               /* which of stdin/stdout/stderr were "pipe" */
     struct outbuf pending[2];   /* output drained while waiting for something else */
-    /* Child-side fds, held here only between their creation and the clone so
-     * that an error (or a Lua error) on the way closes them via __gc. */
-    int child_sock, child_fd[3];
+    /* The keeper's and workload's fds, held here only between their creation
+     * and the clone, so that an error (even a Lua error) closes them via __gc. */
+    int child_ctl, child_keep, child_fd[3];
     enum state state;
     int closed;
     int signalled_parked; /* kill() reached a parked child: wait() may block */
-    int pidns_init;       /* the child is init of a new pid namespace */
+    int have_status;      /* the keeper reported the workload's end */
+    int newpid;           /* the workload is init of a new pid namespace */
     int exited, code, signaled, signal;
     char *argv0; /* for exec error messages */
     char *cwd;   /* for chdir error messages */
@@ -135,9 +151,10 @@ static int outbuf_append(struct outbuf *b, const char *data, size_t n)
     return 0;
 }
 
-/* ---- messages between child and parent ---------------------------------- */
+/* ---- messages ----------------------------------------------------------- */
 
-enum stage { STAGE_PARKED, STAGE_SETUP, STAGE_STDIO, STAGE_CHDIR, STAGE_EXEC };
+enum msg_type { MSG_PARKED, MSG_FAILED, MSG_STARTED, MSG_EXITED };
+enum stage { STAGE_SETUP, STAGE_STDIO, STAGE_CHDIR, STAGE_EXEC, STAGE_CLONE, STAGE_PROC };
 
 static const char *stage_name(int stage)
 {
@@ -146,53 +163,135 @@ static const char *stage_name(int stage)
     case STAGE_STDIO: return "stdio";
     case STAGE_CHDIR: return "chdir";
     case STAGE_EXEC: return "exec";
+    case STAGE_CLONE: return "clone";
+    case STAGE_PROC: return "proc";
     default: return "spawn";
     }
 }
 
-struct report {
-    int32_t stage;
-    int32_t err;
+#define HAS_PIDFD 1
+#define HAS_PROCFD 2
+
+struct msg {
+    int32_t type;
+    int32_t stage;  /* MSG_FAILED */
+    int32_t err;    /* MSG_FAILED */
+    int32_t pid;    /* MSG_STARTED: the workload, in the host's pid namespace */
+    int32_t fds;    /* MSG_STARTED: HAS_PIDFD | HAS_PROCFD, attached in that order */
+    int32_t code;   /* MSG_EXITED: si_code (CLD_EXITED, CLD_KILLED, CLD_DUMPED) */
+    int32_t status; /* MSG_EXITED: exit code or signal */
 };
 
-/* Read one whole report. Returns 1 on a report, 0 on EOF, -errno. */
-static int read_report(int fd, struct report *r)
+union fd_cmsg {
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+    struct cmsghdr align;
+};
+
+/* Send one message with up to two fds (-1: none). 0 or -1. Async-signal-safe. */
+static int send_msg(int sock, const struct msg *m, int fd1, int fd2)
 {
-    size_t got = 0;
-    while (got < sizeof *r) {
-        ssize_t n = read(fd, (char *)r + got, sizeof *r - got);
-        if (n < 0 && errno == EINTR)
+    struct iovec iov = {(void *)m, sizeof *m};
+    struct msghdr mh;
+    union fd_cmsg u;
+    int fds[2], n = 0;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (fd1 >= 0)
+        fds[n++] = fd1;
+    if (fd2 >= 0)
+        fds[n++] = fd2;
+    if (n > 0) {
+        memset(&u, 0, sizeof u);
+        mh.msg_control = u.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+    }
+    ssize_t r;
+    while ((r = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return r == (ssize_t)sizeof *m ? 0 : -1;
+}
+
+/* Receive one message; attached fds (CLOEXEC) go to fds[0..1] (-1 where
+ * none came), or are closed when fds is NULL. Returns 1, 0 on EOF, -errno. */
+static int recv_msg(int sock, struct msg *m, int *fds)
+{
+    struct iovec iov = {m, sizeof *m};
+    struct msghdr mh;
+    union fd_cmsg u;
+    int got[2] = {-1, -1}, ngot = 0;
+    memset(&mh, 0, sizeof mh);
+    memset(m, 0, sizeof *m);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    ssize_t r;
+    while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (r < 0)
+        return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return got == 0 ? 0 : -EPROTO;
-        got += (size_t)n;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (fds != NULL && ngot < 2)
+                got[ngot++] = fd;
+            else
+                close(fd);
+        }
+    }
+    if (fds != NULL) {
+        fds[0] = got[0];
+        fds[1] = got[1];
+    }
+    if (r == 0)
+        return 0;
+    if (r != (ssize_t)sizeof *m || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        for (int i = 0; i < ngot; i++)
+            close(got[i]);
+        if (fds != NULL)
+            fds[0] = fds[1] = -1;
+        return -EPROTO;
     }
     return 1;
 }
 
-/* ---- the child (async-signal-safe only) --------------------------------- */
+/* ---- keeper and workload (async-signal-safe only) ----------------------- */
 
-struct child_args {
+struct spawn_args {
     char *const *argv;
-    char *const *envp; /* NULL: inherit environ */
-    const char *cwd;   /* NULL: stay */
-    int sock;          /* child end of the control socketpair */
-    int stdio[3];      /* fd to install as 0/1/2, or -1 to inherit */
-    pid_t parent;      /* expected getppid(): 0 in a new pid namespace */
+    char *const *envp;   /* NULL: inherit environ */
+    const char *cwd;     /* NULL: stay */
+    unsigned long flags; /* CLONE_NEW* for the workload */
+    int ctl;             /* the workload's end of the ctl socket */
+    int keep;            /* the keeper's end of the keeper socket */
+    int stdio[3];        /* fd to install as 0/1/2, or -1 to inherit */
+    pid_t host;          /* the keeper's expected getppid() */
+    pid_t parent;        /* the workload's: set by the keeper (0 in a new pid namespace) */
 };
 
-static void child_report(int sock, int stage, int err)
+static void send_failure(int sock, int stage, int err)
 {
-    struct report r = {stage, err};
-    while (send(sock, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    struct msg m;
+    memset(&m, 0, sizeof m);
+    m.type = MSG_FAILED;
+    m.stage = stage;
+    m.err = err;
+    send_msg(sock, &m, -1, -1);
 }
 
-static _Noreturn void child_fail(int sock, int stage, int err)
+static _Noreturn void fail(int sock, int stage, int err)
 {
-    child_report(sock, stage, err);
+    send_failure(sock, stage, err);
     _exit(127);
 }
 
@@ -211,13 +310,30 @@ static void close_from(unsigned lo, unsigned hi)
         close((int)fd);
 }
 
-static _Noreturn void child_main(const struct child_args *a)
+/* Close every fd but keep[0..n) (a handful; -1 entries ignored). */
+static void close_all_but(int *keep, int n)
 {
-    int sock = a->sock;
+    for (int i = 1; i < n; i++) {
+        int v = keep[i], j = i;
+        for (; j > 0 && keep[j - 1] > v; j--)
+            keep[j] = keep[j - 1];
+        keep[j] = v;
+    }
+    unsigned lo = 0;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < lo)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            close_from(lo, (unsigned)keep[i] - 1);
+        lo = (unsigned)keep[i] + 1;
+    }
+    close_from(lo, ~0U);
+}
 
-    /* Host handlers must never run here: every signal is still blocked
-     * (the parent blocked them around clone); reset dispositions, so the
-     * workload starts with defaults, then unblock. */
+/* Host handlers must never run here: reset every disposition (the host
+ * blocked all signals around the clone, so none ran yet). */
+static void reset_signals(void)
+{
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -225,23 +341,30 @@ static _Noreturn void child_main(const struct child_args *a)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigaction(sig, &dfl, NULL); /* glibc-internal signals: EINVAL, fine */
     }
+}
 
-    /* Die with the host; if it already died before prctl took effect,
-     * getppid() has changed (in a new pid namespace it is always 0, and
-     * the socket's EOF covers that case). */
+static _Noreturn void workload_main(const struct spawn_args *a)
+{
+    int ctl = a->ctl;
+    reset_signals();
+    /* Die with the keeper; if it died before prctl took effect, getppid()
+     * has changed (in a new pid namespace it is always 0, and the ctl
+     * socket's EOF covers that case). */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-        child_fail(sock, STAGE_SETUP, errno);
+        fail(ctl, STAGE_SETUP, errno);
     if (getppid() != a->parent)
         _exit(127);
 
     /* Move every fd we need above 2 (the host may run with stdio closed, so
-     * a pipe could sit on 0..2), then install stdio. */
+     * one of ours could sit on 0..2), then install stdio. */
     int src[3];
     int low[3] = {0, 0, 0}; /* one of our fds occupies this stdio slot */
-    if (sock < 3) {
-        low[sock] = 1;
-        sock = fcntl(sock, F_DUPFD_CLOEXEC, 3);
-        if (sock < 0)
+    if (a->keep >= 0 && a->keep < 3)
+        low[a->keep] = 1;
+    if (ctl < 3) {
+        low[ctl] = 1;
+        ctl = fcntl(ctl, F_DUPFD_CLOEXEC, 3);
+        if (ctl < 0)
             _exit(127);
     }
     for (int i = 0; i < 3; i++) {
@@ -250,66 +373,67 @@ static _Noreturn void child_main(const struct child_args *a)
             low[src[i]] = 1;
             src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
             if (src[i] < 0)
-                child_fail(sock, STAGE_STDIO, errno);
+                fail(ctl, STAGE_STDIO, errno);
         }
     }
     for (int i = 0; i < 3; i++) {
         if (src[i] >= 0) {
             if (dup2(src[i], i) < 0)
-                child_fail(sock, STAGE_STDIO, errno);
+                fail(ctl, STAGE_STDIO, errno);
         } else if (low[i]) {
-            close(i); /* inherit a closed slot, not our pipe */
+            close(i); /* inherit a closed slot, not one of our fds */
         }
     }
-    /* Keep 0, 1, 2 and the control socket; nothing else of the host's. */
-    close_from(3, (unsigned)sock - 1);
-    close_from((unsigned)sock + 1, ~0U);
+    /* Keep 0, 1, 2 and the ctl socket: nothing else of the host's. */
+    int keep[4] = {0, 1, 2, ctl};
+    close_all_but(keep, 4);
 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
     /* Park. */
-    child_report(sock, STAGE_PARKED, 0);
+    struct msg m;
+    memset(&m, 0, sizeof m);
+    m.type = MSG_PARKED;
+    send_msg(ctl, &m, -1, -1);
     char go;
     ssize_t n;
-    while ((n = read(sock, &go, 1)) < 0 && errno == EINTR)
+    while ((n = read(ctl, &go, 1)) < 0 && errno == EINTR)
         ;
     if (n != 1)
         _exit(127); /* EOF: the host is gone or closed the handle */
 
     if (a->cwd != NULL && chdir(a->cwd) != 0)
-        child_fail(sock, STAGE_CHDIR, errno);
+        fail(ctl, STAGE_CHDIR, errno);
     execvpe(a->argv[0], a->argv, a->envp != NULL ? a->envp : environ);
-    child_fail(sock, STAGE_EXEC, errno);
+    fail(ctl, STAGE_EXEC, errno);
 }
 
-/* ---- clone --------------------------------------------------------------- */
+static int workload_trampoline(void *arg)
+{
+    workload_main(arg);
+}
 
 struct clone3_args { /* struct clone_args, version 0 (64 bytes) */
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-static int child_trampoline(void *arg)
-{
-    child_main(arg);
-}
-
-/* Clone with no exit signal. Returns the pid (child never returns) or
- * -errno; *pidfd gets a pidfd or -1. */
-static pid_t clone_child(unsigned long flags, const struct child_args *a, int *pidfd)
+/* Clone a process (no CLONE_VM: it gets a copy of our memory) that runs
+ * fn(arg) and never returns. Returns its pid or -errno; *pidfd gets a
+ * pidfd or -1. Async-signal-safe (the keeper uses it too). */
+static pid_t clone_proc(unsigned long flags, int exit_signal, int (*fn)(void *), void *arg, int *pidfd)
 {
     int fd = -1;
     struct clone3_args ca;
     memset(&ca, 0, sizeof ca);
     ca.flags = flags | CLONE_PIDFD;
     ca.pidfd = (uint64_t)(uintptr_t)&fd;
-    ca.exit_signal = 0;
-    /* Without CLONE_VM the child gets a copy of our memory and continues on
-     * (its copy of) this stack, like fork. */
+    ca.exit_signal = (uint64_t)exit_signal;
+    /* With no stack given, the child continues on its copy of this stack. */
     long r = syscall(SYS_clone3, &ca, sizeof ca);
     if (r == 0)
-        child_main(a);
+        _exit(fn(arg));
     if (r > 0) {
         *pidfd = fd;
         return (pid_t)r;
@@ -317,17 +441,17 @@ static pid_t clone_child(unsigned long flags, const struct child_args *a, int *p
     if (errno != ENOSYS)
         return -errno;
 
-    /* No clone3 (kernel before 5.3, or a seccomp filter that hides it):
-     * clone() on a stack of our own; CLONE_PIDFD needs 5.2. */
+    /* No clone3 (kernel before 5.3, or a seccomp filter or valgrind that
+     * hides it): clone() on a stack of our own; CLONE_PIDFD needs 5.2. */
     size_t size = 256 * 1024;
     void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED)
         return -errno;
     void *top = (char *)stack + size;
-    int rc = clone(child_trampoline, top, (int)(flags | CLONE_PIDFD), (void *)a, &fd);
+    int rc = clone(fn, top, (int)(flags | CLONE_PIDFD) | exit_signal, arg, &fd);
     if (rc < 0 && errno == EINVAL) {
         fd = -1;
-        rc = clone(child_trampoline, top, (int)flags, (void *)a);
+        rc = clone(fn, top, (int)flags | exit_signal, arg);
     }
     int err = errno;
     munmap(stack, size); /* the child has its own copy */
@@ -337,68 +461,199 @@ static pid_t clone_child(unsigned long flags, const struct child_args *a, int *p
     return rc;
 }
 
-/* ---- reaping ------------------------------------------------------------- */
+/* "/proc/<pid>" without stdio. */
+static void proc_path(char *buf, pid_t pid)
+{
+    char digits[16];
+    int n = 0;
+    unsigned long v = (unsigned long)pid;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < (int)sizeof digits);
+    memcpy(buf, "/proc/", 6);
+    for (int i = 0; i < n; i++)
+        buf[6 + i] = digits[n - 1 - i];
+    buf[6 + n] = '\0';
+}
 
-/* Collect the exit status. Returns 1 when reaped, 0 when still running
- * (nohang), or -errno. */
-static int reap(struct handle *h, int nohang)
+static void kill_and_reap(pid_t pid)
+{
+    siginfo_t si;
+    kill(pid, SIGKILL); /* our unreaped child: the pid is still its */
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+        ;
+}
+
+static _Noreturn void keeper_main(struct spawn_args *a)
+{
+    int keep = a->keep;
+    /* Every signal stays blocked: nothing but SIGKILL stops the keeper
+     * (a terminal's ^C reaches the workload, whose end it then reports). */
+    reset_signals();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        fail(keep, STAGE_SETUP, errno);
+    if (getppid() != a->host)
+        _exit(127);
+    int all[8] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2]};
+    close_all_but(all, 8);
+
+    a->parent = (a->flags & CLONE_NEWPID) ? 0 : getpid();
+    int wpidfd = -1;
+    pid_t w = clone_proc(a->flags, SIGCHLD, workload_trampoline, a, &wpidfd);
+    if (w < 0)
+        fail(keep, STAGE_CLONE, (int)-w);
+    close(a->ctl);
+    for (int i = 0; i < 3; i++)
+        if (a->stdio[i] >= 0)
+            close(a->stdio[i]);
+
+    /* The workload is our unreaped child: this directory is exactly its. */
+    char path[32];
+    proc_path(path, w);
+    int procfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0) {
+        int err = errno;
+        kill_and_reap(w);
+        fail(keep, STAGE_PROC, err);
+    }
+    struct msg m;
+    memset(&m, 0, sizeof m);
+    m.type = MSG_STARTED;
+    m.pid = (int32_t)w;
+    m.fds = (wpidfd >= 0 ? HAS_PIDFD : 0) | HAS_PROCFD;
+    if (send_msg(keep, &m, wpidfd, procfd) != 0) {
+        kill_and_reap(w); /* the host is gone */
+        _exit(127);
+    }
+    /* From here on the keeper holds nothing but its socket. */
+    int only[1] = {keep};
+    close_all_but(only, 1);
+
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    while (waitid(P_PID, (id_t)w, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+        ;
+    memset(&m, 0, sizeof m);
+    m.type = MSG_EXITED;
+    m.code = si.si_code;
+    m.status = si.si_status;
+    send_msg(keep, &m, -1, -1);
+    _exit(0);
+}
+
+static int keeper_trampoline(void *arg)
+{
+    keeper_main(arg);
+}
+
+/* ---- the host's side of the keeper --------------------------------------- */
+
+static void set_status(struct handle *h, int si_code, int status)
+{
+    h->exited = h->signaled = 0;
+    if (si_code == CLD_EXITED) {
+        h->exited = 1;
+        h->code = status;
+    } else {
+        h->signaled = 1;
+        h->signal = status;
+    }
+    h->have_status = 1;
+}
+
+/* Reap the keeper (it exits right after its report, or has died). */
+static int reap_keeper(struct handle *h, siginfo_t *si)
+{
+    memset(si, 0, sizeof *si);
+    int opts = WEXITED | __WALL;
+    int r;
+    do {
+        r = h->kpidfd >= 0 ? waitid(LINX_P_PIDFD, (id_t)h->kpidfd, si, opts)
+                           : waitid(P_PID, (id_t)h->kpid, si, opts);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
+}
+
+/* Collect the workload's end from the keeper and reap the keeper. With
+ * nohang, return 0 at once when the keeper has nothing to say yet.
+ * Returns 1 when done, 0 (nohang: still going), -errno. */
+static int collect(struct handle *h, int nohang)
 {
     if (h->state == ST_REAPED)
         return 1;
-    for (;;) {
-        siginfo_t si;
-        memset(&si, 0, sizeof si);
-        int opts = WEXITED | __WALL | (nohang ? WNOHANG : 0);
-        int r = h->pidfd >= 0 ? waitid(LINX_P_PIDFD, (id_t)h->pidfd, &si, opts)
-                              : waitid(P_PID, (id_t)h->ref.pid, &si, opts);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (si.si_pid == 0)
-            return 0;
-        if (si.si_code == CLD_EXITED) {
-            h->exited = 1;
-            h->code = si.si_status;
-        } else {
-            h->signaled = 1;
-            h->signal = si.si_status;
+    if (h->keep >= 0) {
+        if (nohang) {
+            struct pollfd pf = {h->keep, POLLIN, 0};
+            int r;
+            while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
+                ;
+            if (r < 0)
+                return -errno;
+            if (r == 0)
+                return 0;
         }
-        h->state = ST_REAPED;
-        return 1;
+        struct msg m;
+        if (recv_msg(h->keep, &m, NULL) == 1 && m.type == MSG_EXITED)
+            set_status(h, m.code, m.status);
+        close_fd(&h->keep);
     }
+    siginfo_t si;
+    int r = reap_keeper(h, &si);
+    if (!h->have_status) {
+        /* The keeper died without a report (killed), and the workload with
+         * it, by its parent-death SIGKILL. */
+        set_status(h, CLD_KILLED, r == 0 && si.si_code != CLD_EXITED ? si.si_status : SIGKILL);
+    }
+    h->state = ST_REAPED;
+    return r < 0 ? r : 1;
+}
+
+static int kill_keeper(struct handle *h)
+{
+    if (h->kpidfd >= 0 && syscall(SYS_pidfd_send_signal, h->kpidfd, SIGKILL, NULL, 0) == 0)
+        return 0;
+    return kill(h->kpid, SIGKILL) == 0 ? 0 : -errno; /* unreaped: still ours */
 }
 
 static int send_signal(struct handle *h, int sig)
 {
-    if (h->pidfd >= 0) {
-        if (syscall(SYS_pidfd_send_signal, h->pidfd, sig, NULL, 0) == 0)
+    if (h->wpidfd >= 0) {
+        if (syscall(SYS_pidfd_send_signal, h->wpidfd, sig, NULL, 0) == 0)
             return 0;
         if (errno != ENOSYS)
             return -errno;
     }
-    /* Not reaped yet, so the pid is still ours. */
+    /* No pidfd signals (kernel before 5.1, or valgrind): by pid, which is
+     * the workload's until the keeper reaps it; once it reported, never. */
+    if (h->have_status)
+        return -ESRCH;
     return kill(h->ref.pid, sig) == 0 ? 0 : -errno;
 }
 
-/* Kill (if needed) and reap the child, close every fd, free buffers.
- * Used by close(), __gc, __close and spawn's error paths. */
+/* Kill (if needed) the workload, collect it, reap the keeper, close every
+ * fd, free buffers. Used by close(), __gc, __close and spawn's errors. */
 static void handle_release(struct handle *h)
 {
     if (h->closed)
         return;
-    if (h->ref.pid > 0 && h->state != ST_REAPED) {
-        send_signal(h, SIGKILL);
-        reap(h, 0);
+    if (h->kpid > 0 && h->state != ST_REAPED) {
+        int r = h->ref.pid > 0 ? send_signal(h, SIGKILL) : -ESRCH;
+        if (r < 0 && !(h->ref.pid > 0 && r == -ESRCH))
+            kill_keeper(h); /* no workload to aim at: the keeper takes it along */
+        collect(h, 0);
     }
-    close_fd(&h->sock);
+    close_fd(&h->ctl);
+    close_fd(&h->keep);
     close_fd(&h->in_fd);
     close_fd(&h->out_fd[0]);
     close_fd(&h->out_fd[1]);
-    close_fd(&h->child_sock);
+    close_fd(&h->child_ctl);
+    close_fd(&h->child_keep);
     for (int i = 0; i < 3; i++)
         close_fd(&h->child_fd[i]);
-    close_fd(&h->pidfd);
+    close_fd(&h->wpidfd);
+    close_fd(&h->kpidfd);
     close_fd(&h->ref.procfd);
     free_outbuf(&h->pending[0]);
     free_outbuf(&h->pending[1]);
@@ -462,6 +717,33 @@ static const char *const option_names[] = {"argv", "namespaces", "env", "cwd", "
 
 enum { IO_INHERIT, IO_NULL, IO_PIPE };
 
+static int gettable_k(lua_State *L)
+{
+    lua_gettable(L, 1);
+    return 1;
+}
+
+/* opts[field], read normally (an __index of defaults works) but protected:
+ * a metamethod that raises becomes bad_option "unreadable". Pushes the
+ * value and returns 0, or pushes nil, err and returns 2. */
+static int get_opt(lua_State *L, int opts, const char *field)
+{
+    lua_pushcfunction(L, gettable_k);
+    lua_pushvalue(L, opts);
+    lua_pushstring(L, field);
+    if (lua_pcall(L, 2, 1, 0) != 0) {
+        int r = bad_option(L, "spawn", field, "unreadable", -1, 0);
+        /* the raised value, as text when it is text */
+        lua_getfield(L, -1, "value");
+        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an option's metamethod raised";
+        lua_pushstring(L, msg);
+        lua_setfield(L, -3, "message");
+        lua_pop(L, 1);
+        return r;
+    }
+    return 0;
+}
+
 /* Has the string a NUL inside? Execve would silently cut it. */
 static int has_nul(const char *s, size_t len)
 {
@@ -474,7 +756,8 @@ static int has_nul(const char *s, size_t len)
  * and returns 2. */
 static int get_argv(lua_State *L, int opts, char ***out)
 {
-    lua_getfield(L, opts, "argv");
+    if (get_opt(L, opts, "argv"))
+        return 2;
     int t = lua_gettop(L);
     if (lua_isnil(L, t))
         return bad_option(L, "spawn", "argv", "missing", 0, 0);
@@ -507,7 +790,8 @@ static int get_argv(lua_State *L, int opts, char ***out)
  * userdata. Returns 0 or pushes nil, err and returns 2. */
 static int get_env(lua_State *L, int opts, char ***out)
 {
-    lua_getfield(L, opts, "env");
+    if (get_opt(L, opts, "env"))
+        return 2;
     int t = lua_gettop(L);
     *out = NULL;
     if (lua_isnil(L, t))
@@ -550,8 +834,9 @@ static int get_env(lua_State *L, int opts, char ***out)
 
 static int get_stdio(lua_State *L, int opts, const char *field, int *mode)
 {
-    lua_getfield(L, opts, field);
     *mode = IO_INHERIT;
+    if (get_opt(L, opts, field))
+        return 2;
     if (!lua_isnil(L, -1)) {
         const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
         if (strcmp(s, "inherit") == 0)
@@ -569,9 +854,10 @@ static int get_stdio(lua_State *L, int opts, const char *field, int *mode)
 
 static int get_namespaces(lua_State *L, int opts, unsigned long *flags)
 {
-    lua_getfield(L, opts, "namespaces");
-    int t = lua_gettop(L);
     *flags = 0;
+    if (get_opt(L, opts, "namespaces"))
+        return 2;
+    int t = lua_gettop(L);
     if (!lua_isnil(L, t)) {
         if (!lua_istable(L, t))
             return bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
@@ -614,37 +900,6 @@ static int check_option_names(lua_State *L, int opts)
             return bad_option(L, "spawn", "opts", "unknown_option", -1, 0);
         }
     }
-    return 0;
-}
-
-static int gettable(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
-/* Replace the options table at index 1 with a plain copy of the known
- * options, each read normally (an __index of defaults works) but
- * protected: a raising metamethod becomes an error table, never a raise.
- * Returns 0, or pushes nil, err and returns 2. */
-static int copy_options(lua_State *L)
-{
-    lua_createtable(L, 0, 8);
-    for (int i = 0; option_names[i] != NULL; i++) {
-        lua_pushcfunction(L, gettable);
-        lua_pushvalue(L, 1);
-        lua_pushstring(L, option_names[i]);
-        if (lua_pcall(L, 2, 1, 0) != 0) {
-            linx_error_new(L, "bad_option", "spawn");
-            linx_error_setstr(L, "field", option_names[i]);
-            linx_error_setstr(L, "reason", "unreadable");
-            lua_pushvalue(L, -2);
-            lua_setfield(L, -2, "message");
-            return linx_error_return(L);
-        }
-        lua_setfield(L, -2, option_names[i]);
-    }
-    lua_replace(L, 1);
     return 0;
 }
 
@@ -695,8 +950,6 @@ static int l_spawn(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, 32, NULL);
     int r = check_option_names(L, 1);
-    if (r == 0)
-        r = copy_options(L);
     if (r)
         return r;
 
@@ -710,7 +963,8 @@ static int l_spawn(lua_State *L)
     for (int i = 0; i < 3; i++)
         if ((r = get_stdio(L, 1, stdio_names[i], &mode[i])))
             return r;
-    lua_getfield(L, 1, "cwd");
+    if ((r = get_opt(L, 1, "cwd")))
+        return r;
     if (!lua_isnil(L, -1)) {
         size_t len;
         if (lua_type(L, -1) != LUA_TSTRING)
@@ -726,12 +980,11 @@ static int l_spawn(lua_State *L)
     memset(h, 0, sizeof *h);
     h->ref.pid = 0;
     h->ref.procfd = -1;
-    h->pidfd = h->sock = h->in_fd = h->child_sock = -1;
+    h->wpidfd = h->kpidfd = h->ctl = h->keep = h->in_fd = h->child_ctl = h->child_keep = -1;
     h->out_fd[0] = h->out_fd[1] = -1;
     for (int i = 0; i < 3; i++)
         h->child_fd[i] = -1;
     h->state = ST_NEW;
-    h->pidns_init = (flags & CLONE_NEWPID) != 0;
     luaL_setmetatable(L, LINX_HANDLE_MT);
     int hidx = lua_gettop(L);
 
@@ -742,14 +995,21 @@ static int l_spawn(lua_State *L)
         return linx_error_os(L, "spawn", NULL, ENOMEM, NULL);
     }
 
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    int ctl[2], kp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0) {
         int err = errno;
         handle_release(h);
         return linx_error_os(L, "spawn", NULL, err, NULL);
     }
-    h->sock = sv[0];
-    h->child_sock = sv[1];
+    h->ctl = ctl[0];
+    h->child_ctl = ctl[1];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) != 0) {
+        int err = errno;
+        handle_release(h);
+        return linx_error_os(L, "spawn", NULL, err, NULL);
+    }
+    h->keep = kp[0];
+    h->child_keep = kp[1];
     int nullfd = -1;
     for (int i = 0; i < 3; i++) {
         int err = 0;
@@ -783,59 +1043,87 @@ static int l_spawn(lua_State *L)
         }
     }
 
-    struct child_args a;
+    struct spawn_args a;
     a.argv = argv;
     a.envp = envp;
     a.cwd = cwd;
-    a.sock = h->child_sock;
+    a.flags = flags;
+    a.ctl = h->child_ctl;
+    a.keep = h->child_keep;
     for (int i = 0; i < 3; i++)
         a.stdio[i] = h->child_fd[i];
-    a.parent = (flags & CLONE_NEWPID) ? 0 : getpid();
+    a.host = getpid();
+    a.parent = 0; /* the keeper sets it */
 
-    /* Block every signal across clone so no host handler runs in the child
-     * before it resets dispositions. */
+    /* Block every signal across clone so no host handler runs in the
+     * keeper before it resets dispositions. No exit signal: see the top. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pidfd = -1;
-    pid_t pid = clone_child(flags, &a, &pidfd);
+    int kpidfd = -1;
+    pid_t kpid = clone_proc(0, 0, keeper_trampoline, &a, &kpidfd);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0) {
+    if (kpid < 0) {
         handle_release(h);
-        return linx_error_os(L, "spawn", NULL, (int)-pid, spawn_hint((int)-pid, flags));
+        return linx_error_os(L, "spawn", NULL, (int)-kpid, spawn_hint((int)-kpid, 0));
     }
-    h->ref.pid = pid;
-    h->pidfd = pidfd;
-    close_fd(&h->child_sock);
+    h->kpid = kpid;
+    h->kpidfd = kpidfd;
+    h->newpid = (flags & CLONE_NEWPID) != 0;
+    h->state = ST_RUNNING; /* until parked: errors below collect and reap */
+    close_fd(&h->child_ctl);
+    close_fd(&h->child_keep);
     for (int i = 0; i < 3; i++)
         close_fd(&h->child_fd[i]);
 
-    /* Our unreaped child's pid cannot be reused, so this directory is
-     * exactly the child's. */
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld", (long)pid);
-    h->ref.procfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* The keeper's first word: the workload's pid and fds, or why not. */
+    struct msg m;
+    int fds[2];
+    int got = recv_msg(h->keep, &m, fds);
+    if (got == 1 && m.type == MSG_STARTED && (m.fds & HAS_PROCFD)) {
+        h->ref.pid = (pid_t)m.pid;
+        int k = 0;
+        if (m.fds & HAS_PIDFD)
+            h->wpidfd = fds[k++];
+        h->ref.procfd = fds[k];
+        if (k == 0)
+            close_fd(&fds[1]);
+    } else {
+        close_fd(&fds[0]);
+        close_fd(&fds[1]);
+    }
     if (h->ref.procfd < 0) {
-        int err = errno;
-        handle_release(h);
-        return linx_error_os(L, "spawn", path, err, "linx.process needs procfs mounted on /proc");
+        handle_release(h); /* reaps the keeper */
+        if (got == 1 && m.type == MSG_FAILED) {
+            const char *path = m.stage == STAGE_PROC ? "/proc" : NULL;
+            const char *hint = m.stage == STAGE_PROC ? "linx.process needs procfs mounted on /proc"
+                                                     : spawn_hint(m.err, flags);
+            int n = linx_error_os(L, "spawn", path, m.err, hint);
+            lua_pushstring(L, stage_name(m.stage));
+            lua_setfield(L, -3, "stage");
+            return n;
+        }
+        if (got < 0)
+            return linx_error_os(L, "spawn", NULL, -got, NULL);
+        linx_error_new(L, "child_died", "spawn");
+        linx_error_setstr(L, "reason", "the keeper process ended before starting the child");
+        return linx_error_return(L);
     }
 
-    struct report rep;
-    int got = read_report(h->sock, &rep);
-    if (got == 1 && rep.stage == STAGE_PARKED) {
+    /* Then the workload's: parked, or why not. */
+    got = recv_msg(h->ctl, &m, NULL);
+    if (got == 1 && m.type == MSG_PARKED) {
         h->state = ST_PARKED;
         lua_pushvalue(L, hidx);
         return 1;
     }
-    /* The child failed during setup or died: collect it, then say why. */
-    h->state = ST_RUNNING;
-    reap(h, 0);
+    /* The workload failed during setup or died: collect it, then say why. */
+    collect(h, 0);
     int exited = h->exited, code = h->code, sig = h->signal;
     handle_release(h);
-    if (got == 1) {
-        int n = linx_error_os(L, "spawn", NULL, rep.err, NULL);
-        lua_pushstring(L, stage_name(rep.stage));
+    if (got == 1 && m.type == MSG_FAILED) {
+        int n = linx_error_os(L, "spawn", NULL, m.err, NULL);
+        lua_pushstring(L, stage_name(m.stage));
         lua_setfield(L, -3, "stage");
         return n;
     }
@@ -903,19 +1191,19 @@ static int m_proceed(lua_State *L)
         return bad_state(L, "proceed", state_name(h), "not_parked");
     char go = 'g';
     ssize_t n;
-    while ((n = send(h->sock, &go, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    while ((n = send(h->ctl, &go, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
         ;
     if (n != 1) {
         int err = errno;
         h->state = ST_RUNNING; /* it is gone; wait() collects it */
-        close_fd(&h->sock);
+        close_fd(&h->ctl);
         return linx_error_os(L, "proceed", NULL, err, err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
     }
     h->state = ST_RUNNING;
-    struct report rep;
-    int got = read_report(h->sock, &rep);
-    close_fd(&h->sock);
-    if (got == 0) { /* EOF: CLOEXEC closed the child's end in execve */
+    struct msg rep;
+    int got = recv_msg(h->ctl, &rep, NULL);
+    close_fd(&h->ctl);
+    if (got == 0) { /* EOF: CLOEXEC closed the workload's end in execve */
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -933,7 +1221,7 @@ static int m_proceed(lua_State *L)
 }
 
 /* Read once from each readable output fd into its pending buffer;
- * set *eof_mask bits for streams that reached EOF. Returns 0 or errno. */
+ * a stream at EOF gets its fd closed (-1). Returns 0 or errno. */
 static int drain_ready(struct handle *h, const struct pollfd *pf, const int *which, int n)
 {
     char buf[16384];
@@ -991,7 +1279,7 @@ static int m_wait(lua_State *L)
         return bad_state(L, "wait", "closed", "closed");
     if (h->state == ST_PARKED && !h->signalled_parked) {
         /* Waiting for a child that waits for us would never end. */
-        int r = reap(h, 1);
+        int r = collect(h, 1);
         if (r == 1)
             return status_table(L, h);
         if (r < 0)
@@ -1001,11 +1289,11 @@ static int m_wait(lua_State *L)
     close_fd(&h->in_fd); /* the child gets EOF on stdin: nothing more comes */
     /* Drain piped output meanwhile, so a child that fills a pipe does not
      * block forever on a host that waits for its exit. */
-    while (h->pidfd >= 0 && (h->out_fd[0] >= 0 || h->out_fd[1] >= 0)) {
+    while (h->keep >= 0 && (h->out_fd[0] >= 0 || h->out_fd[1] >= 0)) {
         struct pollfd pf[3];
         int which[3] = {-1, -1, -1};
         int n = 0;
-        pf[n].fd = h->pidfd;
+        pf[n].fd = h->keep; /* readable when the keeper reports the end */
         pf[n].events = POLLIN;
         n++;
         for (int s = 0; s < 2; s++) {
@@ -1027,7 +1315,7 @@ static int m_wait(lua_State *L)
         if (pf[0].revents)
             break;
     }
-    int r = reap(h, 0);
+    int r = collect(h, 0);
     if (r < 0)
         return linx_error_os(L, "wait", NULL, -r, NULL);
     return status_table(L, h);
@@ -1044,11 +1332,10 @@ Read a piped stream to its end (blocks until the child closes it).
 static int m_read(lua_State *L)
 {
     struct handle *h = check_handle(L);
-    /* Check the type first: luaL_optstring would raise on a table. */
-    if (lua_type(L, 2) != LUA_TNONE && lua_type(L, 2) != LUA_TNIL && lua_type(L, 2) != LUA_TSTRING)
+    int s, t = lua_type(L, 2);
+    if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TSTRING)
         return bad_option(L, "read", "stream", "unknown", 2, 0);
-    const char *name = luaL_optstring(L, 2, "stdout");
-    int s;
+    const char *name = t == LUA_TSTRING ? lua_tostring(L, 2) : "stdout";
     if (strcmp(name, "stdout") == 0)
         s = 0;
     else if (strcmp(name, "stderr") == 0)
@@ -1119,10 +1406,10 @@ static int m_write(lua_State *L)
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    /* A parked child reads nothing before proceed(): a write that fills the
-     * pipe would block the host for good, so while parked it must not
-     * block (the flag is on our end's file description only). */
-    int fl = h->state == ST_PARKED ? fcntl(h->in_fd, F_GETFL) : -1;
+    /* A parked child reads nothing until proceed(): a write that fills the
+     * pipe would block the host for good, so it fails with EAGAIN. */
+    int parked = h->state == ST_PARKED;
+    int fl = parked ? fcntl(h->in_fd, F_GETFL) : -1;
     if (fl >= 0)
         fcntl(h->in_fd, F_SETFL, fl | O_NONBLOCK);
     size_t done = 0;
@@ -1145,12 +1432,15 @@ static int m_write(lua_State *L)
     if (fl >= 0)
         fcntl(h->in_fd, F_SETFL, fl);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err)
-        return linx_error_os(L, "write", NULL, err,
-                             err == EPIPE    ? "the child closed its stdin"
-                             : err == EAGAIN ? "the parked child reads stdin only after proceed(), "
-                                               "and the pipe is full: write the rest after proceed()"
-                                             : NULL);
+    if (err) {
+        const char *hint = err == EPIPE ? "the child closed its stdin"
+                           : err == EAGAIN ? "the pipe is full and the parked child reads nothing before proceed()"
+                                           : NULL;
+        int n = linx_error_os(L, "write", NULL, err, hint);
+        linx_pushid(L, (long long)done); /* what went in before the refusal */
+        lua_setfield(L, -3, "written");
+        return n;
+    }
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -1233,10 +1523,9 @@ static int m_kill(lua_State *L)
     int r = send_signal(h, sig);
     if (r < 0)
         return linx_error_os(L, "kill", NULL, -r, NULL);
-    /* From outside, the kernel drops every signal but KILL and STOP that a
-     * pid namespace's init has no handler for, and the parked child has
-     * none: there only KILL ends it. */
-    if (h->state == ST_PARKED && (h->pidns_init ? sig == SIGKILL : kills_by_default(sig)))
+    /* A pid namespace's init without handlers (the parked child has none)
+     * gets nothing from outside but KILL and STOP. */
+    if (h->state == ST_PARKED && (h->newpid ? sig == SIGKILL : kills_by_default(sig)))
         h->signalled_parked = 1;
     lua_pushboolean(L, 1);
     return 1;
