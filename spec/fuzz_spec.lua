@@ -10,6 +10,7 @@
 -- and pids that cannot exist (above pid_max). Nothing else is aimed at,
 -- so a generated valid map never lands on a stranger.
 local user = require "linxuser"
+local process = require "linx.process"
 local S = require("support").bind(function(why) pending(why) end)
 
 local SEED = tonumber(os.getenv("LINX_FUZZ_SEED")) or 20261125
@@ -519,6 +520,22 @@ describe(("randomized junk (seed=%d, rounds=%d)"):format(SEED, ROUNDS), function
     end
   end)
 
+  it("error messages stay one short line whatever the caller's strings hold", function()
+    local nasty = "line\nbreak\27[31mred\0nul" .. string.rep("x", 100000)
+    local _, e1 = user.read_uid_map(nasty)
+    local _, e2 = user.setup_maps(1, { uid = { { 0, 0, 1 } }, gid = { { 0, 0, 1 } }, setgroups = nasty })
+    local _, e3 = process.spawn { argv = { "true" }, [nasty] = 1 }
+    local c = assert(process.spawn { argv = { "/nonexistent/line\nbreak\27[31m" } })
+    local _, e4 = c:proceed()
+    c:close()
+    for i, e in ipairs { e1, e2, e3, e4 } do
+      local msg = tostring(e)
+      assert.is_nil(msg:find("[%c]"), ("message %d has a control character: %q"):format(i, msg))
+      assert.is_true(#msg < 2048, ("message %d is %d bytes long"):format(i, #msg))
+    end
+    assert.matches('bad target "line\\x0abreak\\x1b%[31mred\\x00nulxxx', tostring(e1))
+  end)
+
   it(("read verbs on real targets with junk extra arguments (seed=%d)"):format(SEED + 3), function()
     local r = rng(SEED + 3)
     S.with_sleeper(function(pid)
@@ -534,7 +551,6 @@ describe(("randomized junk (seed=%d, rounds=%d)"):format(SEED, ROUNDS), function
   -------------------------------------------------------------------------
   -- linx.process: spawn options and handle methods
 
-  local process = require "linx.process"
   local lfs = require "lfs" -- busted's own dependency: list /proc without forking
   local PROC_KINDS = { os = true, bad_option = true, bad_state = true, child_died = true }
   local NAMESPACES = { "user", "mount", "pid", "uts", "ipc", "net", "cgroup" }
