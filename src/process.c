@@ -895,9 +895,13 @@ static int check_option_names(lua_State *L, int opts)
                 known |= strcmp(k, option_names[i]) == 0;
         }
         if (!known) {
-            if (lua_type(L, -1) == LUA_TSTRING)
-                return bad_option(L, "spawn", lua_tostring(L, -1), "unknown_option", -1, 0);
-            return bad_option(L, "spawn", "opts", "unknown_option", -1, 0);
+            /* name a short printable key as the field; anything else stays in value */
+            size_t len = 0;
+            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            int plain = k != NULL && len > 0 && len <= 64;
+            for (size_t i = 0; plain && i < len; i++)
+                plain = k[i] > ' ' && k[i] < 127;
+            return bad_option(L, "spawn", plain ? k : "opts", "unknown_option", -1, 0);
         }
     }
     return 0;
