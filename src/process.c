@@ -74,7 +74,6 @@ after a kernel refusal.
 /* idtype_t value of the kernel's P_PIDFD (5.4); older glibc lacks the name. */
 #define LINX_P_PIDFD ((idtype_t)3)
 
-extern char **environ;
 
 /* ---- the handle ---------------------------------------------------------- */
 
@@ -221,12 +220,12 @@ static int send_msg(int sock, const struct msg *m, int fd1, int fd2)
  * none came), or are closed when fds is NULL. Returns 1, 0 on EOF, -errno. */
 static int recv_msg(int sock, struct msg *m, int *fds)
 {
+    memset(m, 0, sizeof *m); /* the caller's struct is uninitialised */
     struct iovec iov = {m, sizeof *m};
     struct msghdr mh;
     union fd_cmsg u;
     int got[2] = {-1, -1}, ngot = 0;
     memset(&mh, 0, sizeof mh);
-    memset(m, 0, sizeof *m);
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     mh.msg_control = u.buf;
@@ -443,7 +442,7 @@ static pid_t clone_proc(unsigned long flags, int exit_signal, int (*fn)(void *),
 
     /* No clone3 (kernel before 5.3, or a seccomp filter or valgrind that
      * hides it): clone() on a stack of our own; CLONE_PIDFD needs 5.2. */
-    size_t size = 256 * 1024;
+    size_t size = (size_t)256 * 1024;
     void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED)
         return -errno;
@@ -680,7 +679,8 @@ static int bad_option(lua_State *L, const char *op, const char *field, const cha
     }
     if (index > 0)
         linx_error_setint(L, "index", index);
-    return linx_error_return(L);
+    linx_error_return(L);
+    return 2; /* nil, err: visibly non-zero, so callers' "r != 0" paths are clear to analyzers */
 }
 
 /* nil, {kind="bad_state", operation=op, state=, reason=, message=} */
