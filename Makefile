@@ -90,7 +90,7 @@ install: all
 	$(if $(wildcard $(LINX_LUA)),install -m 0755 $(LINX_LUA) $(DESTDIR)$(INSTALL_BIN)/linx-lua)
 	install -d $(DESTDIR)$(INSTALL_MAN)
 	install -m 0644 doc/linx-lua.1 $(DESTDIR)$(INSTALL_MAN)/linx-lua.1
-	cd lua && find . -name '*.lua' -exec install -D -m 0644 {} $(abspath $(DESTDIR)$(INSTALL_LMOD))/{} \;
+	test ! -d lua || (cd lua && find . -name '*.lua' -exec install -D -m 0644 {} $(abspath $(DESTDIR)$(INSTALL_LMOD))/{} \;)
 
 # API pages from the LDoc comments in src/ (config.ld), into docs/api/.
 # Debian ships the markdown module LDoc needs for Lua 5.1 only.
