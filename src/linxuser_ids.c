@@ -2,6 +2,13 @@
  * /etc/subgid), the newuidmap/newgidmap route of setup_maps, and id
  * translation through maps. Same conventions as linxuser.c: nil, err on
  * failure, never a raise on bad input, map lists read raw. */
+/***
+Beyond the single-line map: subordinate ids from `/etc/subuid` and
+`/etc/subgid`, and id translation through maps. `setup_maps` uses
+newuidmap/newgidmap for maps this process may not write itself (its
+`helper` option).
+@submodule linxuser
+*/
 #include "idhelper.h"
 #include "idtrans.h"
 #include "lerror.h"
@@ -307,6 +314,18 @@ static void push_ranges(lua_State *L, const struct subid_range *r, size_t n)
     }
 }
 
+/***
+A user's subordinate id ranges, from shadow's files. Lines match by name or
+by numeric uid (as shadow's getsubids); comments and malformed lines are
+skipped; numbers read as shadow reads them (decimal, `0x` hex, `0` octal).
+@function subids
+@tparam[opt] string|int user name or uid; nil for the caller (real uid)
+@tparam[opt] table opts `subuid_path`, `subgid_path` (default `/etc/subuid`, `/etc/subgid`)
+@treturn[1] table `{uid = {{start, count}, ...}, gid = {{start, count}, ...}}`
+@return[2] `nil`
+@treturn[2] Error `no_subids` (`user`, `uid`, `path`, `field`), `os` (a file missing or unreadable), `bad_user`, `bad_setup`
+@usage local ids = assert(user.subids("alice"))
+*/
 static int l_subids(lua_State *L)
 {
     struct who w;
@@ -371,6 +390,18 @@ static void push_map_list(lua_State *L, const struct idmap_entry *e, size_t n)
     }
 }
 
+/***
+The canonical rootless layout: inside 0 is the user's own id, inside 1..
+its subordinate ranges one after another (a range holding the own id is
+left out; the list stays within one kernel write).
+@function rootless_maps
+@tparam[opt] string|int user name or uid; nil for the caller (real uid and gid)
+@tparam[opt] table opts as for `subids`
+@treturn[1] table `{uid = {Map,...}, gid = {Map,...}}`, ready for `setup_maps`
+@return[2] `nil`
+@treturn[2] Error as `subids`, or `no_user` (no passwd entry)
+@usage assert(user.setup_maps(child, assert(user.rootless_maps())))
+*/
 static int l_rootless_maps(lua_State *L)
 {
     static const char op[] = "rootless_maps";
@@ -500,9 +531,38 @@ static int translate(lua_State *L, const char *op,
     return 1;
 }
 
+/***
+The host (outside) id of an inside id.
+@function to_host
+@tparam {Map,...} maps any number of entries, checked like a kernel map except for its size
+@int id inside id, 0..4294967295
+@treturn[1] ?int the outside id, or `nil` when unmapped (shown as 65534 inside)
+@return[2] `nil`
+@treturn[2] Error `bad_map` or `bad_id`
+*/
+/***
+The inside id of a host (outside) id.
+@function to_inside
+@tparam {Map,...} maps as for `to_host`
+@int id outside id, 0..4294967295
+@treturn[1] ?int the inside id, or `nil` when unmapped
+@return[2] `nil`
+@treturn[2] Error `bad_map` or `bad_id`
+*/
 static int l_to_host(lua_State *L) { return translate(L, "to_host", idtrans_to_host); }
 static int l_to_inside(lua_State *L) { return translate(L, "to_inside", idtrans_to_inside); }
 
+/***
+The maps of a namespace nested in another, expressed against the host.
+Inner ranges are split where outer ranges begin and end; ids that reach no
+outer range are dropped; pieces continuing each other are merged.
+@function compose
+@tparam {Map,...} outer the middle namespace's map (inside -> host)
+@tparam {Map,...} inner the nested namespace's map (inside -> middle)
+@treturn[1] {Map,...} nested inside -> host (empty when nothing maps)
+@return[2] `nil`
+@treturn[2] Error `bad_map` with `field` `"outer"` or `"inner"`
+*/
 static int l_compose(lua_State *L)
 {
     static const char op[] = "compose";
