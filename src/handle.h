@@ -12,6 +12,8 @@ struct linx_target_ref {
     pid_t pid;  /* host view of the child's pid */
     int procfd; /* O_PATH|O_DIRECTORY fd of /proc/<pid> taken at spawn,
                    -1 once the handle is closed */
+    int pidfd;  /* the child's pidfd (poll: readable once it has exited),
+                   -1 when the kernel gave none or the handle is closed */
 };
 
 #endif

@@ -93,7 +93,6 @@ struct outbuf {
 
 struct handle {
     struct linx_target_ref ref; /* the workload; must stay first: linxuser reads it */
-    int wpidfd;                 /* the workload's pidfd (from the keeper), or -1 */
     pid_t kpid;                 /* the keeper, 0 until cloned */
     int kpidfd;                 /* the keeper's pidfd, or -1 */
     int ctl;                    /* our end of the ctl socket; -1 after proceed */
@@ -617,8 +616,8 @@ static int kill_keeper(struct handle *h)
 
 static int send_signal(struct handle *h, int sig)
 {
-    if (h->wpidfd >= 0) {
-        if (syscall(SYS_pidfd_send_signal, h->wpidfd, sig, NULL, 0) == 0)
+    if (h->ref.pidfd >= 0) {
+        if (syscall(SYS_pidfd_send_signal, h->ref.pidfd, sig, NULL, 0) == 0)
             return 0;
         if (errno != ENOSYS)
             return -errno;
@@ -651,7 +650,7 @@ static void handle_release(struct handle *h)
     close_fd(&h->child_keep);
     for (int i = 0; i < 3; i++)
         close_fd(&h->child_fd[i]);
-    close_fd(&h->wpidfd);
+    close_fd(&h->ref.pidfd);
     close_fd(&h->kpidfd);
     close_fd(&h->ref.procfd);
     free_outbuf(&h->pending[0]);
@@ -984,7 +983,8 @@ static int l_spawn(lua_State *L)
     memset(h, 0, sizeof *h);
     h->ref.pid = 0;
     h->ref.procfd = -1;
-    h->wpidfd = h->kpidfd = h->ctl = h->keep = h->in_fd = h->child_ctl = h->child_keep = -1;
+    h->ref.pidfd = -1;
+    h->kpidfd = h->ctl = h->keep = h->in_fd = h->child_ctl = h->child_keep = -1;
     h->out_fd[0] = h->out_fd[1] = -1;
     for (int i = 0; i < 3; i++)
         h->child_fd[i] = -1;
@@ -1088,7 +1088,7 @@ static int l_spawn(lua_State *L)
         h->ref.pid = (pid_t)m.pid;
         int k = 0;
         if (m.fds & HAS_PIDFD)
-            h->wpidfd = fds[k++];
+            h->ref.pidfd = fds[k++];
         h->ref.procfd = fds[k];
         if (k == 0)
             close_fd(&fds[1]);
