@@ -177,6 +177,16 @@ describe("linxuser", function()
     for i = 1, 341 do many[i] = { i - 1, 1000 + i - 1, 1 } end
     local long = {}
     for i = 1, 200 do long[i] = { 4000000000 + i, 3000000000 + i, 1 } end
+    -- Long maps (past the pairwise-only size) listed in descending order,
+    -- so a sort must not change which pair is named: entry 300 meets
+    -- entry 120 inside; in the other, entry 250 meets entry 40 outside.
+    local crowded_inside, crowded_outside = {}, {}
+    for i = 1, 340 do
+      crowded_inside[i] = { 10 * (340 - i), 100000 + 10 * (340 - i), 5 }
+      crowded_outside[i] = { 10 * (340 - i), 100000 + 10 * (340 - i), 5 }
+    end
+    crowded_inside[300] = { 10 * (340 - 120) + 4, 900000, 1 }
+    crowded_outside[250] = { 900000, 100000 + 10 * (340 - 40) + 2, 3 }
     local cases = {
       { "not_a_list", 42 },
       { "not_a_list", "0 1000 1" },
@@ -202,6 +212,8 @@ describe("linxuser", function()
       { "out_of_range", { { 0, 1000, 1e300 } }, 1 },
       { "overlap", { { 0, 1000, 10 }, { 9, 5000, 1 } }, 2, 1 },
       { "overlap", { { 0, 1000, 10 }, { 20, 30, 1 }, { 50, 1005, 1 } }, 3, 1 },
+      { "overlap", crowded_inside, 300, 120 },
+      { "overlap", crowded_outside, 250, 40 },
     }
     for n, case in ipairs(cases) do
       local reason, maps, index, other = case[1], case[2], case[3], case[4]

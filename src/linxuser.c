@@ -63,6 +63,7 @@ static int get_target(lua_State *L, int idx, const char *op, struct procfs_targe
         if (n >= 1 && n <= INT_MAX && floor(n) == n) {
             t->pid = (pid_t)n;
             t->dirfd = -1;
+            t->pidfd = -1;
             return 0;
         }
     } else if (lua_type(L, idx) == LUA_TUSERDATA) {
@@ -70,6 +71,7 @@ static int get_target(lua_State *L, int idx, const char *op, struct procfs_targe
         if (ref != NULL && ref->procfd >= 0) {
             t->pid = ref->pid;
             t->dirfd = ref->procfd;
+            t->pidfd = ref->pidfd;
             return 0;
         }
     }
@@ -278,6 +280,33 @@ static void push_map(lua_State *L, const struct idmap_entry *e)
     luaL_setmetatable(L, MAP_MT);
 }
 
+/* A list of Maps, as push_map makes them, with the metatable and the
+ * three keys fetched once for the list rather than once per entry. */
+static void push_map_list(lua_State *L, const struct idmap_entry *e, size_t count)
+{
+    static const char *const names[3] = {"inside", "outside", "length"};
+    luaL_checkstack(L, 8, NULL);
+    lua_createtable(L, count > INT_MAX ? INT_MAX : (int)count, 0);
+    int list = lua_gettop(L);
+    luaL_getmetatable(L, MAP_MT);
+    for (int k = 0; k < 3; k++)
+        lua_pushstring(L, names[k]);
+    int mt = list + 1, keys = list + 2;
+    for (size_t i = 0; i < count; i++) {
+        const int64_t field[3] = {e[i].inside, e[i].outside, e[i].length};
+        lua_createtable(L, 0, 3);
+        for (int k = 0; k < 3; k++) {
+            lua_pushvalue(L, keys + k);
+            linx_pushid(L, field[k]);
+            lua_rawset(L, -3);
+        }
+        lua_pushvalue(L, mt);
+        lua_setmetatable(L, -2);
+        lua_rawseti(L, list, (lua_Integer)(i + 1));
+    }
+    lua_settop(L, list);
+}
+
 static int map_tostring(lua_State *L)
 {
     struct idmap_entry e;
@@ -361,6 +390,14 @@ static int l_supported(lua_State *L)
     return 1;
 }
 
+/* Once per verb call, before its first read or write. */
+static int check_alive(lua_State *L, const char *op, const struct procfs_target *t,
+                       const char *file)
+{
+    int err = procfs_alive(t);
+    return err != 0 ? os_error(L, op, t, file, err) : 0;
+}
+
 static int write_setgroups(lua_State *L, const struct procfs_target *t)
 {
     static const char deny[] = "deny";
@@ -386,6 +423,8 @@ static int l_deny_setgroups(lua_State *L)
     struct procfs_target t;
     int n = get_target(L, 1, "deny_setgroups", &t);
     if (n == 0)
+        n = check_alive(L, "deny_setgroups", &t, "setgroups");
+    if (n == 0)
         n = write_setgroups(L, &t);
     if (n != 0)
         return n;
@@ -406,6 +445,8 @@ static int l_read_setgroups(lua_State *L)
 {
     struct procfs_target t;
     int n = get_target(L, 1, "read_setgroups", &t);
+    if (n == 0)
+        n = check_alive(L, "read_setgroups", &t, "setgroups");
     if (n != 0)
         return n;
     char *text;
@@ -444,6 +485,8 @@ static int set_map(lua_State *L, enum map_kind kind)
     int n = get_target(L, 1, op, &t);
     if (n == 0)
         n = get_maps(L, 2, op, entries, &count);
+    if (n == 0)
+        n = check_alive(L, op, &t, map_file(kind));
     if (n == 0)
         n = write_map(L, op, &t, kind, entries, count);
     if (n != 0)
@@ -487,6 +530,8 @@ static int read_map(lua_State *L, enum map_kind kind)
     const char *op = kind == UID_MAP ? "read_uid_map" : "read_gid_map";
     struct procfs_target t;
     int n = get_target(L, 1, op, &t);
+    if (n == 0)
+        n = check_alive(L, op, &t, map_file(kind));
     if (n != 0)
         return n;
     char *text;
@@ -506,11 +551,7 @@ static int read_map(lua_State *L, enum map_kind kind)
         idmap_parse(text, len, entries, count);
     }
     free(text);
-    lua_createtable(L, count > INT_MAX ? INT_MAX : (int)count, 0);
-    for (size_t i = 0; i < count; i++) {
-        push_map(L, &entries[i]);
-        lua_rawseti(L, -2, (lua_Integer)(i + 1));
-    }
+    push_map_list(L, entries, count);
     if (entries != small)
         free(entries);
     return 1;
@@ -648,6 +689,9 @@ static int l_setup_maps(lua_State *L)
     struct linxuser_route route;
     if ((n = linxuser_route_plan(L, 2, uid, nuid, gid, ngid, &route)) != 0)
         return n;
+    if ((n = check_alive(L, deny ? "deny_setgroups" : "set_uid_map", &t,
+                         deny ? "setgroups" : "uid_map")) != 0)
+        return n;
     if (deny && (n = write_setgroups(L, &t)) != 0)
         return n;
     n = route.uid_helper ? linxuser_route_write(L, "set_uid_map", route.uid_path, &t, uid, nuid)
@@ -680,9 +724,9 @@ int linxuser_bad_map(lua_State *L, const char *op, const char *reason, lua_Integ
     return bad_map(L, op, reason, index, entry_idx);
 }
 
-void linxuser_push_map(lua_State *L, const struct idmap_entry *e)
+void linxuser_push_map_list(lua_State *L, const struct idmap_entry *e, size_t count)
 {
-    push_map(L, e);
+    push_map_list(L, e, count);
 }
 
 int linxuser_get_option(lua_State *L, int opts, const char *key, const char *op)

@@ -381,15 +381,6 @@ static size_t rootless_layout(int64_t own, const struct subid_range *r, size_t n
     return count;
 }
 
-static void push_map_list(lua_State *L, const struct idmap_entry *e, size_t n)
-{
-    lua_createtable(L, (int)(n < INT_MAX ? n : INT_MAX), 0);
-    for (size_t i = 0; i < n; i++) {
-        linxuser_push_map(L, &e[i]);
-        lua_rawseti(L, -2, (lua_Integer)(i + 1));
-    }
-}
-
 /***
 The canonical rootless layout: inside 0 is the user's own id, inside 1..
 its subordinate ranges one after another (a range holding the own id is
@@ -435,9 +426,9 @@ static int l_rootless_maps(lua_State *L)
         return linx_error_return(L);
     }
     lua_createtable(L, 0, 2);
-    push_map_list(L, uid, nuid);
+    linxuser_push_map_list(L, uid, nuid);
     lua_setfield(L, -2, "uid");
-    push_map_list(L, gid, ngid);
+    linxuser_push_map_list(L, gid, ngid);
     lua_setfield(L, -2, "gid");
     return 1;
 }
@@ -578,7 +569,7 @@ static int l_compose(lua_State *L)
     size_t count = idtrans_compose(outer.e, outer.n, inner.e, inner.n, outer.tmp, out, cap);
     if (count > cap) /* cannot happen: two families of disjoint ranges */
         count = cap;
-    push_map_list(L, out, count);
+    linxuser_push_map_list(L, out, count);
     return 1;
 }
 
@@ -599,9 +590,10 @@ static int has_cap(int cap)
  * own effective id, length 1. Anything else would be EPERM. */
 static int may_write(int cap, int64_t own, const struct idmap_entry *e, size_t n)
 {
-    if (has_cap(cap))
+    /* The own-id line needs no capability: skip the capget for it. */
+    if (n == 1 && e[0].length == 1 && e[0].outside == own)
         return 1;
-    return n == 1 && e[0].length == 1 && e[0].outside == own;
+    return has_cap(cap);
 }
 
 enum mode { MODE_AUTO, MODE_ALWAYS, MODE_NEVER };

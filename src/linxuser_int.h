@@ -16,7 +16,8 @@ int linxuser_get_integral(lua_State *L, int idx, int64_t *out);
 int linxuser_get_entry(lua_State *L, int e, struct idmap_entry *out);
 int linxuser_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index,
                      int entry_idx);
-void linxuser_push_map(lua_State *L, const struct idmap_entry *e);
+/* Push a list of Maps (a sequence of count Map tables). */
+void linxuser_push_map_list(lua_State *L, const struct idmap_entry *e, size_t count);
 int linxuser_get_option(lua_State *L, int opts, const char *key, const char *op);
 
 /* From linxuser_ids.c. */

@@ -4,10 +4,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same on every architecture */
+#endif
 
 void procfs_path(const struct procfs_target *t, const char *name, char *buf, size_t cap)
 {
@@ -27,16 +33,13 @@ int procfs_open(const struct procfs_target *t, const char *name, int flags)
     return fd >= 0 ? fd : -errno;
 }
 
-/* A killed child that is not yet reaped is a zombie: its /proc files stay
- * and its user namespace still takes map writes, which can never matter.
- * Say it is gone (ESRCH) instead of reporting success. Returns 0 or an
- * errno value (ENOENT/ESRCH once the directory is gone). */
-static int target_gone(const struct procfs_target *t)
+/* The slow way, for a pid named by /proc only: "pid (comm) S ..." */
+static int stat_says_gone(const struct procfs_target *t)
 {
     int fd = procfs_open(t, "stat", O_RDONLY);
     if (fd < 0)
         return -fd;
-    char buf[512]; /* "pid (comm) S ...": comm is at most 15 bytes */
+    char buf[512]; /* comm is at most 15 bytes */
     ssize_t n;
     do {
         n = read(fd, buf, sizeof buf - 1);
@@ -52,11 +55,40 @@ static int target_gone(const struct procfs_target *t)
     return 0;
 }
 
+/* A pidfd polls readable once its process has exited, zombie or reaped. */
+static int pidfd_says_gone(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN, .revents = 0};
+    int n;
+    do {
+        n = poll(&p, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    return n > 0 ? ESRCH : 0;
+}
+
+int procfs_alive(const struct procfs_target *t)
+{
+    if (t->pidfd >= 0)
+        return pidfd_says_gone(t->pidfd);
+    if (t->dirfd >= 0) /* a held directory: pidfd_open would name the pid, not it */
+        return stat_says_gone(t);
+    /* A bare pid: pidfd_open is far cheaper than formatting stat. It
+     * refuses a thread id (EINVAL) and old kernels lack it (ENOSYS):
+     * then stat decides, as it would for any /proc entry. */
+    long fd = syscall(SYS_pidfd_open, (pid_t)t->pid, 0U);
+    if (fd < 0) {
+        int err = errno;
+        return err == ESRCH ? ENOENT : stat_says_gone(t);
+    }
+    int gone = pidfd_says_gone((int)fd);
+    close((int)fd);
+    return gone;
+}
+
 int procfs_read_all(const struct procfs_target *t, const char *name, char **out, size_t *len)
 {
-    int gone = target_gone(t);
-    if (gone != 0)
-        return gone;
     int fd = procfs_open(t, name, O_RDONLY);
     if (fd < 0)
         return -fd;
@@ -106,9 +138,6 @@ int procfs_read_all(const struct procfs_target *t, const char *name, char **out,
 
 int procfs_write_once(const struct procfs_target *t, const char *name, const char *text, size_t len)
 {
-    int gone = target_gone(t);
-    if (gone != 0)
-        return gone;
     int fd = procfs_open(t, name, O_WRONLY);
     if (fd < 0)
         return -fd;

@@ -9,6 +9,7 @@
 struct procfs_target {
     pid_t pid;
     int dirfd; /* /proc/<pid> fd, or -1 to go through the path */
+    int pidfd; /* pidfd of the same process, or -1 */
 };
 
 /* "/proc/<pid>/<name>" for messages. */
@@ -16,6 +17,13 @@ void procfs_path(const struct procfs_target *t, const char *name, char *buf, siz
 
 /* open() the file O_CLOEXEC with flags. Returns fd or -errno. */
 int procfs_open(const struct procfs_target *t, const char *name, int flags);
+
+/* Is the target still running? A killed child that is not yet reaped
+ * is a zombie: its /proc files stay and its user namespace still takes
+ * map writes, which can never matter. Returns 0 while it runs, ESRCH for
+ * a zombie, or the errno that shows it gone (ENOENT, ESRCH). One check
+ * per verb call: read_all and write_once do not repeat it. */
+int procfs_alive(const struct procfs_target *t);
 
 /* Read the whole file into a malloc'd buffer (*out, *len; NUL-terminated).
  * Returns 0 or an errno value. */
