@@ -7,13 +7,20 @@
  *             (nginx reaps every child of its workers that way); only
  *             this handle's waitid(__WALL) reaps it. It clones the
  *             workload, hands the host a pidfd and a /proc/<pid> fd for
- *             it, waits for it, reports its exit status and exits.
+ *             it, waits for it (WNOWAIT), reports its exit status, and
+ *             reaps it only when the host waits for or closes the handle,
+ *             so until then the workload's pid cannot be reused.
  *   workload  the keeper's child, in the namespaces asked for: parks, then
  *             execvpe. It cannot be the host's own child: execve resets a
  *             child's exit signal to SIGCHLD, and the host's reaper would
  *             take its status.
- * Until execve both run only async-signal-safe code on data the host
- * prepared (no malloc, no stdio, no locks).
+ * Both share the host's memory (CLONE_VM, each on a stack the handle
+ * mapped), so a spawn copies no page tables and the host takes no
+ * copy-on-write faults afterwards. They therefore run on the host thread's
+ * TLS: raw system calls only (no errno, no locks, no malloc, no stdio), on
+ * data copied into the handle's block. Valgrind (which refuses CLONE_VM
+ * without CLONE_THREAD), sanitizer builds and non-x86-64 builds use the
+ * copying path instead; LINX_PROCESS_NO_CLONE_VM=1 forces it.
  *
  * Two AF_UNIX SOCK_SEQPACKET socketpairs (CLOEXEC; MSG_NOSIGNAL, so a dead
  * peer is EPIPE, not SIGPIPE):
@@ -24,6 +31,7 @@
  *           workload's end is CLOEXEC); a message means it failed.
  *   keeper  keeper -> host: "started" (the workload's pid, its pidfd and
  *           /proc fd attached) or "clone failed: errno"; later "exited".
+ *           The host closing its end tells the keeper to reap and exit.
  * If the host dies, the keeper dies (PR_SET_PDEATHSIG) and so does the
  * workload (PR_SET_PDEATHSIG towards the keeper; parked, it also sees EOF). */
 /***
@@ -112,6 +120,15 @@ struct handle {
     int exited, code, signaled, signal;
     char *argv0; /* for exec error messages */
     char *cwd;   /* for chdir error messages */
+    /* What the children read (struct spawn_args and the strings), and with
+     * CLONE_VM their stacks: unmapped only once neither can run on it. */
+    void *blk;
+    size_t blk_len;
+    int vm;            /* the keeper and the workload share our memory */
+    int wl_mm;         /* vm: the workload may still run in our memory (not exec'd, not exited) */
+    int kreaped;       /* the keeper has been reaped */
+    int keeper_failed; /* the keeper reported a failure and exits by itself, no workload */
+    size_t page;
 };
 
 static void close_fd(int *fd)
@@ -185,36 +202,6 @@ union fd_cmsg {
     struct cmsghdr align;
 };
 
-/* Send one message with up to two fds (-1: none). 0 or -1. Async-signal-safe. */
-static int send_msg(int sock, const struct msg *m, int fd1, int fd2)
-{
-    struct iovec iov = {(void *)m, sizeof *m};
-    struct msghdr mh;
-    union fd_cmsg u;
-    int fds[2], n = 0;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (fd1 >= 0)
-        fds[n++] = fd1;
-    if (fd2 >= 0)
-        fds[n++] = fd2;
-    if (n > 0) {
-        memset(&u, 0, sizeof u);
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
-    }
-    ssize_t r;
-    while ((r = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    return r == (ssize_t)sizeof *m ? 0 : -1;
-}
-
 /* Receive one message; attached fds (CLOEXEC) go to fds[0..1] (-1 where
  * none came), or are closed when fds is NULL. Returns 1, 0 on EOF, -errno. */
 static int recv_msg(int sock, struct msg *m, int *fds)
@@ -263,19 +250,148 @@ static int recv_msg(int sock, struct msg *m, int *fds)
     return 1;
 }
 
-/* ---- keeper and workload (async-signal-safe only) ----------------------- */
+/* ---- raw system calls for the keeper and the workload ----------------------
+ * Both may run in the host's own memory (CLONE_VM, below), on the host
+ * thread's TLS: they must not write errno, take a lock or use the heap, so
+ * they call the kernel directly. Each call returns the result or -errno. */
 
+/* CLONE_VM needs the raw clone below (x86-64 only for now) and a build that
+ * does not instrument the children: ASan/TSan keep per-thread state in the
+ * TLS the children would share with the host, so those builds copy. */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define LINX_NO_CLONE_VM 1
+#endif
+#endif
+#ifndef LINX_NO_CLONE_VM
+#define LINX_CAN_CLONE_VM 1
+#endif
+#endif
+
+#if defined(__x86_64__)
+static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
+{
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#else
+/* Elsewhere the children always get a copy of the host's memory, so the
+ * errno that syscall() writes is their own. */
+static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
+{
+    long r = syscall(n, a1, a2, a3, a4, a5);
+    return r == -1 ? -errno : r;
+}
+#endif
+
+#define RSYS1(n, a) rsys((n), (long)(a), 0, 0, 0, 0)
+#define RSYS2(n, a, b) rsys((n), (long)(a), (long)(b), 0, 0, 0)
+#define RSYS3(n, a, b, c) rsys((n), (long)(a), (long)(b), (long)(c), 0, 0)
+#define RSYS4(n, a, b, c, d) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0)
+#define RSYS5(n, a, b, c, d, e) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
+
+static _Noreturn void rs_exit(int code)
+{
+    for (;;)
+        RSYS1(SYS_exit_group, code);
+}
+
+static void rs_close(int fd)
+{
+    RSYS1(SYS_close, fd);
+}
+
+#ifdef LINX_CAN_CLONE_VM
+/* clone(2) with a stack of our own: the child starts on stack_top and runs
+ * fn(arg), then exits with its return value. Written out because libc's
+ * clone() writes errno on failure, and the keeper must not. x86-64 clone
+ * takes (flags, stack, parent_tid, child_tid, tls); with CLONE_PIDFD the
+ * pidfd lands in parent_tid. stack_top must be 16-byte aligned. */
+static long raw_clone(unsigned long flags, void *stack_top, int *pidfd, int (*fn)(void *), void *arg)
+{
+    register long r10 __asm__("r10") = 0; /* child_tid */
+    register long r8 __asm__("r8") = 0;   /* tls */
+    register void *r12 __asm__("r12") = (void *)fn;
+    register void *r13 __asm__("r13") = arg;
+    long ret;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     /* the child, on its own stack: only registers from here */
+                     "xor %%ebp, %%ebp\n\t"
+                     "mov %%r13, %%rdi\n\t"
+                     "call *%%r12\n\t"
+                     "mov %%eax, %%edi\n\t"
+                     "mov %[nr_exit], %%eax\n\t"
+                     "syscall\n\t"
+                     "hlt\n"
+                     "1:"
+                     : "=a"(ret)
+                     : "a"((long)SYS_clone), "D"(flags), "S"(stack_top), "d"(pidfd), "r"(r10), "r"(r8),
+                       "r"(r12), "r"(r13), [nr_exit] "i"(SYS_exit_group)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#endif
+
+/* ---- keeper and workload (raw system calls only) -------------------------- */
+
+/* Everything the children read lives in one mapping the handle owns (see
+ * build_block): this struct, argv, the environment, cwd and PATH, copied,
+ * and with CLONE_VM the two stacks. It outlives spawn, so a child never
+ * reads the host's stack or a Lua string that may have been collected. */
 struct spawn_args {
-    char *const *argv;
-    char *const *envp;   /* NULL: inherit environ */
+    char **argv;
+    char **envp;         /* the whole environment for execve (copied) */
+    char **sh_argv;      /* room for argc + 2 pointers: an ENOEXEC file runs through /bin/sh */
+    const char *path;    /* PATH to search argv[0] in, or NULL when it has a '/' */
     const char *cwd;     /* NULL: stay */
     unsigned long flags; /* CLONE_NEW* for the workload */
+    int vm;              /* clone the workload with CLONE_VM on wstack */
+    char *wstack;        /* top of the workload's stack (vm) */
     int ctl;             /* the workload's end of the ctl socket */
     int keep;            /* the keeper's end of the keeper socket */
     int stdio[3];        /* fd to install as 0/1/2, or -1 to inherit */
     pid_t host;          /* the keeper's expected getppid() */
     pid_t parent;        /* the workload's: set by the keeper (0 in a new pid namespace) */
 };
+
+/* Send one message with up to two fds (-1: none). 0 or -1. */
+static int send_msg(int sock, const struct msg *m, int fd1, int fd2)
+{
+    struct iovec iov = {(void *)m, sizeof *m};
+    struct msghdr mh;
+    union fd_cmsg u;
+    int fds[2], n = 0;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (fd1 >= 0)
+        fds[n++] = fd1;
+    if (fd2 >= 0)
+        fds[n++] = fd2;
+    if (n > 0) {
+        memset(&u, 0, sizeof u);
+        mh.msg_control = u.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+    }
+    long r;
+    while ((r = RSYS3(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL)) == -EINTR)
+        ;
+    return r == (long)sizeof *m ? 0 : -1;
+}
 
 static void send_failure(int sock, int stage, int err)
 {
@@ -290,22 +406,23 @@ static void send_failure(int sock, int stage, int err)
 static _Noreturn void fail(int sock, int stage, int err)
 {
     send_failure(sock, stage, err);
-    _exit(127);
+    rs_exit(127);
 }
 
 static void close_from(unsigned lo, unsigned hi)
 {
     if (lo > hi)
         return;
-    if (syscall(SYS_close_range, lo, hi, 0) == 0)
+    if (RSYS3(SYS_close_range, lo, hi, 0) == 0)
         return;
     /* Kernels before 5.9: close one by one up to the fd limit. */
-    struct rlimit rl;
+    struct rlimit rl = {0, 0}; /* filled by the kernel on success */
     unsigned max = 65536;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
+    if (RSYS4(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (1u << 20))
         max = (unsigned)rl.rlim_cur;
     for (unsigned fd = lo; fd <= hi && fd < max; fd++)
-        close((int)fd);
+        rs_close((int)fd);
 }
 
 /* Close every fd but keep[0..n) (a handful; -1 entries ignored). */
@@ -328,8 +445,33 @@ static void close_all_but(int *keep, int n)
     close_from(lo, ~0U);
 }
 
-/* Host handlers must never run here: reset every disposition (the host
- * blocked all signals around the clone, so none ran yet). */
+#if defined(__x86_64__)
+/* The x86-64 kernel's struct sigaction (64 signals, an 8-byte mask). */
+struct k_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
+/* Default disposition for every signal, so no host handler can ever run
+ * in the workload and it starts as a fresh process would; then unblock
+ * them all. */
+static void reset_signals(void)
+{
+    struct k_sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.handler = SIG_DFL;
+    for (int sig = 1; sig <= 64; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            RSYS4(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+    }
+    unsigned long none = 0;
+    RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+}
+#else
+/* Layouts differ between architectures; these run only on the copying
+ * path, where libc (and errno) are the child's own. */
 static void reset_signals(void)
 {
     struct sigaction dfl;
@@ -339,19 +481,100 @@ static void reset_signals(void)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigaction(sig, &dfl, NULL); /* glibc-internal signals: EINVAL, fine */
     }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+#endif
+
+static size_t str_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n] != '\0')
+        n++;
+    return n;
+}
+
+/* execve, and for a file the kernel cannot run (ENOEXEC: a script without
+ * #!), /bin/sh with it, as execvp does. Returns -errno. */
+static long exec_file(const struct spawn_args *a, const char *file)
+{
+    long r = RSYS3(SYS_execve, file, a->argv, a->envp);
+    if (r != -ENOEXEC)
+        return r;
+    char **v = a->sh_argv;
+    size_t n = 0;
+    v[n++] = (char *)"/bin/sh";
+    v[n++] = (char *)file;
+    for (size_t i = 1; a->argv[0] != NULL && a->argv[i] != NULL; i++)
+        v[n++] = a->argv[i];
+    v[n] = NULL;
+    return RSYS3(SYS_execve, "/bin/sh", v, a->envp);
+}
+
+/* execvpe(argv[0]) with the PATH snapshot taken at spawn: each directory
+ * in turn; EACCES from any of them wins over ENOENT at the end, and an
+ * error that says the file is there but cannot run stops the search. */
+static long exec_search(const struct spawn_args *a)
+{
+    const char *file = a->argv[0];
+    if (a->path == NULL)
+        return exec_file(a, file);
+    size_t flen = str_len(file);
+    if (flen == 0)
+        return -ENOENT;
+    if (flen > NAME_MAX)
+        return -ENAMETOOLONG;
+    char buf[PATH_MAX + NAME_MAX + 2];
+    int eacces = 0;
+    long r = -ENOENT;
+    const char *p = a->path;
+    for (;;) {
+        const char *end = p;
+        while (*end != '\0' && *end != ':')
+            end++;
+        size_t dlen = (size_t)(end - p);
+        if (dlen > PATH_MAX)
+            return -ENAMETOOLONG;
+        size_t k = 0;
+        for (size_t i = 0; i < dlen; i++)
+            buf[k++] = p[i];
+        if (dlen > 0) /* an empty element is the current directory */
+            buf[k++] = '/';
+        for (size_t i = 0; i <= flen; i++)
+            buf[k++] = file[i];
+        r = exec_file(a, buf);
+        switch (r) {
+        case -EACCES:
+            eacces = 1;
+            break;
+        case -ENOENT:
+        case -ESTALE:
+        case -ENOTDIR:
+        case -ENODEV:
+        case -ETIMEDOUT:
+            break;
+        default:
+            return r;
+        }
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+    return eacces ? -EACCES : r;
 }
 
 static _Noreturn void workload_main(const struct spawn_args *a)
 {
     int ctl = a->ctl;
-    reset_signals();
     /* Die with the keeper; if it died before prctl took effect, getppid()
      * has changed (in a new pid namespace it is always 0, and the ctl
      * socket's EOF covers that case). */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-        fail(ctl, STAGE_SETUP, errno);
-    if (getppid() != a->parent)
-        _exit(127);
+    long r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    if (r < 0)
+        fail(ctl, STAGE_SETUP, (int)-r);
+    if (RSYS1(SYS_getppid, 0) != a->parent)
+        rs_exit(127);
 
     /* Move every fd we need above 2 (the host may run with stdio closed, so
      * one of ours could sit on 0..2), then install stdio. */
@@ -361,51 +584,53 @@ static _Noreturn void workload_main(const struct spawn_args *a)
         low[a->keep] = 1;
     if (ctl < 3) {
         low[ctl] = 1;
-        ctl = fcntl(ctl, F_DUPFD_CLOEXEC, 3);
+        ctl = (int)RSYS3(SYS_fcntl, ctl, F_DUPFD_CLOEXEC, 3);
         if (ctl < 0)
-            _exit(127);
+            rs_exit(127);
     }
     for (int i = 0; i < 3; i++) {
         src[i] = a->stdio[i];
         if (src[i] >= 0 && src[i] < 3) {
             low[src[i]] = 1;
-            src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
-            if (src[i] < 0)
-                fail(ctl, STAGE_STDIO, errno);
+            r = RSYS3(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 3);
+            if (r < 0)
+                fail(ctl, STAGE_STDIO, (int)-r);
+            src[i] = (int)r;
         }
     }
     for (int i = 0; i < 3; i++) {
         if (src[i] >= 0) {
-            if (dup2(src[i], i) < 0)
-                fail(ctl, STAGE_STDIO, errno);
+            r = RSYS3(SYS_dup3, src[i], i, 0); /* src[i] > 2: never equal */
+            if (r < 0)
+                fail(ctl, STAGE_STDIO, (int)-r);
         } else if (low[i]) {
-            close(i); /* inherit a closed slot, not one of our fds */
+            rs_close(i); /* inherit a closed slot, not one of our fds */
         }
     }
     /* Keep 0, 1, 2 and the ctl socket: nothing else of the host's. */
     int keep[4] = {0, 1, 2, ctl};
     close_all_but(keep, 4);
 
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-
     /* Park. */
     struct msg m;
     memset(&m, 0, sizeof m);
     m.type = MSG_PARKED;
     send_msg(ctl, &m, -1, -1);
+    /* Every signal is still blocked (the host blocked them all around the
+     * keeper's clone). Defaults first, then unblock: done after the report,
+     * so it overlaps with the host's map writes; a signal sent meanwhile
+     * stays pending and meets the default disposition at the unblock. */
+    reset_signals();
     char go;
-    ssize_t n;
-    while ((n = read(ctl, &go, 1)) < 0 && errno == EINTR)
+    while ((r = RSYS3(SYS_read, ctl, &go, 1)) == -EINTR)
         ;
-    if (n != 1)
-        _exit(127); /* EOF: the host is gone or closed the handle */
+    if (r != 1)
+        rs_exit(127); /* EOF: the host is gone or closed the handle */
 
-    if (a->cwd != NULL && chdir(a->cwd) != 0)
-        fail(ctl, STAGE_CHDIR, errno);
-    execvpe(a->argv[0], a->argv, a->envp != NULL ? a->envp : environ);
-    fail(ctl, STAGE_EXEC, errno);
+    if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
+        fail(ctl, STAGE_CHDIR, (int)-r);
+    r = exec_search(a);
+    fail(ctl, STAGE_EXEC, (int)-r);
 }
 
 static int workload_trampoline(void *arg)
@@ -417,9 +642,10 @@ struct clone3_args { /* struct clone_args, version 0 (64 bytes) */
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-/* Clone a process (no CLONE_VM: it gets a copy of our memory) that runs
+/* Clone a process with a copy of our memory (no CLONE_VM) that runs
  * fn(arg) and never returns. Returns its pid or -errno; *pidfd gets a
- * pidfd or -1. Async-signal-safe (the keeper uses it too). */
+ * pidfd or -1. Uses libc: only for the copying path, where a child's errno
+ * is its own. */
 static pid_t clone_proc(unsigned long flags, int exit_signal, int (*fn)(void *), void *arg, int *pidfd)
 {
     int fd = -1;
@@ -475,69 +701,91 @@ static void proc_path(char *buf, pid_t pid)
     buf[6 + n] = '\0';
 }
 
+static long rs_waitid(pid_t pid, siginfo_t *si, int options)
+{
+    long r;
+    while ((r = RSYS5(SYS_waitid, P_PID, pid, si, options, NULL)) == -EINTR)
+        ;
+    return r;
+}
+
 static void kill_and_reap(pid_t pid)
 {
     siginfo_t si;
-    kill(pid, SIGKILL); /* our unreaped child: the pid is still its */
-    while (waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL) < 0 && errno == EINTR)
-        ;
+    RSYS2(SYS_kill, pid, SIGKILL); /* our unreaped child: the pid is still its */
+    rs_waitid(pid, &si, WEXITED | __WALL);
 }
 
 static _Noreturn void keeper_main(struct spawn_args *a)
 {
     int keep = a->keep;
-    /* Every signal stays blocked: nothing but SIGKILL stops the keeper
-     * (a terminal's ^C reaches the workload, whose end it then reports). */
-    reset_signals();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-        fail(keep, STAGE_SETUP, errno);
-    if (getppid() != a->host)
-        _exit(127);
+    /* Every signal stays blocked for the keeper's whole life (the host
+     * blocked them all around the clone), so no host handler can run here
+     * and no disposition needs resetting; nothing but SIGKILL stops it (a
+     * terminal's ^C reaches the workload, whose end it then reports). */
+    long r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    if (r < 0)
+        fail(keep, STAGE_SETUP, (int)-r);
+    if (RSYS1(SYS_getppid, 0) != a->host)
+        rs_exit(127);
     int all[8] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2]};
     close_all_but(all, 8);
 
-    a->parent = (a->flags & CLONE_NEWPID) ? 0 : getpid();
+    a->parent = (a->flags & CLONE_NEWPID) ? 0 : (pid_t)RSYS1(SYS_getpid, 0);
     int wpidfd = -1;
-    pid_t w = clone_proc(a->flags, SIGCHLD, workload_trampoline, a, &wpidfd);
+    long w;
+#ifdef LINX_CAN_CLONE_VM
+    if (a->vm)
+        w = raw_clone(a->flags | CLONE_VM | CLONE_PIDFD | SIGCHLD, a->wstack, &wpidfd, workload_trampoline, a);
+    else
+#endif
+        w = clone_proc(a->flags, SIGCHLD, workload_trampoline, a, &wpidfd);
     if (w < 0)
         fail(keep, STAGE_CLONE, (int)-w);
-    close(a->ctl);
+    rs_close(a->ctl);
     for (int i = 0; i < 3; i++)
         if (a->stdio[i] >= 0)
-            close(a->stdio[i]);
+            rs_close(a->stdio[i]);
 
     /* The workload is our unreaped child: this directory is exactly its. */
     char path[32];
-    proc_path(path, w);
-    int procfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    proc_path(path, (pid_t)w);
+    long procfd = RSYS4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     if (procfd < 0) {
-        int err = errno;
-        kill_and_reap(w);
-        fail(keep, STAGE_PROC, err);
+        kill_and_reap((pid_t)w);
+        fail(keep, STAGE_PROC, (int)-procfd);
     }
     struct msg m;
     memset(&m, 0, sizeof m);
     m.type = MSG_STARTED;
     m.pid = (int32_t)w;
     m.fds = (wpidfd >= 0 ? HAS_PIDFD : 0) | HAS_PROCFD;
-    if (send_msg(keep, &m, wpidfd, procfd) != 0) {
-        kill_and_reap(w); /* the host is gone */
-        _exit(127);
+    if (send_msg(keep, &m, wpidfd, (int)procfd) != 0) {
+        kill_and_reap((pid_t)w); /* the host is gone */
+        rs_exit(127);
     }
     /* From here on the keeper holds nothing but its socket. */
     int only[1] = {keep};
     close_all_but(only, 1);
 
+    /* Report the workload's end but leave it a zombie: while it is our
+     * unreaped child its pid is its own, so the handle's pid (which the
+     * newuidmap route passes by number) names no other process until the
+     * host waits for or closes the handle. It says so by closing (or
+     * writing to) its end of our socket; then we reap and go. */
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    while (waitid(P_PID, (id_t)w, &si, WEXITED | __WALL) < 0 && errno == EINTR)
-        ;
+    rs_waitid((pid_t)w, &si, WEXITED | WNOWAIT | __WALL);
     memset(&m, 0, sizeof m);
     m.type = MSG_EXITED;
     m.code = si.si_code;
     m.status = si.si_status;
     send_msg(keep, &m, -1, -1);
-    _exit(0);
+    char byte;
+    while (RSYS3(SYS_read, keep, &byte, 1) == -EINTR)
+        ;
+    rs_waitid((pid_t)w, &si, WEXITED | __WALL);
+    rs_exit(0);
 }
 
 static int keeper_trampoline(void *arg)
@@ -560,7 +808,34 @@ static void set_status(struct handle *h, int si_code, int status)
     h->have_status = 1;
 }
 
-/* Reap the keeper (it exits right after its report, or has died). */
+/* Unmap the children's block once no child can run on it: the keeper has
+ * been reaped and the workload has exec'd or exited. A workload that may
+ * still be in our memory (its keeper was killed) is killed and awaited
+ * through its pidfd. When that cannot be known (no pidfd, keeper not
+ * reaped) and this is the last chance, the mapping is left in place: a
+ * straggler must never write into memory we have reused. */
+static void release_block(struct handle *h, int last)
+{
+    if (h->blk == NULL)
+        return;
+    int safe = !h->vm || ((h->kpid <= 0 || h->kreaped) && !h->wl_mm);
+    if (!safe && (h->kpid <= 0 || h->kreaped) && h->ref.pidfd >= 0 &&
+        syscall(SYS_pidfd_send_signal, h->ref.pidfd, SIGKILL, NULL, 0) == 0) {
+        struct pollfd pf = {h->ref.pidfd, POLLIN, 0};
+        int r;
+        while ((r = poll(&pf, 1, -1)) < 0 && errno == EINTR)
+            ;
+        safe = r == 1; /* readable: it has exited, so it has left our memory */
+        if (safe)
+            h->wl_mm = 0;
+    }
+    if (safe)
+        munmap(h->blk, h->blk_len);
+    if (safe || last)
+        h->blk = NULL;
+}
+
+/* Reap the keeper (it exits once the workload is reaped, or has died). */
 static int reap_keeper(struct handle *h, siginfo_t *si)
 {
     memset(si, 0, sizeof *si);
@@ -592,12 +867,20 @@ static int collect(struct handle *h, int nohang)
                 return 0;
         }
         struct msg m;
-        if (recv_msg(h->keep, &m, NULL) == 1 && m.type == MSG_EXITED)
+        if (recv_msg(h->keep, &m, NULL) == 1 && m.type == MSG_EXITED) {
             set_status(h, m.code, m.status);
-        close_fd(&h->keep);
+            h->wl_mm = 0; /* a zombie: it has left our memory */
+        }
+        close_fd(&h->keep); /* the keeper reaps the workload now, then exits */
     }
     siginfo_t si;
     int r = reap_keeper(h, &si);
+    if (r == 0) {
+        h->kreaped = 1;
+        if (si.si_code == CLD_EXITED) /* it exits only after reaping the workload, if any */
+            h->wl_mm = 0;
+    }
+    release_block(h, 0);
     if (!h->have_status) {
         /* The keeper died without a report (killed), and the workload with
          * it, by its parent-death SIGKILL. */
@@ -614,8 +897,27 @@ static int kill_keeper(struct handle *h)
     return kill(h->kpid, SIGKILL) == 0 ? 0 : -errno; /* unreaped: still ours */
 }
 
+/* Has the workload exited (a zombie the keeper keeps, or gone)? Its
+ * pidfd polls readable then. 0 when unknown. */
+static int workload_exited(const struct handle *h)
+{
+    if (h->have_status)
+        return 1;
+    if (h->ref.pidfd < 0)
+        return 0;
+    struct pollfd pf = {h->ref.pidfd, POLLIN, 0};
+    int r;
+    while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return r == 1;
+}
+
 static int send_signal(struct handle *h, int sig)
 {
+    /* The keeper keeps an exited workload unreaped, where a signal would
+     * "succeed": it is gone all the same. */
+    if (workload_exited(h))
+        return -ESRCH;
     if (h->ref.pidfd >= 0) {
         if (syscall(SYS_pidfd_send_signal, h->ref.pidfd, sig, NULL, 0) == 0)
             return 0;
@@ -623,9 +925,7 @@ static int send_signal(struct handle *h, int sig)
             return -errno;
     }
     /* No pidfd signals (kernel before 5.1, or valgrind): by pid, which is
-     * the workload's until the keeper reaps it; once it reported, never. */
-    if (h->have_status)
-        return -ESRCH;
+     * the workload's until the handle is waited for or closed. */
     return kill(h->ref.pid, sig) == 0 ? 0 : -errno;
 }
 
@@ -637,10 +937,11 @@ static void handle_release(struct handle *h)
         return;
     if (h->kpid > 0 && h->state != ST_REAPED) {
         int r = h->ref.pid > 0 ? send_signal(h, SIGKILL) : -ESRCH;
-        if (r < 0 && !(h->ref.pid > 0 && r == -ESRCH))
+        if (r < 0 && !(h->ref.pid > 0 && r == -ESRCH) && !h->keeper_failed)
             kill_keeper(h); /* no workload to aim at: the keeper takes it along */
         collect(h, 0);
     }
+    release_block(h, 1); /* before the pidfd goes: it may need it */
     close_fd(&h->ctl);
     close_fd(&h->keep);
     close_fd(&h->in_fd);
@@ -929,6 +1230,106 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/* Stack of the keeper and of the workload when they share our memory:
+ * they run a few frames of plain C (the PATH search's buffer is the
+ * largest thing on it). */
+#define CHILD_STACK ((size_t)64 * 1024)
+
+/* LINX_PROCESS_NO_CLONE_VM=1: copy the host's memory for the keeper and
+ * the workload instead of sharing it. Valgrind refuses CLONE_VM without
+ * CLONE_THREAD and exits, so a host that runs under it (its preload
+ * libraries are in LD_PRELOAD) copies too, without being told. */
+static int want_clone_vm(void)
+{
+#ifdef LINX_CAN_CLONE_VM
+    const char *no = getenv("LINX_PROCESS_NO_CLONE_VM");
+    if (no != NULL && no[0] != '\0' && strcmp(no, "0") != 0)
+        return 0;
+    const char *pre = getenv("LD_PRELOAD");
+    return pre == NULL || strstr(pre, "/vgpreload_") == NULL;
+#else
+    return 0;
+#endif
+}
+
+static size_t add_len(size_t total, const char *s, int *err)
+{
+    size_t n = strlen(s) + 1;
+    if (total > SIZE_MAX / 4 - n)
+        *err = E2BIG;
+    return total + n;
+}
+
+static char *put_str(char **dst, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = *dst;
+    memcpy(p, s, n);
+    *dst = p + n;
+    return p;
+}
+
+/* Map the block the children read (see struct spawn_args): the struct,
+ * argv, the environment (envp, or ours now), cwd and PATH copied, and with
+ * vm the two stacks, each above a guard page. Returns 0 or errno. */
+static int build_block(struct handle *h, char **argv, char **envp, const char *cwd, int vm, struct spawn_args **out)
+{
+    char **env = envp != NULL ? envp : environ;
+    const char *path = NULL;
+    if (strchr(argv[0], '/') == NULL) {
+        path = getenv("PATH"); /* execvp searches the caller's PATH, not envp's */
+        if (path == NULL)
+            path = "/bin:/usr/bin";
+    }
+    size_t argc = 0, envc = 0, strs = 0;
+    int err = 0;
+    for (; argv[argc] != NULL; argc++)
+        strs = add_len(strs, argv[argc], &err);
+    for (; env != NULL && env[envc] != NULL; envc++)
+        strs = add_len(strs, env[envc], &err);
+    if (path != NULL)
+        strs = add_len(strs, path, &err);
+    if (cwd != NULL)
+        strs = add_len(strs, cwd, &err);
+    if (err || envc > SIZE_MAX / 64 || argc > SIZE_MAX / 64)
+        return E2BIG;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    size_t head = (sizeof(struct spawn_args) + 15) & ~(size_t)15;
+    size_t data = head + (2 * argc + 3 + envc + 1) * sizeof(char *) + strs;
+    data = (data + page - 1) / page * page;
+    size_t len = data + (vm ? 2 * (page + CHILD_STACK) : 0);
+    void *blk = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (blk == MAP_FAILED)
+        return errno > 0 ? errno : ENOMEM;
+    h->blk = blk;
+    h->blk_len = len;
+    h->vm = vm;
+    h->page = page;
+    char *base = blk;
+    if (vm && (mprotect(base + data, page, PROT_NONE) != 0 ||
+               mprotect(base + data + page + CHILD_STACK, page, PROT_NONE) != 0))
+        return errno > 0 ? errno : ENOMEM;
+    struct spawn_args *a = blk; /* zeroed by mmap */
+    char **p = (char **)(void *)(base + head);
+    char *sp = (char *)(p + 2 * argc + 3 + envc + 1);
+    a->argv = p;
+    a->sh_argv = p + argc + 1;
+    a->envp = p + 2 * argc + 3;
+    for (size_t i = 0; i < argc; i++)
+        a->argv[i] = put_str(&sp, argv[i]);
+    a->argv[argc] = NULL;
+    for (size_t i = 0; i < envc; i++)
+        a->envp[i] = put_str(&sp, env[i]);
+    a->envp[envc] = NULL;
+    a->path = path != NULL ? put_str(&sp, path) : NULL;
+    a->cwd = cwd != NULL ? put_str(&sp, cwd) : NULL;
+    a->vm = vm;
+    a->wstack = vm ? base + len : NULL;
+    *out = a;
+    return 0;
+}
+
 /***
 Clone a child into the namespaces asked for and park it at the checkpoint.
 Returns once the child is parked: it has not run any of the workload yet.
@@ -1047,26 +1448,47 @@ static int l_spawn(lua_State *L)
         }
     }
 
-    struct spawn_args a;
-    a.argv = argv;
-    a.envp = envp;
-    a.cwd = cwd;
-    a.flags = flags;
-    a.ctl = h->child_ctl;
-    a.keep = h->child_keep;
+    struct spawn_args *a = NULL;
+    int err = build_block(h, argv, envp, cwd, want_clone_vm(), &a);
+    if (err || a == NULL) {
+        handle_release(h);
+        return linx_error_os(L, "spawn", NULL, err ? err : ENOMEM, NULL);
+    }
+    a->flags = flags;
+    a->ctl = h->child_ctl;
+    a->keep = h->child_keep;
     for (int i = 0; i < 3; i++)
-        a.stdio[i] = h->child_fd[i];
-    a.host = getpid();
-    a.parent = 0; /* the keeper sets it */
+        a->stdio[i] = h->child_fd[i];
+    a->host = getpid();
+    a->parent = 0; /* the keeper sets it */
 
-    /* Block every signal across clone so no host handler runs in the
-     * keeper before it resets dispositions. No exit signal: see the top. */
+    /* Block every signal across clone: the keeper keeps them all blocked
+     * for good, and the workload until it has reset every disposition, so
+     * no host handler ever runs in either. No exit signal: see the top. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int kpidfd = -1;
-    pid_t kpid = clone_proc(0, 0, keeper_trampoline, &a, &kpidfd);
+    pid_t kpid = -ENOSYS;
+#ifdef LINX_CAN_CLONE_VM
+    if (h->vm) {
+        /* The keeper's stack sits below the workload's, past a guard page. */
+        char *ktop = (char *)a->wstack - CHILD_STACK - h->page;
+        long kr = raw_clone(CLONE_VM | CLONE_PIDFD, ktop, &kpidfd, keeper_trampoline, a);
+        kpid = kr < 0 ? -ENOSYS : (pid_t)kr;
+        if (kr < 0) { /* e.g. a seccomp filter: the copying path may still work */
+            kpidfd = -1;
+            h->vm = a->vm = 0;
+        }
+    }
+#endif
+    if (!h->vm)
+        kpid = clone_proc(0, 0, keeper_trampoline, a, &kpidfd);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!h->vm)
+        release_block(h, 1); /* the keeper has its own copy */
+    else
+        h->wl_mm = 1;
     if (kpid < 0) {
         handle_release(h);
         return linx_error_os(L, "spawn", NULL, (int)-kpid, spawn_hint((int)-kpid, 0));
@@ -1095,6 +1517,10 @@ static int l_spawn(lua_State *L)
     } else {
         close_fd(&fds[0]);
         close_fd(&fds[1]);
+        if (got == 1 && m.type == MSG_FAILED) {
+            h->keeper_failed = 1; /* it exits by itself, and no workload runs */
+            h->wl_mm = 0;
+        }
     }
     if (h->ref.procfd < 0) {
         handle_release(h); /* reaps the keeper */
@@ -1208,6 +1634,7 @@ static int m_proceed(lua_State *L)
     int got = recv_msg(h->ctl, &rep, NULL);
     close_fd(&h->ctl);
     if (got == 0) { /* EOF: CLOEXEC closed the workload's end in execve */
+        h->wl_mm = 0;  /* execve replaced its memory before closing CLOEXEC fds */
         lua_pushboolean(L, 1);
         return 1;
     }
