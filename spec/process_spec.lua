@@ -566,6 +566,57 @@ describe("linx.process", function()
       c:close()
     end)
 
+    -- The system call a process sleeps in (first field of
+    -- /proc/<pid>/syscall), and the number of read(2) here: the keeper
+    -- sits in waitid while the workload runs, then in read() on its
+    -- socket once it has reported the end and waits for the host.
+    local read_nr = ({ x86_64 = "0", aarch64 = "63" })[S.sh("uname -m"):gsub("%s+$", "")]
+    local function in_syscall(pid)
+      local s = S.read_file("/proc/" .. pid .. "/syscall")
+      return s and s:match("^(%S+)")
+    end
+
+    for _, ending in ipairs({ "wait", "close" }) do
+      it("keeps an exited child's pid its own until " .. ending .. "(): a zombie, gone to every verb", function()
+        if not read_nr then return pending("read(2)'s number on this architecture") end
+        local c = assert(process.spawn { argv = { "sh", "-c", "exit 7" }, namespaces = { "user" } })
+        local pid = c:host_pid()
+        local keeper = ppid_of(pid)
+        assert(c:proceed())
+        -- the keeper has seen the end and reported it, and waits for us...
+        assert.is_true(S.wait_until(function() return in_syscall(keeper) == read_nr end))
+        -- ...with the workload still its unreaped child: the pid is taken
+        assert.are.equal("Z", proc_state(pid))
+        assert.are.equal(keeper, ppid_of(pid))
+        -- and every verb calls it gone rather than succeed on a zombie
+        local ok, err, code = user.set_uid_map(c, { { 0, uid, 1 } })
+        assert.is_nil(ok)
+        assert.are.equal("ESRCH", err.errno)
+        assert.are.equal(3, code)
+        ok, err = user.read_uid_map(c)
+        assert.is_nil(ok)
+        assert.are.equal("ESRCH", err.errno)
+        ok, err = user.read_uid_map(pid)
+        assert.is_nil(ok)
+        assert.are.equal("ESRCH", err.errno)
+        ok, err = c:kill("KILL")
+        assert.is_nil(ok)
+        assert.are.equal("ESRCH", err.errno)
+        -- the exit status is the workload's own, and then nothing is left
+        if ending == "wait" then
+          assert.are.same({ exited = true, code = 7 }, c:wait())
+        else
+          assert.is_true(c:close())
+        end
+        assert.is_nil(proc_state(pid))
+        assert.is_nil(proc_state(keeper))
+        local kids = my_children()
+        assert.is_nil(kids[keeper])
+        assert.is_nil(kids[pid])
+        c:close()
+      end)
+    end
+
     local function linx_lua_host(body)
       -- A separate host that spawns, prints the child's pid and dies
       -- without closing the handle.
