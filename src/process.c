@@ -18,9 +18,10 @@
  * mapped), so a spawn copies no page tables and the host takes no
  * copy-on-write faults afterwards. They therefore run on the host thread's
  * TLS: raw system calls only (no errno, no locks, no malloc, no stdio), on
- * data copied into the handle's block. Valgrind (which refuses CLONE_VM
- * without CLONE_THREAD), sanitizer builds and non-x86-64 builds use the
- * copying path instead; LINX_PROCESS_NO_CLONE_VM=1 forces it.
+ * data copied into the handle's block (reused by the next spawn of the
+ * same Lua state once no child can run on it). Valgrind (which refuses
+ * CLONE_VM without CLONE_THREAD), sanitizer builds and non-x86-64 builds
+ * use the copying path instead; LINX_PROCESS_NO_CLONE_VM=1 forces it.
  *
  * Two AF_UNIX SOCK_SEQPACKET socketpairs (CLOEXEC; MSG_NOSIGNAL, so a dead
  * peer is EPIPE, not SIGPIPE):
@@ -31,7 +32,8 @@
  *           workload's end is CLOEXEC); a message means it failed.
  *   keeper  keeper -> host: "started" (the workload's pid, its pidfd and
  *           /proc fd attached) or "clone failed: errno"; later "exited".
- *           The host closing its end tells the keeper to reap and exit.
+ *           EOF (the host shut its end down: wait() or close()) tells the
+ *           keeper to reap the workload once reported, and exit.
  * If the host dies, the keeper dies (PR_SET_PDEATHSIG) and so does the
  * workload (PR_SET_PDEATHSIG towards the keeper; parked, it also sees EOF). */
 /***
@@ -128,6 +130,7 @@ struct handle {
     int wl_mm;         /* vm: the workload may still run in our memory (not exec'd, not exited) */
     int kreaped;       /* the keeper has been reaped */
     int keeper_failed; /* the keeper reported a failure and exits by itself, no workload */
+    int blk_std;       /* blk has the standard (reusable) size */
     size_t page;
 };
 
@@ -808,13 +811,62 @@ static void set_status(struct handle *h, int si_code, int status)
     h->have_status = 1;
 }
 
+/* ---- the spare block ------------------------------------------------------
+ * Back-to-back spawns reuse one block per Lua state (held in the registry),
+ * its pages already faulted in: mapping, guarding, faulting in and
+ * unmapping a fresh one costs about 20 us a spawn. Only a block no child
+ * can run on any more is kept; the holder's __gc unmaps it. */
+#define SPARE_MT "linx.process.spare"
+#define SPARE_KEY "linx.process.spare_block"
+#define BLOCK_DATA ((size_t)16 * 1024) /* the data part of a reusable block */
+
+struct spare {
+    void *blk; /* a standard block, or NULL */
+    size_t len;
+    int closed; /* finalized (lua_close): keep nothing more */
+};
+
+static int spare_gc(lua_State *L)
+{
+    struct spare *sp = luaL_testudata(L, 1, SPARE_MT);
+    if (sp != NULL) {
+        if (sp->blk != NULL)
+            munmap(sp->blk, sp->len);
+        sp->blk = NULL;
+        sp->closed = 1;
+    }
+    return 0;
+}
+
+/* This state's holder, or NULL. The registry keeps it alive. */
+static struct spare *spare_get(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, SPARE_KEY);
+    struct spare *sp = luaL_testudata(L, -1, SPARE_MT);
+    lua_pop(L, 1);
+    return sp;
+}
+
+/* Make the holder if there is none (spawn, before any other resource). */
+static void spare_init(lua_State *L)
+{
+    if (spare_get(L) != NULL)
+        return;
+    struct spare *sp = lua_newuserdata(L, sizeof *sp);
+    sp->blk = NULL;
+    sp->len = 0;
+    sp->closed = 0;
+    luaL_setmetatable(L, SPARE_MT);
+    lua_setfield(L, LUA_REGISTRYINDEX, SPARE_KEY);
+}
+
 /* Unmap the children's block once no child can run on it: the keeper has
  * been reaped and the workload has exec'd or exited. A workload that may
  * still be in our memory (its keeper was killed) is killed and awaited
  * through its pidfd. When that cannot be known (no pidfd, keeper not
  * reaped) and this is the last chance, the mapping is left in place: a
  * straggler must never write into memory we have reused. */
-static void release_block(struct handle *h, int last)
+static void release_block(lua_State *L, struct handle *h, int last)
 {
     if (h->blk == NULL)
         return;
@@ -829,10 +881,27 @@ static void release_block(struct handle *h, int last)
         if (safe)
             h->wl_mm = 0;
     }
-    if (safe)
-        munmap(h->blk, h->blk_len);
+    if (safe) {
+        struct spare *sp = L != NULL && h->blk_std ? spare_get(L) : NULL;
+        if (sp != NULL && !sp->closed && sp->blk == NULL) {
+            sp->blk = h->blk;
+            sp->len = h->blk_len;
+        } else {
+            munmap(h->blk, h->blk_len);
+        }
+    }
     if (safe || last)
         h->blk = NULL;
+}
+
+/* The handle is being waited for or closed: from now on the keeper may
+ * reap the workload as soon as it has reported its end (it reads EOF),
+ * instead of waiting for us to say so after we have read the report. We
+ * can still read what it sends. */
+static void unpin(struct handle *h)
+{
+    if (h->keep >= 0)
+        shutdown(h->keep, SHUT_WR);
 }
 
 /* Reap the keeper (it exits once the workload is reaped, or has died). */
@@ -851,7 +920,7 @@ static int reap_keeper(struct handle *h, siginfo_t *si)
 /* Collect the workload's end from the keeper and reap the keeper. With
  * nohang, return 0 at once when the keeper has nothing to say yet.
  * Returns 1 when done, 0 (nohang: still going), -errno. */
-static int collect(struct handle *h, int nohang)
+static int collect(lua_State *L, struct handle *h, int nohang)
 {
     if (h->state == ST_REAPED)
         return 1;
@@ -865,6 +934,8 @@ static int collect(struct handle *h, int nohang)
                 return -errno;
             if (r == 0)
                 return 0;
+        } else {
+            unpin(h); /* it may reap right after its report */
         }
         struct msg m;
         if (recv_msg(h->keep, &m, NULL) == 1 && m.type == MSG_EXITED) {
@@ -880,7 +951,7 @@ static int collect(struct handle *h, int nohang)
         if (si.si_code == CLD_EXITED) /* it exits only after reaping the workload, if any */
             h->wl_mm = 0;
     }
-    release_block(h, 0);
+    release_block(L, h, 0);
     if (!h->have_status) {
         /* The keeper died without a report (killed), and the workload with
          * it, by its parent-death SIGKILL. */
@@ -931,7 +1002,7 @@ static int send_signal(struct handle *h, int sig)
 
 /* Kill (if needed) the workload, collect it, reap the keeper, close every
  * fd, free buffers. Used by close(), __gc, __close and spawn's errors. */
-static void handle_release(struct handle *h)
+static void handle_release(lua_State *L, struct handle *h)
 {
     if (h->closed)
         return;
@@ -939,9 +1010,9 @@ static void handle_release(struct handle *h)
         int r = h->ref.pid > 0 ? send_signal(h, SIGKILL) : -ESRCH;
         if (r < 0 && !(h->ref.pid > 0 && r == -ESRCH) && !h->keeper_failed)
             kill_keeper(h); /* no workload to aim at: the keeper takes it along */
-        collect(h, 0);
+        collect(L, h, 0);
     }
-    release_block(h, 1); /* before the pidfd goes: it may need it */
+    release_block(L, h, 1); /* before the pidfd goes: it may need it */
     close_fd(&h->ctl);
     close_fd(&h->keep);
     close_fd(&h->in_fd);
@@ -1272,7 +1343,8 @@ static char *put_str(char **dst, const char *s)
 /* Map the block the children read (see struct spawn_args): the struct,
  * argv, the environment (envp, or ours now), cwd and PATH copied, and with
  * vm the two stacks, each above a guard page. Returns 0 or errno. */
-static int build_block(struct handle *h, char **argv, char **envp, const char *cwd, int vm, struct spawn_args **out)
+static int build_block(lua_State *L, struct handle *h, char **argv, char **envp, const char *cwd, int vm,
+                       struct spawn_args **out)
 {
     char **env = envp != NULL ? envp : environ;
     const char *path = NULL;
@@ -1298,19 +1370,33 @@ static int build_block(struct handle *h, char **argv, char **envp, const char *c
     size_t head = (sizeof(struct spawn_args) + 15) & ~(size_t)15;
     size_t data = head + (2 * argc + 3 + envc + 1) * sizeof(char *) + strs;
     data = (data + page - 1) / page * page;
+    int std = vm && data <= BLOCK_DATA && BLOCK_DATA % page == 0;
+    if (std)
+        data = BLOCK_DATA;
     size_t len = data + (vm ? 2 * (page + CHILD_STACK) : 0);
-    void *blk = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (blk == MAP_FAILED)
-        return errno > 0 ? errno : ENOMEM;
+    struct spare *spare = std ? spare_get(L) : NULL;
+    void *blk;
+    if (spare != NULL && spare->blk != NULL && spare->len == len) {
+        blk = spare->blk; /* guards in place, pages faulted in */
+        spare->blk = NULL;
+    } else {
+        blk = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (blk == MAP_FAILED)
+            return errno > 0 ? errno : ENOMEM;
+        spare = NULL;
+    }
     h->blk = blk;
     h->blk_len = len;
+    h->blk_std = std;
     h->vm = vm;
     h->page = page;
     char *base = blk;
-    if (vm && (mprotect(base + data, page, PROT_NONE) != 0 ||
-               mprotect(base + data + page + CHILD_STACK, page, PROT_NONE) != 0))
+    if (vm && spare == NULL &&
+        (mprotect(base + data, page, PROT_NONE) != 0 ||
+         mprotect(base + data + page + CHILD_STACK, page, PROT_NONE) != 0))
         return errno > 0 ? errno : ENOMEM;
-    struct spawn_args *a = blk; /* zeroed by mmap */
+    struct spawn_args *a = blk;
+    memset(a, 0, sizeof *a);
     char **p = (char **)(void *)(base + head);
     char *sp = (char *)(p + 2 * argc + 3 + envc + 1);
     a->argv = p;
@@ -1378,6 +1464,7 @@ static int l_spawn(lua_State *L)
             return bad_option(L, "spawn", "cwd", "bad_path", -1, 0);
     }
 
+    spare_init(L);
     /* The handle exists before any fd, so __gc closes whatever an error
      * (even a Lua memory error) leaves behind. */
     struct handle *h = lua_newuserdata(L, sizeof *h);
@@ -1396,21 +1483,21 @@ static int l_spawn(lua_State *L)
     h->argv0 = dup_str(argv[0]);
     h->cwd = cwd != NULL ? dup_str(cwd) : NULL;
     if (h->argv0 == NULL || (cwd != NULL && h->cwd == NULL)) {
-        handle_release(h);
+        handle_release(L, h);
         return linx_error_os(L, "spawn", NULL, ENOMEM, NULL);
     }
 
     int ctl[2], kp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0) {
         int err = errno;
-        handle_release(h);
+        handle_release(L, h);
         return linx_error_os(L, "spawn", NULL, err, NULL);
     }
     h->ctl = ctl[0];
     h->child_ctl = ctl[1];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) != 0) {
         int err = errno;
-        handle_release(h);
+        handle_release(L, h);
         return linx_error_os(L, "spawn", NULL, err, NULL);
     }
     h->keep = kp[0];
@@ -1443,15 +1530,15 @@ static int l_spawn(lua_State *L)
             }
         }
         if (err) {
-            handle_release(h);
+            handle_release(L, h);
             return linx_error_os(L, "spawn", mode[i] == IO_NULL ? "/dev/null" : NULL, err, NULL);
         }
     }
 
     struct spawn_args *a = NULL;
-    int err = build_block(h, argv, envp, cwd, want_clone_vm(), &a);
+    int err = build_block(L, h, argv, envp, cwd, want_clone_vm(), &a);
     if (err || a == NULL) {
-        handle_release(h);
+        handle_release(L, h);
         return linx_error_os(L, "spawn", NULL, err ? err : ENOMEM, NULL);
     }
     a->flags = flags;
@@ -1486,11 +1573,11 @@ static int l_spawn(lua_State *L)
         kpid = clone_proc(0, 0, keeper_trampoline, a, &kpidfd);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->vm)
-        release_block(h, 1); /* the keeper has its own copy */
+        release_block(L, h, 1); /* the keeper has its own copy */
     else
         h->wl_mm = 1;
     if (kpid < 0) {
-        handle_release(h);
+        handle_release(L, h);
         return linx_error_os(L, "spawn", NULL, (int)-kpid, spawn_hint((int)-kpid, 0));
     }
     h->kpid = kpid;
@@ -1501,6 +1588,13 @@ static int l_spawn(lua_State *L)
     close_fd(&h->child_keep);
     for (int i = 0; i < 3; i++)
         close_fd(&h->child_fd[i]);
+
+    /* The workload's word first: parked, or why not. By then the keeper's
+     * (the workload's pid and fds, or why not) is normally queued already,
+     * so the host wakes once. This cannot hang: the keeper closes its copy
+     * of the ctl socket right after the clone, or exits. */
+    struct msg wm;
+    int wgot = recv_msg(h->ctl, &wm, NULL);
 
     /* The keeper's first word: the workload's pid and fds, or why not. */
     struct msg m;
@@ -1523,7 +1617,7 @@ static int l_spawn(lua_State *L)
         }
     }
     if (h->ref.procfd < 0) {
-        handle_release(h); /* reaps the keeper */
+        handle_release(L, h); /* reaps the keeper */
         if (got == 1 && m.type == MSG_FAILED) {
             const char *path = m.stage == STAGE_PROC ? "/proc" : NULL;
             const char *hint = m.stage == STAGE_PROC ? "linx.process needs procfs mounted on /proc"
@@ -1540,17 +1634,17 @@ static int l_spawn(lua_State *L)
         return linx_error_return(L);
     }
 
-    /* Then the workload's: parked, or why not. */
-    got = recv_msg(h->ctl, &m, NULL);
+    got = wgot;
+    m = wm;
     if (got == 1 && m.type == MSG_PARKED) {
         h->state = ST_PARKED;
         lua_pushvalue(L, hidx);
         return 1;
     }
     /* The workload failed during setup or died: collect it, then say why. */
-    collect(h, 0);
+    collect(L, h, 0);
     int exited = h->exited, code = h->code, sig = h->signal;
-    handle_release(h);
+    handle_release(L, h);
     if (got == 1 && m.type == MSG_FAILED) {
         int n = linx_error_os(L, "spawn", NULL, m.err, NULL);
         lua_pushstring(L, stage_name(m.stage));
@@ -1710,7 +1804,7 @@ static int m_wait(lua_State *L)
         return bad_state(L, "wait", "closed", "closed");
     if (h->state == ST_PARKED && !h->signalled_parked) {
         /* Waiting for a child that waits for us would never end. */
-        int r = collect(h, 1);
+        int r = collect(L, h, 1);
         if (r == 1)
             return status_table(L, h);
         if (r < 0)
@@ -1718,6 +1812,7 @@ static int m_wait(lua_State *L)
         return bad_state(L, "wait", "parked", "parked");
     }
     close_fd(&h->in_fd); /* the child gets EOF on stdin: nothing more comes */
+    unpin(h);            /* nothing aims at the pid while we block here */
     /* Drain piped output meanwhile, so a child that fills a pipe does not
      * block forever on a host that waits for its exit. */
     while (h->keep >= 0 && (h->out_fd[0] >= 0 || h->out_fd[1] >= 0)) {
@@ -1746,7 +1841,7 @@ static int m_wait(lua_State *L)
         if (pf[0].revents)
             break;
     }
-    int r = collect(h, 0);
+    int r = collect(L, h, 0);
     if (r < 0)
         return linx_error_os(L, "wait", NULL, -r, NULL);
     return status_table(L, h);
@@ -1970,7 +2065,7 @@ Kill (if still parked or running) and reap the child, and close every fd.
 static int m_close(lua_State *L)
 {
     struct handle *h = check_handle(L);
-    handle_release(h);
+    handle_release(L, h);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -1979,7 +2074,7 @@ static int m_gc(lua_State *L)
 {
     struct handle *h = luaL_testudata(L, 1, LINX_HANDLE_MT);
     if (h != NULL)
-        handle_release(h);
+        handle_release(L, h);
     return 0;
 }
 
@@ -2020,6 +2115,11 @@ int luaopen_linx_process(lua_State *L)
         lua_setfield(L, -2, "__tostring");
         lua_pushliteral(L, LINX_HANDLE_MT);
         lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, SPARE_MT)) {
+        lua_pushcfunction(L, spare_gc);
+        lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
     luaL_newlib(L, funcs);
