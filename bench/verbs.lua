@@ -6,6 +6,7 @@
 --        trace: make CALLS calls, with marker syscalls (a failing open of
 --               a path that says begin/end) around the last one, so strace
 --               shows exactly what one warm call does
+--        (no PID: the targets are linx.process handles spawned here)
 -- VERB   set_uid_map | read_uid_map | setup_maps
 -- ENTRIES map size: 1 maps inside 0 to our own uid (works rootless);
 --        more is entry i = {i, i, 1} (root only)
@@ -18,6 +19,17 @@ local mode, verb = arg[1], arg[2]
 local entries, calls = tonumber(arg[3]), tonumber(arg[4])
 local pids = {}
 for i = 5, #arg do pids[#pids + 1] = tonumber(arg[i]) end
+-- No pids: aim at linx.process handles instead (children parked by spawn,
+-- the product's own way), which a verb checks with one poll of a pidfd.
+local handles
+if #pids == 0 then
+    local process = require "linx.process"
+    handles = {}
+    for i = 1, calls do
+        handles[i] = assert(process.spawn{argv = {"true"}, namespaces = {"user"}})
+        pids[i] = handles[i]
+    end
+end
 assert(#pids >= calls, "need one parked pid per call")
 
 local function own_ids()
@@ -68,3 +80,4 @@ else
         assert(ok, err)
     end
 end
+if handles then for _, h in ipairs(handles) do h:close() end end
