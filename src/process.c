@@ -567,17 +567,24 @@ static long exec_search(const struct spawn_args *a)
     return eacces ? -EACCES : r;
 }
 
+/* SIGKILL when the parent goes; if it went before prctl took effect,
+ * getppid() no longer names it. A prctl failure is reported on sock. */
+static void die_with_parent(int sock, pid_t parent)
+{
+    long r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    if (r < 0)
+        fail(sock, STAGE_SETUP, (int)-r);
+    if (RSYS1(SYS_getppid, 0) != parent)
+        rs_exit(127);
+}
+
 static _Noreturn void workload_main(const struct spawn_args *a)
 {
     int ctl = a->ctl;
-    /* Die with the keeper; if it died before prctl took effect, getppid()
-     * has changed (in a new pid namespace it is always 0, and the ctl
-     * socket's EOF covers that case). */
-    long r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
-    if (r < 0)
-        fail(ctl, STAGE_SETUP, (int)-r);
-    if (RSYS1(SYS_getppid, 0) != a->parent)
-        rs_exit(127);
+    /* Die with the keeper (in a new pid namespace getppid() is always 0,
+     * and the ctl socket's EOF covers a keeper gone before prctl). */
+    die_with_parent(ctl, a->parent);
+    long r;
 
     /* Move every fd we need above 2 (the host may run with stdio closed, so
      * one of ours could sit on 0..2), then install stdio. */
@@ -726,11 +733,7 @@ static _Noreturn void keeper_main(struct spawn_args *a)
      * blocked them all around the clone), so no host handler can run here
      * and no disposition needs resetting; nothing but SIGKILL stops it (a
      * terminal's ^C reaches the workload, whose end it then reports). */
-    long r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
-    if (r < 0)
-        fail(keep, STAGE_SETUP, (int)-r);
-    if (RSYS1(SYS_getppid, 0) != a->host)
-        rs_exit(127);
+    die_with_parent(keep, a->host);
     int all[8] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2]};
     close_all_but(all, 8);
 
