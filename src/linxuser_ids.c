@@ -694,18 +694,17 @@ int linxuser_route_write(lua_State *L, const char *op, const char *path,
                          size_t count)
 {
     /* The helper names the target by pid. A handle's child is unreaped
-     * until wait(), so its pid cannot have been reused; check that it is
-     * still there, so a gone target reads as it does on the procfs path. */
+     * until wait(), so its pid cannot have been reused; check that it
+     * still runs, as the procfs path does, right before the helper. */
     const char *map_file = strcmp(op, "set_uid_map") == 0 ? "uid_map" : "gid_map";
-    int fd = procfs_open(t, map_file, O_RDONLY);
-    if (fd < 0) {
+    int gone = procfs_alive(t);
+    if (gone != 0) {
         char file[64];
         procfs_path(t, map_file, file, sizeof file);
-        return linx_error_os(L, op, file, -fd,
-                             -fd == ENOENT || -fd == ESRCH ? "the target process has exited"
-                                                           : NULL);
+        return linx_error_os(L, op, file, gone,
+                             gone == ENOENT || gone == ESRCH ? "the target process has exited"
+                                                             : NULL);
     }
-    close(fd);
     char *argv[IDHELPER_MAX_ARGS];
     char text[IDHELPER_ARGTEXT];
     struct idhelper_result *res = lua_newuserdata(L, sizeof *res);
