@@ -33,8 +33,19 @@ CORE_SRC := src/idmap.c src/procfs.c src/lerror.c
 # linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
 IDS_SRC := src/linxuser_ids.c src/subid.c src/idtrans.c src/idhelper.c
 USER_SRC := src/linxuser.c $(IDS_SRC) $(CORE_SRC)
-PROC_SRC := src/process.c $(CORE_SRC)
+PROC_SRC := src/process.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c
 HEADERS := $(wildcard src/*.h)
+
+# The keeper and the workload run in the host's memory on the host
+# thread's TLS: their unit is built freestanding, with no stack protector
+# (its canary lives in the TLS) and no sanitizer, and must not call libc
+# (tools/child-check fails on any undefined symbol or TLS access).
+CHILD_OBJ := $(BUILD)/child.o
+CHILD_CFLAGS := $(WARN) -fPIC $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
+	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
+$(CHILD_OBJ): src/child.c src/child.h src/protocol.h
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
 
 LIB_USER := $(BUILD)/linxuser.so
 LIB_PROC := $(BUILD)/linx/process.so
@@ -48,16 +59,16 @@ $(LIB_USER): $(USER_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(LDFLAGS)
 
-$(LIB_PROC): $(PROC_SRC) $(HEADERS)
+$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
-LINX_LUA_SRC := src/linx-lua.c src/linxuser.c $(IDS_SRC) src/process.c $(CORE_SRC)
-$(LINX_LUA): $(LINX_LUA_SRC) $(HEADERS)
+LINX_LUA_SRC := src/linx-lua.c src/linxuser.c $(IDS_SRC) $(filter-out src/lerror.c,$(PROC_SRC)) $(CORE_SRC)
+$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
 
 deps:
 	@tools/deps

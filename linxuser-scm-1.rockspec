@@ -38,7 +38,8 @@ build = {
          incdirs = { "src" },
       },
       ["linx.process"] = {
-         sources = { "src/process.c", "src/idmap.c", "src/procfs.c", "src/lerror.c" },
+         sources = { "src/process.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
+                     "src/child.c", "src/lerror.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },

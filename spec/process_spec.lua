@@ -50,6 +50,20 @@ local function fd_count(pid)
   return tonumber(S.sh("ls /proc/" .. pid .. "/fd | wc -l"))
 end
 
+-- What a process's fds are, sorted: "socket", "pidfd", "pipe", or the path.
+local function fd_kinds(pid)
+  local kinds = {}
+  for line in S.sh("ls -l /proc/" .. pid .. "/fd"):gmatch("[^\n]+") do
+    local target = line:match("%-> (.*)$")
+    if target then
+      kinds[#kinds + 1] = target:match("^socket:") and "socket" or target:match("pidfd") and "pidfd"
+        or target:match("^pipe:") and "pipe" or target
+    end
+  end
+  table.sort(kinds)
+  return table.concat(kinds, " ")
+end
+
 local function tmpdir()
   local d = S.sh("mktemp -d /tmp/linx-spec.XXXXXX"):gsub("\n$", "")
   assert(d ~= "", "mktemp failed")
@@ -201,8 +215,9 @@ describe("linx.process", function()
       local kids = my_children()
       assert.is_true(kids[keeper])
       assert.is_nil(kids[pid])
-      -- once started, the keeper holds nothing but its socket to us
-      assert.is_true(S.wait_until(function() return fd_count(keeper) == 1 end))
+      -- once started, the keeper holds nothing but its socket to us and
+      -- pidfds of the host (whose death it watches) and of the workload
+      assert.is_true(S.wait_until(function() return fd_kinds(keeper) == "pidfd pidfd socket" end))
       assert(c:proceed())
       -- execve gave the workload SIGCHLD as exit signal: why it is not ours
       assert.are.equal("17", stat_field(pid, 38))
@@ -567,10 +582,10 @@ describe("linx.process", function()
     end)
 
     -- The system call a process sleeps in (first field of
-    -- /proc/<pid>/syscall), and the number of read(2) here: the keeper
-    -- sits in waitid while the workload runs, then in read() on its
-    -- socket once it has reported the end and waits for the host.
-    local read_nr = ({ x86_64 = "0", aarch64 = "63" })[S.sh("uname -m"):gsub("%s+$", "")]
+    -- /proc/<pid>/syscall), and the number of ppoll(2) here: the keeper
+    -- polls the workload's pidfd, the host's pidfd and its socket, and
+    -- once it has reported the end, the last two.
+    local ppoll_nr = ({ x86_64 = "271", aarch64 = "73" })[S.sh("uname -m"):gsub("%s+$", "")]
     local function in_syscall(pid)
       local s = S.read_file("/proc/" .. pid .. "/syscall")
       return s and s:match("^(%S+)")
@@ -578,13 +593,15 @@ describe("linx.process", function()
 
     for _, ending in ipairs({ "wait", "close" }) do
       it("keeps an exited child's pid its own until " .. ending .. "(): a zombie, gone to every verb", function()
-        if not read_nr then return pending("read(2)'s number on this architecture") end
+        if not ppoll_nr then return pending("ppoll(2)'s number on this architecture") end
         local c = assert(process.spawn { argv = { "sh", "-c", "exit 7" }, namespaces = { "user" } })
         local pid = c:host_pid()
         local keeper = ppid_of(pid)
         assert(c:proceed())
         -- the keeper has seen the end and reported it, and waits for us...
-        assert.is_true(S.wait_until(function() return in_syscall(keeper) == read_nr end))
+        assert.is_true(S.wait_until(function()
+          return in_syscall(keeper) == ppoll_nr and proc_state(pid) == "Z"
+        end))
         -- ...with the workload still its unreaped child: the pid is taken
         assert.are.equal("Z", proc_state(pid))
         assert.are.equal(keeper, ppid_of(pid))

@@ -1,0 +1,41 @@
+/* The memory a linx.process handle's children read and, with CLONE_VM,
+ * run on: struct spawn_args with copies of argv, the environment, cwd and
+ * PATH, then two stacks, each above a guard page. Back-to-back spawns
+ * reuse one standard-size block per Lua state (a holder in the registry),
+ * its pages already faulted in. */
+#ifndef LINX_BLOCK_H
+#define LINX_BLOCK_H
+
+#include "compat.h"
+#include "protocol.h"
+
+#include <stddef.h>
+
+struct linx_block {
+    void *base; /* NULL when there is none */
+    size_t len;
+    size_t page;
+    int std; /* the standard size: may go back to the spare holder */
+    int vm;  /* holds the two stacks */
+};
+
+/* The spare holder's metatable (luaopen) and the holder (spawn, before
+ * any other resource, so building never needs to allocate Lua memory). */
+void linx_block_register(lua_State *L);
+void linx_block_prepare(lua_State *L);
+
+/* Map (or reuse) and fill a block for argv, envp (NULL: our environment)
+ * and cwd (may be NULL). Returns 0 and *out, or an errno value with
+ * b->base NULL: a block that failed half-way is unmapped, never kept. */
+int linx_block_build(lua_State *L, struct linx_block *b, char **argv, char **envp, const char *cwd, int vm,
+                     struct spawn_args **out);
+
+/* Top of the keeper's stack (vm blocks): below the workload's, past a
+ * guard page. */
+char *linx_block_keeper_stack(const struct linx_block *b);
+
+/* Unmap the block, or keep it as this state's spare (L may be NULL).
+ * Only for a block no child can run on any more. */
+void linx_block_free(lua_State *L, struct linx_block *b);
+
+#endif

@@ -1,0 +1,624 @@
+/* The keeper and the workload (see child.h and protocol.h).
+ *
+ *   keeper    the host's own child, cloned with no exit signal. It never
+ *             execs, so it stays invisible to a host's waitpid(-1) reaper
+ *             (nginx reaps every child of its workers that way); only the
+ *             handle's waitid(__WALL) reaps it. It clones the workload,
+ *             hands the host a pidfd and a /proc/<pid> fd for it, waits
+ *             for it (WNOWAIT), reports its exit status, and reaps it only
+ *             when the host waits for or closes the handle, so until then
+ *             the workload's pid cannot be reused. It watches the host
+ *             process with a pidfd and takes the workload along when the
+ *             host dies; a host thread that ends takes nothing with it.
+ *   workload  the keeper's child, in the namespaces asked for: parks, then
+ *             execvpe. It cannot be the host's own child: execve resets a
+ *             child's exit signal to SIGCHLD, and the host's reaper would
+ *             take its status.
+ *
+ * Everything here runs in a child that may share the host's memory and the
+ * host thread's TLS: raw system calls only, no errno, no locks, no heap,
+ * no libc at all (this unit is built freestanding and checked for
+ * undefined symbols). Each raw call returns the result or -errno. */
+#include "child.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* ---- raw system calls ----------------------------------------------------- */
+
+#if defined(__x86_64__)
+static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
+{
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#else
+/* Elsewhere the children always get a copy of the host's memory, so the
+ * errno that syscall() writes is their own (and this unit is not
+ * freestanding there). */
+#include <errno.h>
+#include <unistd.h>
+static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
+{
+    long r = syscall(n, a1, a2, a3, a4, a5);
+    return r == -1 ? -errno : r;
+}
+#endif
+
+#define RSYS1(n, a) rsys((n), (long)(a), 0, 0, 0, 0)
+#define RSYS2(n, a, b) rsys((n), (long)(a), (long)(b), 0, 0, 0)
+#define RSYS3(n, a, b, c) rsys((n), (long)(a), (long)(b), (long)(c), 0, 0)
+#define RSYS4(n, a, b, c, d) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0)
+#define RSYS5(n, a, b, c, d, e) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
+
+/* errno values, without <errno.h> (whose errno is libc's TLS). */
+enum {
+    E_INTR = 4, E_NOEXEC = 8, E_AGAIN = 11, E_ACCES = 13, E_NODEV = 19, E_NOTDIR = 20, E_INVAL = 22,
+    E_NAMETOOLONG = 36, E_NOSYS = 38, E_NOENT = 2, E_STALE = 116, E_TIMEDOUT = 110,
+};
+
+static _Noreturn void rs_exit(int code)
+{
+    for (;;)
+        RSYS1(SYS_exit_group, code);
+}
+
+static void rs_close(int fd)
+{
+    RSYS1(SYS_close, fd);
+}
+
+/* The compiler must not turn these loops into memset/memcpy/strlen calls
+ * (GCC recognises the idioms even in a freestanding build): volatile
+ * accesses keep them loops whatever flags a build system passes. */
+static void zero(void *p, size_t n)
+{
+    volatile unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = 0;
+}
+
+static void copy(void *dst, const void *src, size_t n)
+{
+    volatile unsigned char *d = dst;
+    const volatile unsigned char *s = src;
+    for (size_t i = 0; i < n; i++)
+        d[i] = s[i];
+}
+
+static size_t str_len(const char *str)
+{
+    const volatile char *s = str;
+    size_t n = 0;
+    while (s[n] != '\0')
+        n++;
+    return n;
+}
+
+#if defined(__x86_64__)
+/* clone(2) with a stack of our own: the child starts on stack_top and runs
+ * fn(arg), then exits with its return value. x86-64 clone takes (flags,
+ * stack, parent_tid, child_tid, tls); with CLONE_PIDFD the pidfd lands in
+ * parent_tid. stack_top must be 16-byte aligned. */
+static long raw_clone(unsigned long flags, void *stack_top, int *pidfd, int (*fn)(void *), void *arg)
+{
+    register long r10 __asm__("r10") = 0; /* child_tid */
+    register long r8 __asm__("r8") = 0;   /* tls */
+    register void *r12 __asm__("r12") = (void *)fn;
+    register void *r13 __asm__("r13") = arg;
+    long ret;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     /* the child, on its own stack: only registers from here */
+                     "xor %%ebp, %%ebp\n\t"
+                     "mov %%r13, %%rdi\n\t"
+                     "call *%%r12\n\t"
+                     "mov %%eax, %%edi\n\t"
+                     "mov %[nr_exit], %%eax\n\t"
+                     "syscall\n\t"
+                     "hlt\n"
+                     "1:"
+                     : "=a"(ret)
+                     : "a"((long)SYS_clone), "D"(flags), "S"(stack_top), "d"(pidfd), "r"(r10), "r"(r8),
+                       "r"(r12), "r"(r13), [nr_exit] "i"(SYS_exit_group)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#endif
+
+/* Clone a child that runs fn(arg) and never returns: on stack_top in our
+ * memory (vm), or fork-like on a copy of it. CLONE_PIDFD first, without it
+ * on kernels before 5.2. Returns the pid or -errno. */
+static long clone_child(unsigned long flags, int vm, void *stack_top, int *pidfd, int (*fn)(void *), void *arg)
+{
+    for (int with_pidfd = 1; with_pidfd >= 0; with_pidfd--) {
+        unsigned long f = flags | (with_pidfd ? CLONE_PIDFD : 0);
+        int fd = -1;
+        long r;
+#if defined(__x86_64__)
+        if (vm) {
+            r = raw_clone(f | CLONE_VM, stack_top, &fd, fn, arg);
+        } else
+#endif
+        {
+            (void)vm;
+            (void)stack_top;
+            /* Fork-like: the child returns here with 0 on its own copy. */
+            r = RSYS5(SYS_clone, f, 0, &fd, 0, 0);
+            if (r == 0)
+                rs_exit(fn(arg));
+        }
+        if (r >= 0) {
+            *pidfd = with_pidfd ? fd : -1;
+            return r;
+        }
+        if (r != -E_INVAL || !with_pidfd)
+            return r;
+    }
+    return -E_INVAL;
+}
+
+/* ---- messages -------------------------------------------------------------- */
+
+/* Send one message with up to two fds (-1: none). 0 or -1. */
+static int send_msg(int sock, const struct msg *m, int fd1, int fd2)
+{
+    struct iovec iov = {(void *)m, sizeof *m};
+    struct msghdr mh;
+    union fd_cmsg u;
+    int fds[2], n = 0;
+    zero(&mh, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (fd1 >= 0)
+        fds[n++] = fd1;
+    if (fd2 >= 0)
+        fds[n++] = fd2;
+    if (n > 0) {
+        zero(&u, sizeof u);
+        mh.msg_control = u.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        copy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+    }
+    long r;
+    while ((r = RSYS3(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL)) == -E_INTR)
+        ;
+    return r == (long)sizeof *m ? 0 : -1;
+}
+
+static _Noreturn void fail(int sock, int stage, int err)
+{
+    struct msg m;
+    zero(&m, sizeof m);
+    m.type = MSG_FAILED;
+    m.stage = stage;
+    m.err = err;
+    send_msg(sock, &m, -1, -1);
+    rs_exit(127);
+}
+
+/* ---- fds and signals --------------------------------------------------------- */
+
+static void close_from(unsigned lo, unsigned hi)
+{
+    if (lo > hi)
+        return;
+    if (RSYS3(SYS_close_range, lo, hi, 0) == 0)
+        return;
+    /* Kernels before 5.9: close one by one up to the fd limit. */
+    struct rlimit rl = {0, 0}; /* filled by the kernel on success */
+    unsigned max = 65536;
+    if (RSYS4(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (1u << 20))
+        max = (unsigned)rl.rlim_cur;
+    for (unsigned fd = lo; fd <= hi && fd < max; fd++)
+        rs_close((int)fd);
+}
+
+/* Close every fd but keep[0..n) (a handful; -1 entries ignored). */
+static void close_all_but(int *keep, int n)
+{
+    for (int i = 1; i < n; i++) {
+        int v = keep[i], j = i;
+        for (; j > 0 && keep[j - 1] > v; j--)
+            keep[j] = keep[j - 1];
+        keep[j] = v;
+    }
+    unsigned lo = 0;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < lo)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            close_from(lo, (unsigned)keep[i] - 1);
+        lo = (unsigned)keep[i] + 1;
+    }
+    close_from(lo, ~0U);
+}
+
+#if defined(__x86_64__)
+/* The x86-64 kernel's struct sigaction (64 signals, an 8-byte mask). */
+struct k_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
+/* Default disposition for every signal, so no host handler can ever run
+ * in the workload and it starts as a fresh process would; then unblock
+ * them all. */
+static void reset_signals(void)
+{
+    struct k_sigaction dfl;
+    zero(&dfl, sizeof dfl);
+    dfl.handler = SIG_DFL;
+    for (int sig = 1; sig <= 64; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            RSYS4(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+    }
+    unsigned long none = 0;
+    RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+}
+#else
+/* Layouts differ between architectures; these run only on the copying
+ * path, where libc (and errno) are the child's own. */
+static void reset_signals(void)
+{
+    struct sigaction dfl;
+    zero(&dfl, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* glibc-internal signals: EINVAL, fine */
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+#endif
+
+/* ---- exec ---------------------------------------------------------------------- */
+
+/* execve, and for a file the kernel cannot run (ENOEXEC: a script without
+ * #!), /bin/sh with it, as execvp does. Returns -errno. */
+static long exec_file(const struct spawn_args *a, const char *file)
+{
+    long r = RSYS3(SYS_execve, file, a->argv, a->envp);
+    if (r != -E_NOEXEC)
+        return r;
+    char **v = a->sh_argv;
+    size_t n = 0;
+    v[n++] = (char *)"/bin/sh";
+    v[n++] = (char *)file;
+    for (size_t i = 1; a->argv[0] != NULL && a->argv[i] != NULL; i++)
+        v[n++] = a->argv[i];
+    v[n] = NULL;
+    return RSYS3(SYS_execve, "/bin/sh", v, a->envp);
+}
+
+/* execvpe(argv[0]) with the PATH snapshot taken at spawn: each directory
+ * in turn; EACCES from any of them wins over ENOENT at the end, and an
+ * error that says the file is there but cannot run stops the search. */
+static long exec_search(const struct spawn_args *a)
+{
+    const char *file = a->argv[0];
+    if (a->path == NULL)
+        return exec_file(a, file);
+    size_t flen = str_len(file);
+    if (flen == 0)
+        return -E_NOENT;
+    if (flen > NAME_MAX)
+        return -E_NAMETOOLONG;
+    char buf[PATH_MAX + NAME_MAX + 2];
+    int eacces = 0;
+    long r = -E_NOENT;
+    const char *p = a->path;
+    for (;;) {
+        const char *end = p;
+        while (*end != '\0' && *end != ':')
+            end++;
+        size_t dlen = (size_t)(end - p);
+        if (dlen > PATH_MAX)
+            return -E_NAMETOOLONG;
+        size_t k = 0;
+        for (size_t i = 0; i < dlen; i++)
+            buf[k++] = p[i];
+        if (dlen > 0) /* an empty element is the current directory */
+            buf[k++] = '/';
+        for (size_t i = 0; i <= flen; i++)
+            buf[k++] = file[i];
+        r = exec_file(a, buf);
+        switch (r) {
+        case -E_ACCES:
+            eacces = 1;
+            break;
+        case -E_NOENT:
+        case -E_STALE:
+        case -E_NOTDIR:
+        case -E_NODEV:
+        case -E_TIMEDOUT:
+            break;
+        default:
+            return r;
+        }
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+    return eacces ? -E_ACCES : r;
+}
+
+/* ---- the workload ---------------------------------------------------------------- */
+
+static _Noreturn void workload_main(const struct spawn_args *a)
+{
+    int ctl = a->ctl;
+    /* Die with the keeper (single-threaded, so its death is the thread's);
+     * if it went before prctl took effect, getppid() no longer names it
+     * (in a new pid namespace getppid() is always 0, and the ctl socket's
+     * EOF covers a keeper gone before prctl). */
+    long r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    if (r < 0)
+        fail(ctl, STAGE_SETUP, (int)-r);
+    if (RSYS1(SYS_getppid, 0) != a->parent)
+        rs_exit(127);
+
+    /* Move every fd we need above 2 (the host may run with stdio closed, so
+     * one of ours could sit on 0..2), then install stdio. */
+    int src[3];
+    int low[3] = {0, 0, 0}; /* one of our fds occupies this stdio slot */
+    if (a->keep >= 0 && a->keep < 3)
+        low[a->keep] = 1;
+    if (ctl < 3) {
+        low[ctl] = 1;
+        ctl = (int)RSYS3(SYS_fcntl, ctl, F_DUPFD_CLOEXEC, 3);
+        if (ctl < 0)
+            rs_exit(127);
+    }
+    for (int i = 0; i < 3; i++) {
+        src[i] = a->stdio[i];
+        if (src[i] >= 0 && src[i] < 3) {
+            low[src[i]] = 1;
+            r = RSYS3(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 3);
+            if (r < 0)
+                fail(ctl, STAGE_STDIO, (int)-r);
+            src[i] = (int)r;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (src[i] >= 0) {
+            r = RSYS3(SYS_dup3, src[i], i, 0); /* src[i] > 2: never equal */
+            if (r < 0)
+                fail(ctl, STAGE_STDIO, (int)-r);
+        } else if (low[i]) {
+            rs_close(i); /* inherit a closed slot, not one of our fds */
+        }
+    }
+    /* Keep 0, 1, 2 and the ctl socket: nothing else of the host's. */
+    int keep[4] = {0, 1, 2, ctl};
+    close_all_but(keep, 4);
+
+    /* Park. */
+    struct msg m;
+    zero(&m, sizeof m);
+    m.type = MSG_PARKED;
+    send_msg(ctl, &m, -1, -1);
+    /* Every signal is still blocked (the host blocked them all around the
+     * keeper's clone). Defaults first, then unblock: done after the report,
+     * so it overlaps with the host's map writes; a signal sent meanwhile
+     * stays pending and meets the default disposition at the unblock. */
+    reset_signals();
+    char go;
+    while ((r = RSYS3(SYS_read, ctl, &go, 1)) == -E_INTR)
+        ;
+    if (r != 1)
+        rs_exit(127); /* EOF: the host is gone or closed the handle */
+
+    if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
+        fail(ctl, STAGE_CHDIR, (int)-r);
+    r = exec_search(a);
+    fail(ctl, STAGE_EXEC, (int)-r);
+}
+
+static int workload_trampoline(void *arg)
+{
+    workload_main(arg);
+}
+
+/* ---- the keeper -------------------------------------------------------------------- */
+
+/* "/proc/<pid>" without stdio. */
+static void proc_path(char *buf, long pid)
+{
+    char digits[24];
+    int n = 0;
+    unsigned long v = (unsigned long)pid;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < (int)sizeof digits);
+    copy(buf, "/proc/", 6);
+    for (int i = 0; i < n; i++)
+        buf[6 + i] = digits[n - 1 - i];
+    buf[6 + n] = '\0';
+}
+
+static long rs_waitid(long pid, siginfo_t *si, int options)
+{
+    long r;
+    while ((r = RSYS5(SYS_waitid, P_PID, pid, si, options, NULL)) == -E_INTR)
+        ;
+    return r;
+}
+
+static void kill_and_reap(long pid)
+{
+    siginfo_t si;
+    RSYS2(SYS_kill, pid, SIGKILL); /* our unreaped child: the pid is still its */
+    rs_waitid(pid, &si, WEXITED | __WALL);
+}
+
+/* Poll fds[0..n) for input (fd -1: skipped). Returns the poll result;
+ * revents filled. */
+static long poll_in(struct pollfd *pf, int n)
+{
+    for (int i = 0; i < n; i++) {
+        pf[i].events = POLLIN;
+        pf[i].revents = 0;
+    }
+    long r;
+    while ((r = RSYS5(SYS_ppoll, pf, n, NULL, NULL, 0)) == -E_INTR)
+        ;
+    return r;
+}
+
+/* The host shut its end of our socket (or is gone): read until then. */
+static int saw_eof(int keep)
+{
+    char byte;
+    long r;
+    while ((r = RSYS3(SYS_read, keep, &byte, 1)) == -E_INTR)
+        ;
+    return r != -E_AGAIN;
+}
+
+static _Noreturn void keeper_main(struct spawn_args *a)
+{
+    /* glibc's pthread_sigmask keeps its own signals 32 and 33 deliverable,
+     * with glibc's handlers, which must never run here: the kernel lets us
+     * block them. */
+    unsigned long long all_signals = ~0ULL;
+    RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &all_signals, NULL, sizeof all_signals);
+    int keep = a->keep;
+    /* Every signal stays blocked for the keeper's whole life (the host
+     * blocked them all around the clone), so no host handler can run here
+     * and no disposition needs resetting; nothing but SIGKILL stops it (a
+     * terminal's ^C reaches the workload, whose end it then reports).
+     *
+     * The host process, not the thread that cloned us: PR_SET_PDEATHSIG
+     * fires when that thread ends, so it is the fallback only for kernels
+     * without pidfd_open (before 5.3). Our parent is the host's thread
+     * group, so getppid() names the host for as long as it lives. */
+    long hostfd = RSYS2(SYS_pidfd_open, a->host, 0);
+    if (hostfd < 0) {
+        long r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+        if (r < 0)
+            fail(keep, STAGE_SETUP, (int)-r);
+    }
+    if (RSYS1(SYS_getppid, 0) != a->host)
+        rs_exit(127); /* the host died before we could watch it */
+    int all[9] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2], (int)hostfd};
+    close_all_but(all, 9);
+
+    a->parent = (a->flags & CLONE_NEWPID) ? 0 : (pid_t)RSYS1(SYS_getpid, 0);
+    int wpidfd = -1;
+    long w = clone_child(a->flags | SIGCHLD, a->vm, a->wstack, &wpidfd, workload_trampoline, a);
+    if (w < 0)
+        fail(keep, STAGE_CLONE, (int)-w);
+    rs_close(a->ctl);
+    for (int i = 0; i < 3; i++)
+        if (a->stdio[i] >= 0)
+            rs_close(a->stdio[i]);
+
+    /* The workload is our unreaped child: this directory is exactly its. */
+    char path[40];
+    proc_path(path, w);
+    long procfd = RSYS4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (procfd < 0) {
+        kill_and_reap(w);
+        fail(keep, STAGE_PROC, (int)-procfd);
+    }
+    struct msg m;
+    zero(&m, sizeof m);
+    m.type = MSG_STARTED;
+    m.pid = (int32_t)w;
+    m.fds = (wpidfd >= 0 ? HAS_PIDFD : 0) | HAS_PROCFD;
+    if (send_msg(keep, &m, wpidfd, (int)procfd) != 0) {
+        kill_and_reap(w); /* the host is gone */
+        rs_exit(127);
+    }
+    /* From here on the keeper holds nothing but its socket and the pidfds
+     * of the host and the workload. */
+    int only[3] = {keep, (int)hostfd, wpidfd};
+    close_all_but(only, 3);
+    /* Nonblocking reads of our socket: EOF (the host unpinned) vs nothing. */
+    RSYS3(SYS_fcntl, keep, F_SETFL, O_NONBLOCK);
+
+    /* Wait for the workload's end, the host's death, or the host's EOF
+     * (it waits for or closes the handle: reap as soon as reported). */
+    int unpinned = 0;
+    if (hostfd >= 0 && wpidfd >= 0) {
+        for (;;) {
+            struct pollfd pf[3] = {{(int)hostfd, 0, 0}, {wpidfd, 0, 0}, {unpinned ? -1 : keep, 0, 0}};
+            if (poll_in(pf, 3) < 0)
+                break; /* cannot watch: wait for the workload below */
+            if (pf[0].revents) {
+                kill_and_reap(w); /* the host process is gone */
+                rs_exit(127);
+            }
+            if (pf[2].revents && saw_eof(keep))
+                unpinned = 1;
+            if (pf[1].revents)
+                break;
+        }
+    }
+    /* Report the workload's end but leave it a zombie: while it is our
+     * unreaped child its pid is its own, so the handle's pid (which the
+     * newuidmap route passes by number) names no other process until the
+     * host waits for or closes the handle. */
+    siginfo_t si;
+    zero(&si, sizeof si);
+    rs_waitid(w, &si, WEXITED | WNOWAIT | __WALL);
+    zero(&m, sizeof m);
+    m.type = MSG_EXITED;
+    m.code = si.si_code;
+    m.status = si.si_status;
+    if (send_msg(keep, &m, -1, -1) == 0) {
+        while (!unpinned) {
+            struct pollfd pf[2] = {{(int)hostfd, 0, 0}, {keep, 0, 0}};
+            if (poll_in(pf, 2) < 0 || pf[0].revents || (pf[1].revents && saw_eof(keep)))
+                unpinned = 1;
+        }
+    }
+    rs_waitid(w, &si, WEXITED | __WALL);
+    rs_exit(0);
+}
+
+static int keeper_trampoline(void *arg)
+{
+    keeper_main(arg);
+}
+
+long linx_child_clone_keeper(struct spawn_args *a, char *ktop, int *pidfd)
+{
+    return clone_child(0, a->vm, ktop, pidfd, keeper_trampoline, a);
+}

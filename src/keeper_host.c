@@ -1,0 +1,480 @@
+/* The host's side of a handle's keeper and workload (see keeper_host.h
+ * and protocol.h). */
+#include "keeper_host.h"
+
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* idtype_t value of the kernel's P_PIDFD (5.4); older glibc lacks the name. */
+#define LINX_P_PIDFD ((idtype_t)3)
+
+void linx_close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+void linx_outbuf_free(struct outbuf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int linx_outbuf_append(struct outbuf *b, const char *data, size_t n)
+{
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n) {
+            if (cap > SIZE_MAX / 2)
+                return ENOMEM;
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (p == NULL)
+            return ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+int linx_recv_msg(int sock, struct msg *m, int *fds)
+{
+    memset(m, 0, sizeof *m); /* the caller's struct is uninitialised */
+    if (fds != NULL)
+        fds[0] = fds[1] = -1; /* whatever happens below, the caller closes these */
+    struct iovec iov = {m, sizeof *m};
+    struct msghdr mh;
+    union fd_cmsg u;
+    int got[2] = {-1, -1}, ngot = 0;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    ssize_t r;
+    while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (r < 0)
+        return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (fds != NULL && ngot < 2)
+                got[ngot++] = fd;
+            else
+                close(fd);
+        }
+    }
+    if (r != 0 && (r != (ssize_t)sizeof *m || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))) {
+        for (int i = 0; i < ngot; i++)
+            close(got[i]);
+        return -EPROTO;
+    }
+    if (fds != NULL) {
+        fds[0] = got[0];
+        fds[1] = got[1];
+    }
+    return r == 0 ? 0 : 1;
+}
+
+void linx_handle_init(struct handle *h)
+{
+    memset(h, 0, sizeof *h);
+    h->ref.pid = 0;
+    h->ref.procfd = -1;
+    h->ref.pidfd = -1;
+    h->kpidfd = h->ctl = h->keep = h->in_fd = h->child_ctl = h->child_keep = -1;
+    h->out_fd[0] = h->out_fd[1] = -1;
+    for (int i = 0; i < 3; i++)
+        h->child_fd[i] = -1;
+    h->blk.base = NULL;
+    h->state = ST_NEW;
+}
+
+static void set_status(struct handle *h, int si_code, int status)
+{
+    h->exited = h->signaled = 0;
+    if (si_code == CLD_EXITED) {
+        h->exited = 1;
+        h->code = status;
+    } else {
+        h->signaled = 1;
+        h->signal = status;
+    }
+    h->have_status = 1;
+}
+
+void linx_handle_left_memory(struct handle *h)
+{
+    h->wl_mm = 0;
+}
+
+/* Unmap the children's block once no child can run on it: the keeper has
+ * been reaped and the workload has exec'd or exited. A workload that may
+ * still be in our memory (its keeper was killed) is killed and awaited
+ * through its pidfd. When that cannot be known (no pidfd, keeper not
+ * reaped) and this is the last chance, the mapping is left in place: a
+ * straggler must never write into memory we have reused. */
+static void release_block(lua_State *L, struct handle *h, int last)
+{
+    if (h->blk.base == NULL)
+        return;
+    int safe = !h->blk.vm || ((h->kpid <= 0 || h->kreaped) && !h->wl_mm);
+    if (!safe && (h->kpid <= 0 || h->kreaped) && h->ref.pidfd >= 0 &&
+        syscall(SYS_pidfd_send_signal, h->ref.pidfd, SIGKILL, NULL, 0) == 0) {
+        struct pollfd pf = {h->ref.pidfd, POLLIN, 0};
+        int r;
+        while ((r = poll(&pf, 1, -1)) < 0 && errno == EINTR)
+            ;
+        safe = r == 1; /* readable: it has exited, so it has left our memory */
+        if (safe)
+            h->wl_mm = 0;
+    }
+    if (safe)
+        linx_block_free(L, &h->blk);
+    else if (last)
+        h->blk.base = NULL; /* leaked on purpose, see above */
+}
+
+void linx_handle_unpin(struct handle *h)
+{
+    if (h->keep >= 0)
+        shutdown(h->keep, SHUT_WR);
+}
+
+/* Reap the keeper (it exits once the workload is reaped, or has died). */
+static int reap_keeper(struct handle *h, siginfo_t *si)
+{
+    memset(si, 0, sizeof *si);
+    int opts = WEXITED | __WALL;
+    int r;
+    do {
+        r = h->kpidfd >= 0 ? waitid(LINX_P_PIDFD, (id_t)h->kpidfd, si, opts)
+                           : waitid(P_PID, (id_t)h->kpid, si, opts);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
+}
+
+int linx_handle_collect(lua_State *L, struct handle *h, int nohang)
+{
+    if (h->state == ST_REAPED)
+        return 1;
+    if (h->keep >= 0) {
+        if (nohang) {
+            struct pollfd pf = {h->keep, POLLIN, 0};
+            int r;
+            while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
+                ;
+            if (r < 0)
+                return -errno;
+            if (r == 0)
+                return 0;
+        } else {
+            linx_handle_unpin(h); /* it may reap right after its report */
+        }
+        struct msg m;
+        if (linx_recv_msg(h->keep, &m, NULL) == 1 && m.type == MSG_EXITED) {
+            set_status(h, m.code, m.status);
+            h->wl_mm = 0; /* a zombie: it has left our memory */
+        }
+        linx_close_fd(&h->keep); /* the keeper reaps the workload now, then exits */
+    }
+    siginfo_t si;
+    int r = reap_keeper(h, &si);
+    if (r == 0) {
+        h->kreaped = 1;
+        if (si.si_code == CLD_EXITED) /* it exits only after reaping the workload, if any */
+            h->wl_mm = 0;
+    }
+    release_block(L, h, 0);
+    if (!h->have_status) {
+        /* The keeper died without a report (killed), and the workload with
+         * it, by its parent-death SIGKILL. */
+        set_status(h, CLD_KILLED, r == 0 && si.si_code != CLD_EXITED ? si.si_status : SIGKILL);
+    }
+    h->state = ST_REAPED;
+    return r < 0 ? r : 1;
+}
+
+static int kill_keeper(struct handle *h)
+{
+    if (h->kpidfd >= 0 && syscall(SYS_pidfd_send_signal, h->kpidfd, SIGKILL, NULL, 0) == 0)
+        return 0;
+    return kill(h->kpid, SIGKILL) == 0 ? 0 : -errno; /* unreaped: still ours */
+}
+
+int linx_handle_workload_exited(const struct handle *h)
+{
+    if (h->have_status)
+        return 1;
+    if (h->ref.pidfd < 0)
+        return 0;
+    struct pollfd pf = {h->ref.pidfd, POLLIN, 0};
+    int r;
+    while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return r == 1;
+}
+
+int linx_handle_signal(struct handle *h, int sig)
+{
+    /* The keeper keeps an exited workload unreaped, where a signal would
+     * "succeed": it is gone all the same. */
+    if (linx_handle_workload_exited(h))
+        return -ESRCH;
+    if (h->ref.pidfd >= 0) {
+        if (syscall(SYS_pidfd_send_signal, h->ref.pidfd, sig, NULL, 0) == 0)
+            return 0;
+        if (errno != ENOSYS)
+            return -errno;
+    }
+    /* No pidfd signals (kernel before 5.1, or valgrind): by pid, which is
+     * the workload's until the handle is waited for or closed. */
+    return kill(h->ref.pid, sig) == 0 ? 0 : -errno;
+}
+
+void linx_handle_release(lua_State *L, struct handle *h)
+{
+    if (h->closed)
+        return;
+    if (h->kpid > 0 && h->state != ST_REAPED) {
+        int r = h->ref.pid > 0 ? linx_handle_signal(h, SIGKILL) : -ESRCH;
+        if (r < 0 && !(h->ref.pid > 0 && r == -ESRCH) && !h->keeper_failed)
+            kill_keeper(h); /* no workload to aim at: the keeper takes it along */
+        linx_handle_collect(L, h, 0);
+    }
+    release_block(L, h, 1); /* before the pidfd goes: it may need it */
+    linx_close_fd(&h->ctl);
+    linx_close_fd(&h->keep);
+    linx_close_fd(&h->in_fd);
+    linx_close_fd(&h->out_fd[0]);
+    linx_close_fd(&h->out_fd[1]);
+    linx_close_fd(&h->child_ctl);
+    linx_close_fd(&h->child_keep);
+    for (int i = 0; i < 3; i++)
+        linx_close_fd(&h->child_fd[i]);
+    linx_close_fd(&h->ref.pidfd);
+    linx_close_fd(&h->kpidfd);
+    linx_close_fd(&h->ref.procfd);
+    linx_outbuf_free(&h->pending[0]);
+    linx_outbuf_free(&h->pending[1]);
+    free(h->argv0);
+    free(h->cwd);
+    h->argv0 = h->cwd = NULL;
+    h->closed = 1;
+}
+
+/* ---- start ----------------------------------------------------------------- */
+
+static int os_failure(lua_State *L, struct handle *h, struct spawn_failure *f, int err, const char *path)
+{
+    linx_handle_release(L, h);
+    f->err = err;
+    f->path = path;
+    return -1;
+}
+
+/* The fds the workload gets as stdin/stdout/stderr. 0 or -1 (f filled). */
+static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o, struct spawn_failure *f)
+{
+    int nullfd = -1;
+    for (int i = 0; i < 3; i++) {
+        int err = 0;
+        if (o->stdio[i] == IO_PIPE) {
+            int p[2];
+            if (pipe2(p, O_CLOEXEC) != 0) {
+                err = errno;
+            } else if (i == S_STDIN) {
+                h->child_fd[i] = p[0];
+                h->in_fd = p[1];
+            } else {
+                h->child_fd[i] = p[1];
+                h->out_fd[i - 1] = p[0];
+            }
+            h->piped[i] = 1;
+        } else if (o->stdio[i] == IO_NULL) {
+            if (nullfd < 0) {
+                nullfd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (nullfd < 0)
+                    err = errno;
+                h->child_fd[i] = nullfd;
+            } else {
+                h->child_fd[i] = fcntl(nullfd, F_DUPFD_CLOEXEC, 0);
+                if (h->child_fd[i] < 0)
+                    err = errno;
+            }
+        }
+        if (err)
+            return os_failure(L, h, f, err, o->stdio[i] == IO_NULL ? "/dev/null" : NULL);
+    }
+    return 0;
+}
+
+/* LINX_PROCESS_NO_CLONE_VM=1: copy the host's memory for the keeper and
+ * the workload instead of sharing it. Valgrind refuses CLONE_VM without
+ * CLONE_THREAD and exits, so a host that runs under it (its preload
+ * libraries are in LD_PRELOAD) copies too, without being told. */
+static int want_clone_vm(void)
+{
+#ifdef LINX_CAN_CLONE_VM
+    const char *no = getenv("LINX_PROCESS_NO_CLONE_VM");
+    if (no != NULL && no[0] != '\0' && strcmp(no, "0") != 0)
+        return 0;
+    const char *pre = getenv("LD_PRELOAD");
+    return pre == NULL || strstr(pre, "/vgpreload_") == NULL;
+#else
+    return 0;
+#endif
+}
+
+/* Clone the keeper with every signal blocked: the keeper keeps them all
+ * blocked for good, and the workload until it has reset every
+ * disposition, so no host handler ever runs in either. */
+static long clone_keeper(struct handle *h, struct spawn_args *a, int *kpidfd)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long kpid = -ENOSYS;
+    if (h->blk.vm) {
+        kpid = linx_child_clone_keeper(a, linx_block_keeper_stack(&h->blk), kpidfd);
+        if (kpid < 0) /* e.g. a seccomp filter: the copying path may still work */
+            h->blk.vm = a->vm = 0;
+    }
+    if (!h->blk.vm)
+        kpid = linx_child_clone_keeper(a, NULL, kpidfd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return kpid;
+}
+
+int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o, struct spawn_failure *f)
+{
+    memset(f, 0, sizeof *f);
+    f->stage = -1;
+    int ctl[2], kp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0)
+        return os_failure(L, h, f, errno, NULL);
+    h->ctl = ctl[0];
+    h->child_ctl = ctl[1];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) != 0)
+        return os_failure(L, h, f, errno, NULL);
+    h->keep = kp[0];
+    h->child_keep = kp[1];
+    if (make_stdio(L, h, o, f))
+        return -1;
+
+    struct spawn_args *a = NULL;
+    int err = linx_block_build(L, &h->blk, o->argv, o->envp, o->cwd, want_clone_vm(), &a);
+    if (err || a == NULL)
+        return os_failure(L, h, f, err ? err : ENOMEM, NULL);
+    a->flags = o->flags;
+    a->ctl = h->child_ctl;
+    a->keep = h->child_keep;
+    for (int i = 0; i < 3; i++)
+        a->stdio[i] = h->child_fd[i];
+    a->host = getpid();
+    a->parent = 0; /* the keeper sets it */
+
+    int kpidfd = -1;
+    long kpid = clone_keeper(h, a, &kpidfd);
+    if (!h->blk.vm)
+        linx_block_free(L, &h->blk); /* the keeper has its own copy */
+    else
+        h->wl_mm = 1;
+    if (kpid < 0)
+        return os_failure(L, h, f, (int)-kpid, NULL);
+    h->kpid = (pid_t)kpid;
+    h->kpidfd = kpidfd;
+    h->newpid = (o->flags & CLONE_NEWPID) != 0;
+    h->state = ST_RUNNING; /* until parked: errors below collect and reap */
+    linx_close_fd(&h->child_ctl);
+    linx_close_fd(&h->child_keep);
+    for (int i = 0; i < 3; i++)
+        linx_close_fd(&h->child_fd[i]);
+
+    /* The workload's word first: parked, or why not. By then the keeper's
+     * (the workload's pid and fds, or why not) is normally queued already,
+     * so the host wakes once. This cannot hang: the keeper closes its copy
+     * of the ctl socket right after the clone, or exits. */
+    struct msg wm;
+    int wgot = linx_recv_msg(h->ctl, &wm, NULL);
+
+    /* The keeper's first word: the workload's pid and fds, or why not. */
+    struct msg m;
+    int fds[2];
+    int got = linx_recv_msg(h->keep, &m, fds);
+    if (got == 1 && m.type == MSG_STARTED && (m.fds & HAS_PROCFD)) {
+        h->ref.pid = (pid_t)m.pid;
+        int k = 0;
+        if (m.fds & HAS_PIDFD)
+            h->ref.pidfd = fds[k++];
+        h->ref.procfd = fds[k];
+        if (k == 0)
+            linx_close_fd(&fds[1]);
+    } else {
+        linx_close_fd(&fds[0]);
+        linx_close_fd(&fds[1]);
+        if (got == 1 && m.type == MSG_FAILED) {
+            h->keeper_failed = 1; /* it exits by itself, and no workload runs */
+            h->wl_mm = 0;
+        }
+    }
+    if (h->ref.procfd < 0) {
+        linx_handle_release(L, h); /* reaps the keeper */
+        if (got == 1 && m.type == MSG_FAILED) {
+            f->err = m.err;
+            f->stage = m.stage;
+            f->path = m.stage == STAGE_PROC ? "/proc" : NULL;
+        } else if (got < 0) {
+            f->err = -got;
+        } else {
+            f->child_died = 1;
+            f->reason = "the keeper process ended before starting the child";
+        }
+        return -1;
+    }
+
+    if (wgot == 1 && wm.type == MSG_PARKED) {
+        h->state = ST_PARKED;
+        return 0;
+    }
+    /* The workload failed during setup or died: collect it, then say why. */
+    linx_handle_collect(L, h, 0);
+    int exited = h->exited, code = h->code, sig = h->signal;
+    linx_handle_release(L, h);
+    if (wgot == 1 && wm.type == MSG_FAILED) {
+        f->err = wm.err;
+        f->stage = wm.stage;
+    } else if (wgot < 0) {
+        f->err = -wgot;
+    } else {
+        f->child_died = 1;
+        f->reason = exited ? "exited before parking" : "killed before parking";
+        f->has_code = exited;
+        f->code = code;
+        f->signal = sig;
+    }
+    return -1;
+}

@@ -1,0 +1,71 @@
+/* What the host and the two children of a linx.process handle share: the
+ * block the children read, and the messages on their sockets.
+ *
+ * Two AF_UNIX SOCK_SEQPACKET socketpairs (CLOEXEC; MSG_NOSIGNAL, so a dead
+ * peer is EPIPE, not SIGPIPE):
+ *   ctl     workload <-> host. The workload sends PARKED (or FAILED with a
+ *           stage and errno); one byte from the host releases it, EOF
+ *           instead means the host is gone or closed the handle, and it
+ *           exits. After the release, EOF on the host's side means execve
+ *           succeeded (the workload's end is CLOEXEC); FAILED means a step
+ *           or the exec failed.
+ *   keeper  keeper -> host: STARTED (the workload's pid; its pidfd and
+ *           /proc fd attached) or FAILED; later EXITED. The host sends
+ *           nothing: EOF (it shut its end down in wait() or close())
+ *           unpins the workload, which the keeper then reaps as soon as it
+ *           has reported its end.
+ * The keeper watches the host process through a pidfd: when the host
+ * process dies (not merely the thread that spawned), it kills the
+ * workload, reaps it and exits. The workload dies with the keeper
+ * (PR_SET_PDEATHSIG: the keeper has one thread). */
+#ifndef LINX_PROTOCOL_H
+#define LINX_PROTOCOL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+enum msg_type { MSG_PARKED, MSG_FAILED, MSG_STARTED, MSG_EXITED };
+
+/* Where a child failed (MSG_FAILED's stage). */
+enum stage { STAGE_SETUP, STAGE_STDIO, STAGE_CHDIR, STAGE_EXEC, STAGE_CLONE, STAGE_PROC };
+
+#define HAS_PIDFD 1
+#define HAS_PROCFD 2
+
+struct msg {
+    int32_t type;
+    int32_t stage;  /* MSG_FAILED */
+    int32_t err;    /* MSG_FAILED: errno */
+    int32_t pid;    /* MSG_STARTED: the workload, in the host's pid namespace */
+    int32_t fds;    /* MSG_STARTED: HAS_PIDFD | HAS_PROCFD, attached in that order */
+    int32_t code;   /* MSG_EXITED: si_code (CLD_EXITED, CLD_KILLED, CLD_DUMPED) */
+    int32_t status; /* MSG_EXITED: exit code or signal */
+};
+
+union fd_cmsg {
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+    struct cmsghdr align;
+};
+
+/* Everything the children read lives in one mapping the handle owns (see
+ * block.h): this struct, argv, the environment, cwd and PATH, copied,
+ * and with CLONE_VM the two stacks. It outlives spawn, so a child never
+ * reads the host's stack or a Lua string that may have been collected. */
+struct spawn_args {
+    char **argv;
+    char **envp;         /* the whole environment for execve (copied) */
+    char **sh_argv;      /* room for argc + 2 pointers: an ENOEXEC file runs through /bin/sh */
+    const char *path;    /* PATH to search argv[0] in, or NULL when it has a '/' */
+    const char *cwd;     /* NULL: stay */
+    unsigned long flags; /* CLONE_NEW* for the workload */
+    int vm;              /* clone the workload with CLONE_VM on wstack */
+    char *wstack;        /* top of the workload's stack (vm) */
+    int ctl;             /* the workload's end of the ctl socket */
+    int keep;            /* the keeper's end of the keeper socket */
+    int stdio[3];        /* fd to install as 0/1/2, or -1 to inherit */
+    pid_t host;          /* the host process (its pid in the keeper's pid namespace) */
+    pid_t parent;        /* the workload's getppid(): set by the keeper (0 in a new pid namespace) */
+};
+
+#endif

@@ -1,0 +1,28 @@
+/* Reading spawn's option table, and the bad_option error every verb of
+ * linx.process uses. No child, no fd: just Lua values checked and held. */
+#ifndef LINX_SPAWN_OPTS_H
+#define LINX_SPAWN_OPTS_H
+
+#include "compat.h"
+
+enum { IO_INHERIT, IO_NULL, IO_PIPE };
+
+struct spawn_opts {
+    char **argv;         /* NULL-terminated; strings anchored on the Lua stack */
+    char **envp;         /* NULL: inherit the host's environment */
+    const char *cwd;     /* NULL: stay */
+    unsigned long flags; /* CLONE_NEW* */
+    int stdio[3];        /* IO_* for stdin, stdout, stderr */
+};
+
+/* Read and check every option of the table at index opts. Leaves what
+ * anchors the strings on the stack (the caller keeps them there until the
+ * block is built). Returns 0, or pushes nil, err and returns 2. */
+int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o);
+
+/* nil, {kind="bad_option", operation=op, field=, reason=[, value=][, index=]};
+ * value_idx 0: no value; index 0: none. Returns 2. */
+int linx_bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
+                    lua_Integer index);
+
+#endif
