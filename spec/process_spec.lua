@@ -387,6 +387,44 @@ describe("linx.process", function()
       c:close()
     end)
 
+    it("writes any amount through a filter whose output fills its pipe", function()
+      -- cat's stdout pipe fills long before 1 MB has gone in: write must
+      -- drain it meanwhile, and read returns all of it afterwards
+      local c = assert(process.spawn { argv = { "cat" }, stdin = "pipe", stdout = "pipe" })
+      assert(c:proceed())
+      local data = string.rep("0123456789abcdef", 65536) -- 1 MiB
+      assert.is_true(c:write(data))
+      assert.is_true(c:write("end"))
+      local out = c:read("stdout")
+      assert.are.equal(#data + 3, #out)
+      assert.is_true(out == data .. "end")
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end)
+
+    it("writes without blocking when asked: what the pipe takes, as a count", function()
+      local c = assert(process.spawn { argv = { "sh", "-c", "read x; cat >/dev/null" },
+                                       stdin = "pipe", stdout = "pipe" })
+      assert(c:proceed())
+      -- nobody reads more than a line yet: the pipe takes its capacity, then 0
+      local total = 0
+      for _ = 1, 64 do
+        local n = assert(c:write(string.rep("x", 65536) .. "\n", 0))
+        assert.is_number(n)
+        total = total + n
+        if n == 0 then break end
+      end
+      assert.is_true(total > 0 and total < 64 * 65537)
+      local n = assert(c:write("more", 0))
+      assert.is_true(n >= 0 and n <= 4)
+      local ok, err = c:write("x", 5)
+      assert.is_nil(ok)
+      assert.are.equal("bad_option", err.kind)
+      c:kill("KILL")
+      c:wait()
+      c:close()
+    end)
+
     it("survives a child that closed its stdin (no SIGPIPE in the host)", function()
       local c = assert(process.spawn { argv = { "sh", "-c", "exec 0<&-; echo closed" },
                                        stdin = "pipe", stdout = "pipe" })
@@ -430,6 +468,25 @@ describe("linx.process", function()
   end)
 
   describe("hygiene", function()
+    it("gives no pid once the handle is waited for or closed (it is no longer pinned)", function()
+      local c = assert(process.spawn { argv = { "true" } })
+      assert.is_number(c:host_pid())
+      assert(c:proceed())
+      assert.are.equal(0, c:wait().code)
+      local pid, err = c:host_pid()
+      assert.is_nil(pid)
+      assert.are.equal("bad_state", err.kind)
+      assert.are.equal("reaped", err.reason)
+      c:close()
+      pid, err = c:host_pid()
+      assert.is_nil(pid)
+      assert.are.equal("bad_state", err.kind)
+      assert.are.equal("closed", err.reason)
+      local d = assert(process.spawn { argv = { "sleep", "10" } })
+      d:close()
+      assert.is_nil((d:host_pid()))
+    end)
+
     it("gives the child only its stdio (ls /proc/self/fd)", function()
       -- io.open does not set O_CLOEXEC: a leak would show here
       local leaky = assert(io.open("/proc/self/status", "r"))

@@ -309,6 +309,9 @@ static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o
             } else if (i == S_STDIN) {
                 h->child_fd[i] = p[0];
                 h->in_fd = p[1];
+                /* our end only: write() drains output while the pipe is full */
+                if (fcntl(p[1], F_SETFL, O_NONBLOCK) != 0)
+                    err = errno;
             } else {
                 h->child_fd[i] = p[1];
                 h->out_fd[i - 1] = p[0];

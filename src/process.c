@@ -84,6 +84,8 @@ static int bad_state(lua_State *L, const char *op, const char *state, const char
         msg = "the child is no longer parked (proceed() runs once)";
     else if (strcmp(reason, "stdin_closed") == 0)
         msg = "the child's stdin pipe is already closed";
+    else if (strcmp(reason, "reaped") == 0)
+        msg = "the child has been reaped: its pid may belong to another process now";
     linx_error_new(L, "bad_state", op);
     linx_error_setstr(L, "state", state);
     linx_error_setstr(L, "reason", reason);
@@ -206,13 +208,21 @@ kills and reaps a child that is still parked or running.
 */
 
 /***
-The child's pid in the host's view (what procfs paths need).
+The child's pid in the host's view (what procfs paths need). Pinned (no
+other process can get it) until the handle is waited for or closed; after
+that it is `nil, err` (`bad_state`).
 @function Handle:host_pid
-@treturn int
+@treturn[1] int
+@return[2] `nil`
+@treturn[2] linxuser.Error `bad_state` once reaped or closed
 */
 static int m_host_pid(lua_State *L)
 {
     struct handle *h = check_handle(L);
+    /* Once reaped (or closed) the pid is no longer pinned: another process
+     * may own it, and a caller must not aim anything at it. */
+    if (h->closed || h->state == ST_REAPED)
+        return bad_state(L, "host_pid", state_name(h), h->closed ? "closed" : "reaped");
     lua_pushinteger(L, (lua_Integer)h->ref.pid);
     return 1;
 }
@@ -421,14 +431,58 @@ static int m_read(lua_State *L)
     return 1;
 }
 
+/* Write what the stdin pipe takes (our end is non-blocking); while it is
+ * full, drain the child's piped output into the pending buffers, so a
+ * filter that writes as much as it reads can never deadlock us. With
+ * nowait, stop at the first full pipe. Sets *done; returns 0 or errno. */
+static int feed_stdin(struct handle *h, const char *data, size_t len, int nowait, size_t *done)
+{
+    *done = 0;
+    while (*done < len) {
+        ssize_t n = write(h->in_fd, data + *done, len - *done);
+        if (n >= 0) {
+            *done += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return errno;
+        if (nowait)
+            return 0;
+        struct pollfd pf[3] = {{h->in_fd, POLLOUT, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
+        int which[3] = {-1, 0, 1};
+        for (int k = 0; k < 2; k++)
+            pf[k + 1].fd = h->out_fd[k]; /* -1 (ignored by poll) when not piped or at EOF */
+        if (poll(pf, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (pf[0].revents & (POLLERR | POLLHUP))
+            continue; /* the next write says EPIPE */
+        int err = drain_ready(h, pf, which, 3);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
 /***
-Write to the child's piped stdin. A child that closed its stdin gives an
-`os` error (EPIPE), never a SIGPIPE in the host.
+Write to the child's piped stdin. It blocks until all of `data` is in the
+pipe, draining the child's piped stdout and stderr meanwhile (what it
+drains, `read` returns later), so any amount can go through a filter such
+as `cat`. With `timeout` 0 it never blocks: it writes what the pipe takes
+now and returns how many bytes that was (possibly 0). A parked child
+reads nothing before `proceed()`, so a write that would block on one
+fails with EAGAIN instead. A child that closed its stdin gives an `os`
+error (EPIPE), never a SIGPIPE in the host.
 @function Handle:write
 @string data
-@treturn[1] boolean `true`
+@tparam[opt] number timeout `0`: do not block
+@treturn[1] boolean|int `true`, or with timeout 0 the number of bytes written
 @return[2] `nil`
-@treturn[2] linxuser.Error
+@treturn[2] linxuser.Error with `written`, the bytes that went in before the refusal
 */
 static int m_write(lua_State *L)
 {
@@ -437,6 +491,12 @@ static int m_write(lua_State *L)
     if (lua_type(L, 2) != LUA_TSTRING)
         return bad_option(L, "write", "data", "not_a_string", 2, 0);
     const char *data = lua_tolstring(L, 2, &len);
+    int nowait = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        if (lua_type(L, 3) != LUA_TNUMBER || lua_tonumber(L, 3) != 0)
+            return bad_option(L, "write", "timeout", "not_zero", 3, 0);
+        nowait = 1;
+    }
     if (!h->piped[S_STDIN])
         return bad_option(L, "write", "stream", "not_piped", 0, 0);
     if (h->closed)
@@ -451,31 +511,16 @@ static int m_write(lua_State *L)
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    /* A parked child reads nothing until proceed(): a write that fills the
-     * pipe would block the host for good, so it fails with EAGAIN. */
-    int parked = h->state == ST_PARKED;
-    int fl = parked ? fcntl(h->in_fd, F_GETFL) : -1;
-    if (fl >= 0)
-        fcntl(h->in_fd, F_SETFL, fl | O_NONBLOCK);
     size_t done = 0;
-    int err = 0;
-    while (done < len) {
-        ssize_t n = write(h->in_fd, data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-        done += (size_t)n;
-    }
+    int parked = h->state == ST_PARKED;
+    int err = feed_stdin(h, data, len, nowait || parked, &done);
+    if (!err && !nowait && done < len)
+        err = EAGAIN; /* parked, and the pipe is full */
     if (err == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
         while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
             ;
     }
-    if (fl >= 0)
-        fcntl(h->in_fd, F_SETFL, fl);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         const char *hint = err == EPIPE ? "the child closed its stdin"
@@ -486,7 +531,10 @@ static int m_write(lua_State *L)
         lua_setfield(L, -3, "written");
         return n;
     }
-    lua_pushboolean(L, 1);
+    if (nowait)
+        linx_pushid(L, (long long)done);
+    else
+        lua_pushboolean(L, 1);
     return 1;
 }
 
