@@ -506,7 +506,7 @@ describe("linx.process", function()
       local me = self_pid()
       -- what earlier specs left for the collector must not close meanwhile
       collectgarbage(); collectgarbage()
-      local before = fd_count(me)
+      local before, listing = fd_count(me), S.sh("ls -l /proc/" .. me .. "/fd")
       for _ = 1, 3 do
         local c = assert(process.spawn { argv = { "sh", "-c", "echo x; echo y >&2" }, namespaces = { "user" },
                                          stdin = "pipe", stdout = "pipe", stderr = "pipe" })
@@ -522,7 +522,8 @@ describe("linx.process", function()
       e:close()
       collectgarbage(); collectgarbage()
       -- a leak shows as more; fewer is an earlier spec's file being collected
-      assert.is_true(fd_count(me) <= before)
+      assert.is_true(fd_count(me) <= before,
+        "before:\n" .. listing .. "after:\n" .. S.sh("ls -l /proc/" .. me .. "/fd"))
     end)
 
     it("kills a parked child with kill(), then reaps it with wait()", function()
