@@ -20,6 +20,7 @@ INSTALL_LMOD ?= $(PREFIX)/share/lua/$(LUA_ABI)
 INSTALL_BIN ?= $(PREFIX)/bin
 INSTALL_MAN ?= $(PREFIX)/share/man/man1
 
+.DEFAULT_GOAL := all
 BUILD ?= build/$(LUA_VERSION)
 CC ?= cc
 OPT ?= -O2 -g
@@ -31,8 +32,10 @@ SHARED := -shared
 
 CORE_SRC := src/idmap.c src/procfs.c src/lerror.c
 # linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
-IDS_SRC := src/linxuser_ids.c src/subid.c src/idtrans.c src/idhelper.c
-USER_SRC := src/linxuser.c $(IDS_SRC) $(CORE_SRC)
+IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelper.c
+# The module on top; linxuser.c and linxuser_ids.c side by side (never
+# calling each other); lmaps.c below both (spec/layers_spec.lua).
+USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c
 HEADERS := $(wildcard src/*.h)
 
@@ -65,7 +68,8 @@ $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
-LINX_LUA_SRC := src/linx-lua.c src/linxuser.c $(IDS_SRC) $(filter-out src/lerror.c,$(PROC_SRC)) $(CORE_SRC)
+LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c,$(PROC_SRC)) \
+	$(CORE_SRC)
 $(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl

@@ -32,7 +32,8 @@ build = {
    type = "builtin",
    modules = {
       linxuser = {
-         sources = { "src/linxuser.c", "src/linxuser_ids.c", "src/subid.c", "src/idtrans.c",
+         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c",
+                     "src/linxuser_ids.c", "src/lroute.c", "src/subid.c", "src/idtrans.c",
                      "src/idhelper.c", "src/idmap.c", "src/procfs.c", "src/lerror.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },

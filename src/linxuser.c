@@ -23,6 +23,8 @@ where `err` is an `Error`, plus the numeric errno when the kernel refused.
 #include "idmap.h"
 #include "lerror.h"
 #include "linxuser_int.h"
+#include "lmaps.h"
+#include "lroute.h"
 #include "procfs.h"
 
 #include <errno.h>
@@ -34,8 +36,6 @@ where `err` is an `Error`, plus the numeric errno when the kernel refused.
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define MAP_MT "linxuser.Map"
 
 enum map_kind { UID_MAP, GID_MAP };
 
@@ -135,125 +135,6 @@ static int os_error(lua_State *L, const char *op, const struct procfs_target *t,
     return linx_error_os(L, op, path, err, hint_for(t, file, err));
 }
 
-/* ---- reading map lists (raw access only) ------------------------------ */
-
-static int bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index,
-                   int entry_idx)
-{
-    linx_error_new(L, "bad_map", op);
-    linx_error_setstr(L, "reason", reason);
-    if (index > 0)
-        linx_error_setint(L, "index", index);
-    if (entry_idx != 0) {
-        lua_pushvalue(L, entry_idx);
-        lua_setfield(L, -2, "entry");
-    }
-    return linx_error_return(L);
-}
-
-/* An integral Lua number as int64, clamped so that huge values still
- * read as out of range (or negative). Strings are not numbers here. */
-static int get_integral(lua_State *L, int idx, int64_t *out)
-{
-    if (lua_type(L, idx) != LUA_TNUMBER)
-        return 0;
-    if (lua_isinteger(L, idx)) {
-        lua_Integer i = lua_tointeger(L, idx);
-        *out = (int64_t)i;
-        return 1;
-    }
-    lua_Number n = lua_tonumber(L, idx);
-    if (!isfinite(n) || floor(n) != n)
-        return 0;
-    if (n >= 9223372036854775807.0)
-        *out = INT64_MAX;
-    else if (n <= -9223372036854775807.0)
-        *out = INT64_MIN;
-    else
-        *out = (int64_t)n;
-    return 1;
-}
-
-/* One entry at stack index e: {inside, outside, length} or named fields. */
-static int get_entry(lua_State *L, int e, struct idmap_entry *out)
-{
-    static const char *const names[3] = {"inside", "outside", "length"};
-    int64_t f[3];
-    if (lua_type(L, e) != LUA_TTABLE)
-        return 0;
-    lua_rawgeti(L, e, 1);
-    int positional = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (positional) {
-        lua_rawgeti(L, e, 4);
-        int extra = !lua_isnil(L, -1);
-        lua_pop(L, 1);
-        if (extra)
-            return 0;
-    }
-    for (int i = 0; i < 3; i++) {
-        if (positional)
-            lua_rawgeti(L, e, i + 1);
-        else {
-            lua_pushstring(L, names[i]);
-            lua_rawget(L, e);
-        }
-        int ok = get_integral(L, -1, &f[i]);
-        lua_pop(L, 1);
-        if (!ok)
-            return 0;
-    }
-    out->inside = f[0];
-    out->outside = f[1];
-    out->length = f[2];
-    return 1;
-}
-
-/* Read and validate the list at idx into entries (IDMAP_MAX_ENTRIES
- * slots). Returns 0 with *count set, or pushes nil, err and returns 2. */
-static int get_maps(lua_State *L, int idx, const char *op, struct idmap_entry *entries,
-                    size_t *count)
-{
-    if (lua_type(L, idx) != LUA_TTABLE)
-        return bad_map(L, op, "not_a_list", 0, idx);
-    size_t n = lua_rawlen(L, idx);
-    if (n == 0) {
-        lua_pushnil(L);
-        if (lua_next(L, idx) != 0) { /* keys, but no list: a lone entry? */
-            lua_pop(L, 2);
-            return bad_map(L, op, "not_a_list", 0, idx);
-        }
-        return bad_map(L, op, "empty", 0, 0);
-    }
-    if (n > IDMAP_MAX_ENTRIES)
-        return bad_map(L, op, "too_many", 0, 0);
-    luaL_checkstack(L, 4, NULL);
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, idx, (lua_Integer)(i + 1));
-        int ok = get_entry(L, lua_gettop(L), &entries[i]);
-        if (!ok)
-            return bad_map(L, op, "bad_entry", (lua_Integer)(i + 1), lua_gettop(L));
-        lua_pop(L, 1);
-    }
-    struct idmap_problem p;
-    if (idmap_validate(entries, n, &p) != IDMAP_OK) {
-        int has_index = p.reason != IDMAP_EMPTY && p.reason != IDMAP_TOO_MANY &&
-                        p.reason != IDMAP_TOO_LONG;
-        if (has_index)
-            lua_rawgeti(L, idx, (lua_Integer)(p.index + 1));
-        else
-            lua_pushnil(L);
-        int entry = lua_gettop(L);
-        bad_map(L, op, idmap_reason_name(p.reason), has_index ? (lua_Integer)(p.index + 1) : 0,
-                has_index ? entry : 0);
-        if (p.reason == IDMAP_OVERLAP)
-            linx_error_setint(L, "other", (long long)p.other + 1);
-        return 2;
-    }
-    *count = n;
-    return 0;
-}
-
 /* ---- Maps ------------------------------------------------------------- */
 
 /***
@@ -268,73 +149,6 @@ otherwise doubles).
 @field outside first id in the parent namespace (the host, for a child of the host)
 @field length how many consecutive ids
 */
-static void push_map(lua_State *L, const struct idmap_entry *e)
-{
-    lua_createtable(L, 0, 3);
-    linx_pushid(L, e->inside);
-    lua_setfield(L, -2, "inside");
-    linx_pushid(L, e->outside);
-    lua_setfield(L, -2, "outside");
-    linx_pushid(L, e->length);
-    lua_setfield(L, -2, "length");
-    luaL_setmetatable(L, MAP_MT);
-}
-
-/* A list of Maps, as push_map makes them, with the metatable and the
- * three keys fetched once for the list rather than once per entry. */
-static void push_map_list(lua_State *L, const struct idmap_entry *e, size_t count)
-{
-    static const char *const names[3] = {"inside", "outside", "length"};
-    luaL_checkstack(L, 8, NULL);
-    lua_createtable(L, count > INT_MAX ? INT_MAX : (int)count, 0);
-    int list = lua_gettop(L);
-    luaL_getmetatable(L, MAP_MT);
-    for (int k = 0; k < 3; k++)
-        lua_pushstring(L, names[k]);
-    int mt = list + 1, keys = list + 2;
-    for (size_t i = 0; i < count; i++) {
-        const int64_t field[3] = {e[i].inside, e[i].outside, e[i].length};
-        lua_createtable(L, 0, 3);
-        for (int k = 0; k < 3; k++) {
-            lua_pushvalue(L, keys + k);
-            linx_pushid(L, field[k]);
-            lua_rawset(L, -3);
-        }
-        lua_pushvalue(L, mt);
-        lua_setmetatable(L, -2);
-        lua_rawseti(L, list, (lua_Integer)(i + 1));
-    }
-    lua_settop(L, list);
-}
-
-static int map_tostring(lua_State *L)
-{
-    struct idmap_entry e;
-    lua_settop(L, 1);
-    if (!get_entry(L, 1, &e)) {
-        lua_pushliteral(L, "Map(?)");
-        return 1;
-    }
-    char buf[96];
-    if (e.length == 1)
-        snprintf(buf, sizeof buf, "%lld -> %lld", (long long)e.inside, (long long)e.outside);
-    else
-        snprintf(buf, sizeof buf, "%lld..%lld -> %lld..%lld", (long long)e.inside,
-                 (long long)(e.inside + e.length - 1), (long long)e.outside,
-                 (long long)(e.outside + e.length - 1));
-    lua_pushstring(L, buf);
-    return 1;
-}
-
-static int map_eq(lua_State *L)
-{
-    struct idmap_entry a, b;
-    int same = get_entry(L, 1, &a) && get_entry(L, 2, &b) && a.inside == b.inside &&
-               a.outside == b.outside && a.length == b.length;
-    lua_pushboolean(L, same);
-    return 1;
-}
-
 /***
 Make a validated `Map`.
 @function map
@@ -352,13 +166,13 @@ static int l_map(lua_State *L)
     int64_t f[3];
     lua_settop(L, 3);
     for (int i = 0; i < 3; i++) {
-        if (!get_integral(L, i + 1, &f[i])) {
+        if (!lmaps_get_integral(L, i + 1, &f[i])) {
             lua_createtable(L, 3, 0);
             for (int k = 1; k <= 3; k++) {
                 lua_pushvalue(L, k);
                 lua_rawseti(L, -2, k);
             }
-            return bad_map(L, "map", "bad_entry", 1, lua_gettop(L));
+            return lmaps_bad_map(L, "map", "bad_entry", 1, lua_gettop(L));
         }
     }
     e.inside = f[0];
@@ -371,9 +185,9 @@ static int l_map(lua_State *L)
             lua_pushvalue(L, k);
             lua_rawseti(L, -2, k);
         }
-        return bad_map(L, "map", idmap_reason_name(p.reason), 1, lua_gettop(L));
+        return lmaps_bad_map(L, "map", idmap_reason_name(p.reason), 1, lua_gettop(L));
     }
-    push_map(L, &e);
+    lmaps_push_map(L, &e);
     return 1;
 }
 
@@ -468,7 +282,7 @@ static int write_map(lua_State *L, const char *op, const struct procfs_target *t
     char text[IDMAP_MAX_TEXT];
     long len = idmap_render(entries, count, text, sizeof text);
     if (len < 0) /* validated already: cannot happen, but never write half */
-        return bad_map(L, op, "too_long", 0, 0);
+        return lmaps_bad_map(L, op, "too_long", 0, 0);
     int err = procfs_write_once(t, map_file(kind), text, (size_t)len);
     if (err != 0)
         return os_error(L, op, t, map_file(kind), err);
@@ -478,17 +292,16 @@ static int write_map(lua_State *L, const char *op, const struct procfs_target *t
 static int set_map(lua_State *L, enum map_kind kind)
 {
     const char *op = kind == UID_MAP ? "set_uid_map" : "set_gid_map";
-    struct idmap_entry entries[IDMAP_MAX_ENTRIES];
-    size_t count = 0;
+    struct lmaps_list m;
     struct procfs_target t;
     lua_settop(L, 2);
     int n = get_target(L, 1, op, &t);
     if (n == 0)
-        n = get_maps(L, 2, op, entries, &count);
+        n = lmaps_read(L, 2, op, NULL, LMAPS_KERNEL, &m);
     if (n == 0)
         n = check_alive(L, op, &t, map_file(kind));
     if (n == 0)
-        n = write_map(L, op, &t, kind, entries, count);
+        n = write_map(L, op, &t, kind, m.e, m.n);
     if (n != 0)
         return n;
     lua_pushboolean(L, 1);
@@ -551,7 +364,7 @@ static int read_map(lua_State *L, enum map_kind kind)
         idmap_parse(text, len, entries, count);
     }
     free(text);
-    push_map_list(L, entries, count);
+    lmaps_push_list(L, entries, count);
     if (entries != small)
         free(entries);
     return 1;
@@ -583,29 +396,6 @@ static int l_read_uid_map(lua_State *L) { return read_map(L, UID_MAP); }
 static int l_read_gid_map(lua_State *L) { return read_map(L, GID_MAP); }
 
 /* ---- setup_maps ------------------------------------------------------- */
-
-static int do_gettable(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
-/* opts[key], read normally (an __index of defaults works) but protected:
- * a raising metamethod becomes an error table, never a raise. */
-static int get_option(lua_State *L, int opts, const char *key, const char *op)
-{
-    lua_pushcfunction(L, do_gettable);
-    lua_pushvalue(L, opts);
-    lua_pushstring(L, key);
-    if (lua_pcall(L, 2, 1, 0) == 0)
-        return 0;
-    linx_error_new(L, "bad_setup", op);
-    linx_error_setstr(L, "reason", "unreadable");
-    linx_error_setstr(L, "field", key);
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "message");
-    return linx_error_return(L);
-}
 
 static int bad_setup(lua_State *L, const char *reason, const char *field)
 {
@@ -643,8 +433,7 @@ The options table is read normally, so an `__index` of defaults works.
 static int l_setup_maps(lua_State *L)
 {
     static const char op[] = "setup_maps";
-    struct idmap_entry uid[IDMAP_MAX_ENTRIES], gid[IDMAP_MAX_ENTRIES];
-    size_t nuid = 0, ngid = 0;
+    struct lmaps_list uid, gid;
     struct procfs_target t;
     lua_settop(L, 2);
     int n = get_target(L, 1, op, &t);
@@ -656,22 +445,16 @@ static int l_setup_maps(lua_State *L)
      * before the first write, so a bad gid map leaves nothing behind. */
     static const char *const keys[] = {"uid", "gid", "setgroups"};
     for (int i = 0; i < 3; i++)
-        if ((n = get_option(L, 2, keys[i], op)) != 0)
+        if ((n = lmaps_get_option(L, 2, keys[i], op)) != 0)
             return n;
     if (lua_isnil(L, 3))
         return bad_setup(L, "missing", "uid");
     if (lua_isnil(L, 4))
         return bad_setup(L, "missing", "gid");
-    const char *bad_field = "uid";
-    n = get_maps(L, 3, op, uid, &nuid);
-    if (n == 0) {
-        bad_field = "gid";
-        n = get_maps(L, 4, op, gid, &ngid);
-    }
-    if (n != 0) { /* say which of the two maps was bad */
-        linx_error_setstr(L, "field", bad_field);
+    /* field says which of the two maps was bad */
+    if ((n = lmaps_read(L, 3, op, "uid", LMAPS_KERNEL, &uid)) != 0 ||
+        (n = lmaps_read(L, 4, op, "gid", LMAPS_KERNEL, &gid)) != 0)
         return n;
-    }
     int deny = 1;
     if (!lua_isnil(L, 5)) {
         const char *v = lua_type(L, 5) == LUA_TSTRING ? lua_tostring(L, 5) : NULL;
@@ -686,57 +469,29 @@ static int l_setup_maps(lua_State *L)
     }
     /* Direct or through newuidmap/newgidmap: decided, and the helpers
      * found, before the first write. */
-    struct linxuser_route route;
-    if ((n = linxuser_route_plan(L, 2, uid, nuid, gid, ngid, &route)) != 0)
+    struct lroute route;
+    if ((n = lroute_plan(L, 2, uid.e, uid.n, gid.e, gid.n, &route)) != 0)
         return n;
     if ((n = check_alive(L, deny ? "deny_setgroups" : "set_uid_map", &t,
                          deny ? "setgroups" : "uid_map")) != 0)
         return n;
     if (deny && (n = write_setgroups(L, &t)) != 0)
         return n;
-    n = route.uid_helper ? linxuser_route_write(L, "set_uid_map", route.uid_path, &t, uid, nuid)
-                         : write_map(L, "set_uid_map", &t, UID_MAP, uid, nuid);
+    n = route.uid_helper ? lroute_write(L, "set_uid_map", route.uid_path, &t, uid.e, uid.n)
+                         : write_map(L, "set_uid_map", &t, UID_MAP, uid.e, uid.n);
     if (n != 0)
         return n;
-    n = route.gid_helper ? linxuser_route_write(L, "set_gid_map", route.gid_path, &t, gid, ngid)
-                         : write_map(L, "set_gid_map", &t, GID_MAP, gid, ngid);
+    n = route.gid_helper ? lroute_write(L, "set_gid_map", route.gid_path, &t, gid.e, gid.n)
+                         : write_map(L, "set_gid_map", &t, GID_MAP, gid.e, gid.n);
     if (n != 0)
         return n;
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* ---- shared with linxuser_ids.c (linxuser_int.h) ---------------------- */
+/* ---- registration ----------------------------------------------------- */
 
-int linxuser_get_integral(lua_State *L, int idx, int64_t *out)
-{
-    return get_integral(L, idx, out);
-}
-
-int linxuser_get_entry(lua_State *L, int e, struct idmap_entry *out)
-{
-    return get_entry(L, e, out);
-}
-
-int linxuser_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index,
-                     int entry_idx)
-{
-    return bad_map(L, op, reason, index, entry_idx);
-}
-
-void linxuser_push_map_list(lua_State *L, const struct idmap_entry *e, size_t count)
-{
-    push_map_list(L, e, count);
-}
-
-int linxuser_get_option(lua_State *L, int opts, const char *key, const char *op)
-{
-    return get_option(L, opts, key, op);
-}
-
-/* ---- module ----------------------------------------------------------- */
-
-static const luaL_Reg verbs[] = {
+static const luaL_Reg maps_verbs[] = {
     {"supported", l_supported},
     {"deny_setgroups", l_deny_setgroups},
     {"read_setgroups", l_read_setgroups},
@@ -749,23 +504,7 @@ static const luaL_Reg verbs[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg map_meta[] = {
-    {"__tostring", map_tostring},
-    {"__eq", map_eq},
-    {NULL, NULL},
-};
-
-int luaopen_linxuser(lua_State *L)
+void linxuser_maps_register(lua_State *L)
 {
-    if (luaL_newmetatable(L, MAP_MT)) {
-        luaL_setfuncs(L, map_meta, 0);
-        lua_pushliteral(L, MAP_MT);
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
-    luaL_newlib(L, verbs);
-    linxuser_ids_register(L);
-    lua_pushliteral(L, "0.1.0");
-    lua_setfield(L, -2, "_VERSION");
-    return 1;
+    luaL_setfuncs(L, maps_verbs, 0);
 }

@@ -1,6 +1,6 @@
 /* linxuser beyond the single-line map: subordinate ids (/etc/subuid,
- * /etc/subgid), the newuidmap/newgidmap route of setup_maps, and id
- * translation through maps. Same conventions as linxuser.c: nil, err on
+ * /etc/subgid) and id translation through maps (the newuidmap/newgidmap
+ * route of setup_maps is lroute.c). Same conventions as linxuser.c: nil, err on
  * failure, never a raise on bad input, map lists read raw. */
 /***
 Beyond the single-line map: subordinate ids from `/etc/subuid` and
@@ -9,29 +9,25 @@ newuidmap/newgidmap for maps this process may not write itself (its
 `helper` option).
 @submodule linxuser
 */
-#include "idhelper.h"
 #include "idtrans.h"
 #include "lerror.h"
 #include "linxuser_int.h"
+#include "lmaps.h"
 #include "subid.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define SUBUID_PATH "/etc/subuid"
 #define SUBGID_PATH "/etc/subgid"
 /* Subordinate id files are small; anything bigger is not one. */
 #define SUBID_FILE_MAX (64L * 1024 * 1024)
-/* Translation lists need not fit a kernel write (a composed map can
- * exceed 340 entries), but stay bounded. */
-#define TRANSLATE_MAX_ENTRIES (1L << 20)
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -39,20 +35,6 @@ static void set_value(lua_State *L, int idx, const char *field)
 {
     lua_pushvalue(L, idx);
     lua_setfield(L, -2, field);
-}
-
-/* A bad_setup error for option `field` (reason "not_a_table",
- * "not_a_string", "invalid"), carrying the offending value. */
-static int bad_option(lua_State *L, const char *op, const char *reason, const char *field,
-                      int value_idx)
-{
-    linx_error_new(L, "bad_setup", op);
-    linx_error_setstr(L, "reason", reason);
-    if (field != NULL)
-        linx_error_setstr(L, "field", field);
-    if (value_idx != 0)
-        set_value(L, value_idx, "value");
-    return linx_error_return(L);
 }
 
 /* ---- reading files ---------------------------------------------------- */
@@ -176,7 +158,7 @@ static int get_who(lua_State *L, int idx, const char *op, struct who *w)
         return 0;
     }
     int64_t n;
-    if (type == LUA_TNUMBER && linxuser_get_integral(L, idx, &n) && n >= 0 &&
+    if (type == LUA_TNUMBER && lmaps_get_integral(L, idx, &n) && n >= 0 &&
         n < IDMAP_ID_MAX) {
         w->uid = n;
         if (lookup_pw(L, NULL, (uid_t)n, &pw)) {
@@ -273,17 +255,17 @@ static int get_paths(lua_State *L, int idx, const char *op, const char **subuid,
     if (lua_isnoneornil(L, idx))
         return 0;
     if (lua_type(L, idx) != LUA_TTABLE)
-        return bad_option(L, op, "not_a_table", NULL, idx);
+        return lmaps_bad_option(L, "bad_setup", op, "not_a_table", NULL, idx);
     static const char *const keys[] = {"subuid_path", "subgid_path"};
     const char **dst[] = {subuid, subgid};
     for (int i = 0; i < 2; i++) {
-        int n = linxuser_get_option(L, idx, keys[i], op);
+        int n = lmaps_get_option(L, idx, keys[i], op);
         if (n != 0)
             return n;
         if (lua_type(L, -1) == LUA_TSTRING)
             *dst[i] = lua_tostring(L, -1); /* stays on the stack */
         else if (!lua_isnil(L, -1))
-            return bad_option(L, op, "not_a_string", keys[i], lua_gettop(L));
+            return lmaps_bad_option(L, "bad_setup", op, "not_a_string", keys[i], lua_gettop(L));
     }
     return 0;
 }
@@ -426,77 +408,18 @@ static int l_rootless_maps(lua_State *L)
         return linx_error_return(L);
     }
     lua_createtable(L, 0, 2);
-    linxuser_push_map_list(L, uid, nuid);
+    lmaps_push_list(L, uid, nuid);
     lua_setfield(L, -2, "uid");
-    linxuser_push_map_list(L, gid, ngid);
+    lmaps_push_list(L, gid, ngid);
     lua_setfield(L, -2, "gid");
     return 1;
 }
 
 /* ---- translation ------------------------------------------------------ */
 
-struct list {
-    struct idmap_entry *e;
-    size_t *tmp;
-    size_t n;
-};
-
-static int list_error(lua_State *L, const char *op, const char *field, const char *reason,
-                      lua_Integer index, int entry_idx)
-{
-    int n = linxuser_bad_map(L, op, reason, index, entry_idx);
-    if (field != NULL)
-        linx_error_setstr(L, "field", field);
-    return n;
-}
-
-/* Read and check a map list for translation: the kernel-map rules that
- * make a translation meaningful (entries, overlap on either side), not
- * the 340-entry / one-page limits of a single write. Arrays live in
- * userdata on the stack. Returns 0, or pushes nil, err and returns 2. */
-static int read_list(lua_State *L, int idx, const char *op, const char *field, struct list *l)
-{
-    l->e = NULL; /* defined on every path, error returns included */
-    l->tmp = NULL;
-    l->n = 0;
-    if (lua_type(L, idx) != LUA_TTABLE)
-        return list_error(L, op, field, "not_a_list", 0, idx);
-    size_t n = lua_rawlen(L, idx);
-    if (n == 0) {
-        lua_pushnil(L);
-        if (lua_next(L, idx) != 0) { /* keys but no list: a lone entry? */
-            lua_pop(L, 2);
-            return list_error(L, op, field, "not_a_list", 0, idx);
-        }
-        return list_error(L, op, field, "empty", 0, 0);
-    }
-    if (n > (size_t)TRANSLATE_MAX_ENTRIES)
-        return list_error(L, op, field, "too_many", 0, 0);
-    luaL_checkstack(L, 4, NULL);
-    l->e = lua_newuserdata(L, n * sizeof *l->e);
-    l->tmp = lua_newuserdata(L, n * sizeof *l->tmp);
-    l->n = n;
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, idx, (lua_Integer)(i + 1));
-        if (!linxuser_get_entry(L, lua_gettop(L), &l->e[i]))
-            return list_error(L, op, field, "bad_entry", (lua_Integer)(i + 1), lua_gettop(L));
-        lua_pop(L, 1);
-    }
-    struct idmap_problem p;
-    if (idtrans_validate(l->e, n, l->tmp, &p) != IDMAP_OK) {
-        lua_rawgeti(L, idx, (lua_Integer)(p.index + 1));
-        list_error(L, op, field, idmap_reason_name(p.reason), (lua_Integer)(p.index + 1),
-                   lua_gettop(L));
-        if (p.reason == IDMAP_OVERLAP)
-            linx_error_setint(L, "other", (long long)p.other + 1);
-        return 2;
-    }
-    return 0;
-}
-
 static int get_id(lua_State *L, int idx, const char *op, int64_t *out)
 {
-    if (linxuser_get_integral(L, idx, out) && *out >= 0 && *out <= IDMAP_ID_MAX)
+    if (lmaps_get_integral(L, idx, out) && *out >= 0 && *out <= IDMAP_ID_MAX)
         return 0;
     linx_error_new(L, "bad_id", op);
     set_value(L, idx, "value");
@@ -507,10 +430,10 @@ static int get_id(lua_State *L, int idx, const char *op, int64_t *out)
 static int translate(lua_State *L, const char *op,
                      int (*fn)(const struct idmap_entry *, size_t, int64_t, int64_t *))
 {
-    struct list l;
+    struct lmaps_list l;
     int64_t id, res;
     lua_settop(L, 2);
-    int n = read_list(L, 1, op, NULL, &l);
+    int n = lmaps_read(L, 1, op, NULL, LMAPS_TRANSLATE, &l);
     if (n == 0)
         n = get_id(L, 2, op, &id);
     if (n != 0)
@@ -557,11 +480,11 @@ outer range are dropped; pieces continuing each other are merged.
 static int l_compose(lua_State *L)
 {
     static const char op[] = "compose";
-    struct list outer, inner;
+    struct lmaps_list outer, inner;
     lua_settop(L, 2);
-    int n = read_list(L, 1, op, "outer", &outer);
+    int n = lmaps_read(L, 1, op, "outer", LMAPS_TRANSLATE, &outer);
     if (n == 0)
-        n = read_list(L, 2, op, "inner", &inner);
+        n = lmaps_read(L, 2, op, "inner", LMAPS_TRANSLATE, &inner);
     if (n != 0)
         return n;
     size_t cap = outer.n + inner.n;
@@ -569,190 +492,8 @@ static int l_compose(lua_State *L)
     size_t count = idtrans_compose(outer.e, outer.n, inner.e, inner.n, outer.tmp, out, cap);
     if (count > cap) /* cannot happen: two families of disjoint ranges */
         count = cap;
-    linxuser_push_map_list(L, out, count);
+    lmaps_push_list(L, out, count);
     return 1;
-}
-
-/* ---- setup_maps through newuidmap / newgidmap ------------------------- */
-
-static int has_cap(int cap)
-{
-    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-    memset(data, 0, sizeof data);
-    if (syscall(SYS_capget, &hdr, data) != 0)
-        return 0;
-    return (int)((data[cap / 32].effective >> (cap % 32)) & 1U);
-}
-
-/* May this process write the map itself? With CAP_SETUID/CAP_SETGID
- * (root), any map; without, only the one line the kernel allows: its
- * own effective id, length 1. Anything else would be EPERM. */
-static int may_write(int cap, int64_t own, const struct idmap_entry *e, size_t n)
-{
-    /* The own-id line needs no capability: skip the capget for it. */
-    if (n == 1 && e[0].length == 1 && e[0].outside == own)
-        return 1;
-    return has_cap(cap);
-}
-
-enum mode { MODE_AUTO, MODE_ALWAYS, MODE_NEVER };
-
-static void helper_error(lua_State *L, const char *op, const char *helper, const char *reason)
-{
-    linx_error_new(L, "helper", op);
-    linx_error_setstr(L, "helper", helper);
-    linx_error_setstr(L, "reason", reason);
-}
-
-static int find_helper(lua_State *L, const char *op, const char *name, char *out)
-{
-    int err = idhelper_find(name, getenv("PATH"), out, PATH_MAX);
-    if (err == 0)
-        return 0;
-    helper_error(L, op, name, "missing");
-    linx_error_setstr(L, "errno", linx_errno_name(err));
-    linx_error_setint(L, "code", err);
-    const char *why = err == EACCES ? "is not executable" : "was not found";
-    if (strchr(name, '/') != NULL)
-        lua_pushfstring(L, "%s %s", name, why);
-    else
-        lua_pushfstring(L, "%s %s in PATH", name, why);
-    lua_pushliteral(L, "; hint: install the uidmap package, or map only the caller's own id");
-    lua_concat(L, 2);
-    lua_setfield(L, -2, "message");
-    linx_error_setstr(L, "hint",
-                      "install the uidmap package (newuidmap, newgidmap), or map only the "
-                      "caller's own id, which needs no helper");
-    return linx_error_return(L);
-}
-
-int linxuser_route_plan(lua_State *L, int opts, const struct idmap_entry *uid, size_t nuid,
-                        const struct idmap_entry *gid, size_t ngid, struct linxuser_route *route)
-{
-    static const char op[] = "setup_maps";
-    static const char *const keys[] = {"helper", "newuidmap", "newgidmap"};
-    int top = lua_gettop(L);
-    int n;
-    for (int i = 0; i < 3; i++)
-        if ((n = linxuser_get_option(L, opts, keys[i], op)) != 0)
-            return n;
-    /* top+1 = helper, top+2 = newuidmap, top+3 = newgidmap */
-    enum mode mode = MODE_AUTO;
-    if (!lua_isnil(L, top + 1)) {
-        const char *v = lua_type(L, top + 1) == LUA_TSTRING ? lua_tostring(L, top + 1) : "";
-        if (strcmp(v, "auto") == 0)
-            mode = MODE_AUTO;
-        else if (strcmp(v, "always") == 0)
-            mode = MODE_ALWAYS;
-        else if (strcmp(v, "never") == 0)
-            mode = MODE_NEVER;
-        else
-            return bad_option(L, op, "invalid", "helper", top + 1);
-    }
-    for (int i = 2; i <= 3; i++)
-        if (!lua_isnil(L, top + i) && lua_type(L, top + i) != LUA_TSTRING)
-            return bad_option(L, op, "not_a_string", keys[i - 1], top + i);
-    const char *uname = lua_isnil(L, top + 2) ? "newuidmap" : lua_tostring(L, top + 2);
-    const char *gname = lua_isnil(L, top + 3) ? "newgidmap" : lua_tostring(L, top + 3);
-    route->uid_helper = mode == MODE_ALWAYS ||
-                        (mode == MODE_AUTO && !may_write(CAP_SETUID, geteuid(), uid, nuid));
-    route->gid_helper = mode == MODE_ALWAYS ||
-                        (mode == MODE_AUTO && !may_write(CAP_SETGID, getegid(), gid, ngid));
-    route->uid_path[0] = route->gid_path[0] = '\0';
-    /* Find both helpers before the first write: a missing one leaves
-     * nothing behind. */
-    if (route->uid_helper && (n = find_helper(L, "set_uid_map", uname, route->uid_path)) != 0)
-        return n;
-    if (route->gid_helper && (n = find_helper(L, "set_gid_map", gname, route->gid_path)) != 0)
-        return n;
-    lua_settop(L, top);
-    return 0;
-}
-
-static void trim_end(char *s, size_t *len)
-{
-    while (*len > 0 && (s[*len - 1] == '\n' || s[*len - 1] == ' ' || s[*len - 1] == '\r'))
-        s[--*len] = '\0';
-}
-
-static const char *helper_hint(const char *out)
-{
-    if (strstr(out, "not allowed") != NULL)
-        return "the caller owns no such subordinate range: compare the map with "
-               "linxuser.subids() (/etc/subuid, /etc/subgid)";
-    if (strstr(out, "owned by a different user") != NULL)
-        return "the helpers only map a process whose uid and gid are the caller's real uid "
-               "and primary gid";
-    if (strstr(out, "user name") != NULL)
-        return "the caller's uid has no passwd entry";
-    return NULL;
-}
-
-int linxuser_route_write(lua_State *L, const char *op, const char *path,
-                         const struct procfs_target *t, const struct idmap_entry *entries,
-                         size_t count)
-{
-    /* The helper names the target by pid. A handle's child is unreaped
-     * until wait(), so its pid cannot have been reused; check that it
-     * still runs, as the procfs path does, right before the helper. */
-    const char *map_file = strcmp(op, "set_uid_map") == 0 ? "uid_map" : "gid_map";
-    int gone = procfs_alive(t);
-    if (gone != 0) {
-        char file[64];
-        procfs_path(t, map_file, file, sizeof file);
-        return linx_error_os(L, op, file, gone,
-                             gone == ENOENT || gone == ESRCH ? "the target process has exited"
-                                                             : NULL);
-    }
-    char *argv[IDHELPER_MAX_ARGS];
-    char text[IDHELPER_ARGTEXT];
-    struct idhelper_result *res = lua_newuserdata(L, sizeof *res);
-    idhelper_argv(path, t->pid, entries, count, argv, text);
-    if (idhelper_run(path, argv, res) == 0)
-        return 0;
-    trim_end(res->out, &res->out_len);
-    static const char *const reasons[] = {"ok", "exit", "signal", "exec", "spawn"};
-    helper_error(L, op, path, reasons[res->outcome]);
-    lua_createtable(L, (int)(2 + 3 * count), 0);
-    for (size_t i = 0; argv[i] != NULL; i++) {
-        lua_pushstring(L, argv[i]);
-        lua_rawseti(L, -2, (lua_Integer)(i + 1));
-    }
-    lua_setfield(L, -2, "argv");
-    lua_pushlstring(L, res->out, res->out_len);
-    lua_setfield(L, -2, "stderr");
-    const char *hint = helper_hint(res->out);
-    if (hint != NULL)
-        linx_error_setstr(L, "hint", hint);
-    switch (res->outcome) {
-    case IDHELPER_EXIT:
-        linx_error_setint(L, "status", res->status);
-        lua_pushfstring(L, "%s exited with status %d", path, res->status);
-        break;
-    case IDHELPER_SIGNAL:
-        linx_error_setint(L, "signal", res->status);
-        lua_pushfstring(L, "%s was killed by signal %d", path, res->status);
-        break;
-    default: /* exec, spawn */
-        linx_error_setstr(L, "errno", linx_errno_name(res->err));
-        linx_error_setint(L, "code", res->err);
-        lua_pushfstring(L, "cannot %s %s: %s", res->outcome == IDHELPER_EXEC ? "run" : "start",
-                        path, strerror(res->err));
-        break;
-    }
-    /* One line for tostring: the helper's own words, then the hint. */
-    if (res->out_len > 0) {
-        lua_pushliteral(L, ": ");
-        luaL_gsub(L, res->out, "\n", "; ");
-        lua_concat(L, 3);
-    }
-    if (hint != NULL) {
-        lua_pushfstring(L, "; hint: %s", hint);
-        lua_concat(L, 2);
-    }
-    lua_setfield(L, -2, "message");
-    return linx_error_return(L);
 }
 
 /* ---- registration ----------------------------------------------------- */

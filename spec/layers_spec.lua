@@ -1,0 +1,165 @@
+-- The rooms of src/ call and include downwards only: no circle between
+-- files, read from the sources' #include lines and from nm of each
+-- object (compiled here, one unit at a time, as the Makefile would).
+local support = require "support"
+
+local ver = os.getenv("LINX_LUA_VERSION") or "5.4"
+local pc = ver == "jit" and "luajit" or "lua" .. ver
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\"", "r"))
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return out:gsub("rc=%d+%s*$", ""), rc
+end
+
+local function sources()
+  local list = {}
+  for name in support.sh("ls src"):gmatch("[^\n]+") do
+    if name:match("%.[ch]$") then list[#list + 1] = name end
+  end
+  table.sort(list)
+  return list
+end
+
+-- A file's room: "lmaps" for both src/lmaps.c and src/lmaps.h.
+local function room(name) return (name:gsub("%.[ch]$", "")) end
+
+local function add_edge(g, a, b)
+  if a == b then return end
+  g[a] = g[a] or {}
+  g[a][b] = true
+end
+
+-- One circle in graph g (node -> set of nodes) as a list, or nil.
+local function find_cycle(g)
+  local state, stack = {}, {}
+  local function visit(n)
+    state[n] = "open"
+    stack[#stack + 1] = n
+    local nexts = {}
+    for m in pairs(g[n] or {}) do nexts[#nexts + 1] = m end
+    table.sort(nexts)
+    for _, m in ipairs(nexts) do
+      if state[m] == "open" then
+        local cycle, from = {}, nil
+        for i, s in ipairs(stack) do if s == m then from = i end end
+        for i = from, #stack do cycle[#cycle + 1] = stack[i] end
+        cycle[#cycle + 1] = m
+        return cycle
+      elseif state[m] == nil then
+        local c = visit(m)
+        if c then return c end
+      end
+    end
+    stack[#stack] = nil
+    state[n] = "done"
+    return nil
+  end
+  local nodes = {}
+  for n in pairs(g) do nodes[#nodes + 1] = n end
+  table.sort(nodes)
+  for _, n in ipairs(nodes) do
+    if state[n] == nil then
+      local c = visit(n)
+      if c then return c end
+    end
+  end
+  return nil
+end
+
+local function include_graph()
+  local g = {}
+  for _, name in ipairs(sources()) do
+    local text = assert(support.read_file("src/" .. name))
+    for inc in text:gmatch('\n%s*#%s*include%s+"([^"]+)"') do
+      add_edge(g, room(name), room(inc:match("[^/]+$")))
+    end
+  end
+  return g
+end
+
+-- file -> file edges: a.o uses a symbol that b.o defines.
+local objects
+local function call_graph()
+  if objects then return objects end
+  local dir = support.sh("mktemp -d /tmp/linx-layers.XXXXXX"):gsub("%s+$", "")
+  local cflags = support.sh("pkg-config --cflags " .. pc .. " 2>/dev/null"):gsub("%s+$", "")
+  local defines, uses = {}, {}
+  for _, name in ipairs(sources()) do
+    if name:match("%.c$") then
+      local obj = dir .. "/" .. room(name) .. ".o"
+      local extra = name == "child.c" and " -ffreestanding -fno-builtin" or ""
+      local out, rc = sh("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags ..
+                         " -Isrc -o " .. obj .. " src/" .. name)
+      assert(rc == 0, "cc src/" .. name .. ": " .. out)
+      local syms, nrc = sh("nm -P " .. obj)
+      assert(nrc == 0, syms)
+      uses[room(name)] = {}
+      for sym, kind in syms:gmatch("([%w_%.]+) (%a) [^\n]*") do
+        if kind == "U" then
+          uses[room(name)][sym] = true
+        elseif kind:match("[TDBRGSV]") then
+          defines[sym] = room(name)
+        end
+      end
+    end
+  end
+  os.execute("rm -rf '" .. dir .. "'")
+  local g = {}
+  for from, set in pairs(uses) do
+    for sym in pairs(set) do
+      if defines[sym] then add_edge(g, from, defines[sym]) end
+    end
+  end
+  objects = g
+  return g
+end
+
+local function show(cycle) return cycle and table.concat(cycle, " -> ") or "none" end
+
+describe("layers", function()
+  it("the circle finder finds a circle, and only one that is there", function()
+    assert.are.equal("a -> b -> c -> a", show(find_cycle({a = {b = true}, b = {c = true}, c = {a = true}})))
+    assert.is_nil(find_cycle({a = {b = true, c = true}, b = {c = true}}))
+  end)
+
+  it("#include lines form no circle between rooms", function()
+    local g = include_graph()
+    assert.is_truthy(g.linxuser and g.linxuser.lmaps, "linxuser.c includes lmaps.h")
+    assert.are.equal("none", show(find_cycle(g)))
+  end)
+
+  it("no object calls into one that calls back (nm)", function()
+    local g = call_graph()
+    assert.is_truthy(g.linxuser and g.linxuser.lmaps, "linxuser.o uses lmaps.o")
+    assert.are.equal("none", show(find_cycle(g)))
+  end)
+
+  it("calls and includes together form no circle", function()
+    local g = {}
+    for _, part in ipairs({include_graph(), call_graph()}) do
+      for a, set in pairs(part) do
+        for b in pairs(set) do add_edge(g, a, b) end
+      end
+    end
+    assert.are.equal("none", show(find_cycle(g)))
+  end)
+
+  it("linxuser.c and linxuser_ids.c never call each other; lmaps.c is below both", function()
+    local calls, incs = call_graph(), include_graph()
+    for _, g in ipairs({calls, incs}) do
+      assert.is_falsy((g.linxuser or {}).linxuser_ids)
+      assert.is_falsy((g.linxuser_ids or {}).linxuser)
+      for _, upper in ipairs({"linxuser", "linxuser_ids", "lroute", "linxuser_module"}) do
+        assert.is_falsy((g.lmaps or {})[upper], "lmaps depends on " .. upper)
+      end
+      assert.is_falsy((g.lroute or {}).linxuser)
+      assert.is_falsy((g.lroute or {}).linxuser_ids)
+    end
+    assert.is_truthy(calls.linxuser_ids.lmaps, "linxuser_ids.o uses lmaps.o")
+    assert.is_truthy(calls.linxuser_module.linxuser and calls.linxuser_module.linxuser_ids,
+                     "the module file puts both verb tables together")
+  end)
+end)

@@ -1,0 +1,17 @@
+/* require "linxuser": the module table, put together from the verbs of
+ * linxuser.c (maps and setgroups) and linxuser_ids.c (subordinate ids,
+ * translation), with the shared Map metatable from lmaps.c. */
+#include "compat.h"
+#include "linxuser_int.h"
+#include "lmaps.h"
+
+int luaopen_linxuser(lua_State *L)
+{
+    lmaps_open(L);
+    lua_newtable(L);
+    linxuser_maps_register(L);
+    linxuser_ids_register(L);
+    lua_pushliteral(L, "0.1.0");
+    lua_setfield(L, -2, "_VERSION");
+    return 1;
+}

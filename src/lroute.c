@@ -1,0 +1,195 @@
+/* setup_maps through newuidmap / newgidmap (lroute.h): the route of
+ * each map, planned before the first write, and the helper's run
+ * turned into an error table. */
+#include "lroute.h"
+
+#include "idhelper.h"
+#include "lerror.h"
+#include "lmaps.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int has_cap(int cap)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return 0;
+    return (int)((data[cap / 32].effective >> (cap % 32)) & 1U);
+}
+
+/* May this process write the map itself? With CAP_SETUID/CAP_SETGID
+ * (root), any map; without, only the one line the kernel allows: its
+ * own effective id, length 1. Anything else would be EPERM. */
+static int may_write(int cap, int64_t own, const struct idmap_entry *e, size_t n)
+{
+    /* The own-id line needs no capability: skip the capget for it. */
+    if (n == 1 && e[0].length == 1 && e[0].outside == own)
+        return 1;
+    return has_cap(cap);
+}
+
+enum mode { MODE_AUTO, MODE_ALWAYS, MODE_NEVER };
+
+static void helper_error(lua_State *L, const char *op, const char *helper, const char *reason)
+{
+    linx_error_new(L, "helper", op);
+    linx_error_setstr(L, "helper", helper);
+    linx_error_setstr(L, "reason", reason);
+}
+
+static int find_helper(lua_State *L, const char *op, const char *name, char *out)
+{
+    int err = idhelper_find(name, getenv("PATH"), out, PATH_MAX);
+    if (err == 0)
+        return 0;
+    helper_error(L, op, name, "missing");
+    linx_error_setstr(L, "errno", linx_errno_name(err));
+    linx_error_setint(L, "code", err);
+    const char *why = err == EACCES ? "is not executable" : "was not found";
+    if (strchr(name, '/') != NULL)
+        lua_pushfstring(L, "%s %s", name, why);
+    else
+        lua_pushfstring(L, "%s %s in PATH", name, why);
+    lua_pushliteral(L, "; hint: install the uidmap package, or map only the caller's own id");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "message");
+    linx_error_setstr(L, "hint",
+                      "install the uidmap package (newuidmap, newgidmap), or map only the "
+                      "caller's own id, which needs no helper");
+    return linx_error_return(L);
+}
+
+int lroute_plan(lua_State *L, int opts, const struct idmap_entry *uid, size_t nuid,
+                const struct idmap_entry *gid, size_t ngid, struct lroute *route)
+{
+    static const char op[] = "setup_maps";
+    static const char *const keys[] = {"helper", "newuidmap", "newgidmap"};
+    int top = lua_gettop(L);
+    int n;
+    for (int i = 0; i < 3; i++)
+        if ((n = lmaps_get_option(L, opts, keys[i], op)) != 0)
+            return n;
+    /* top+1 = helper, top+2 = newuidmap, top+3 = newgidmap */
+    enum mode mode = MODE_AUTO;
+    if (!lua_isnil(L, top + 1)) {
+        const char *v = lua_type(L, top + 1) == LUA_TSTRING ? lua_tostring(L, top + 1) : "";
+        if (strcmp(v, "auto") == 0)
+            mode = MODE_AUTO;
+        else if (strcmp(v, "always") == 0)
+            mode = MODE_ALWAYS;
+        else if (strcmp(v, "never") == 0)
+            mode = MODE_NEVER;
+        else
+            return lmaps_bad_option(L, "bad_setup", op, "invalid", "helper", top + 1);
+    }
+    for (int i = 2; i <= 3; i++)
+        if (!lua_isnil(L, top + i) && lua_type(L, top + i) != LUA_TSTRING)
+            return lmaps_bad_option(L, "bad_setup", op, "not_a_string", keys[i - 1], top + i);
+    const char *uname = lua_isnil(L, top + 2) ? "newuidmap" : lua_tostring(L, top + 2);
+    const char *gname = lua_isnil(L, top + 3) ? "newgidmap" : lua_tostring(L, top + 3);
+    route->uid_helper = mode == MODE_ALWAYS ||
+                        (mode == MODE_AUTO && !may_write(CAP_SETUID, geteuid(), uid, nuid));
+    route->gid_helper = mode == MODE_ALWAYS ||
+                        (mode == MODE_AUTO && !may_write(CAP_SETGID, getegid(), gid, ngid));
+    route->uid_path[0] = route->gid_path[0] = '\0';
+    /* Find both helpers before the first write: a missing one leaves
+     * nothing behind. */
+    if (route->uid_helper && (n = find_helper(L, "set_uid_map", uname, route->uid_path)) != 0)
+        return n;
+    if (route->gid_helper && (n = find_helper(L, "set_gid_map", gname, route->gid_path)) != 0)
+        return n;
+    lua_settop(L, top);
+    return 0;
+}
+
+static void trim_end(char *s, size_t *len)
+{
+    while (*len > 0 && (s[*len - 1] == '\n' || s[*len - 1] == ' ' || s[*len - 1] == '\r'))
+        s[--*len] = '\0';
+}
+
+static const char *helper_hint(const char *out)
+{
+    if (strstr(out, "not allowed") != NULL)
+        return "the caller owns no such subordinate range: compare the map with "
+               "linxuser.subids() (/etc/subuid, /etc/subgid)";
+    if (strstr(out, "owned by a different user") != NULL)
+        return "the helpers only map a process whose uid and gid are the caller's real uid "
+               "and primary gid";
+    if (strstr(out, "user name") != NULL)
+        return "the caller's uid has no passwd entry";
+    return NULL;
+}
+
+int lroute_write(lua_State *L, const char *op, const char *path, const struct procfs_target *t,
+                 const struct idmap_entry *entries, size_t count)
+{
+    /* The helper names the target by pid. A handle's child is unreaped
+     * until wait(), so its pid cannot have been reused; check that it
+     * still runs, as the procfs path does, right before the helper. */
+    const char *map_file = strcmp(op, "set_uid_map") == 0 ? "uid_map" : "gid_map";
+    int gone = procfs_alive(t);
+    if (gone != 0) {
+        char file[64];
+        procfs_path(t, map_file, file, sizeof file);
+        return linx_error_os(L, op, file, gone,
+                             gone == ENOENT || gone == ESRCH ? "the target process has exited"
+                                                             : NULL);
+    }
+    char *argv[IDHELPER_MAX_ARGS];
+    char text[IDHELPER_ARGTEXT];
+    struct idhelper_result *res = lua_newuserdata(L, sizeof *res);
+    idhelper_argv(path, t->pid, entries, count, argv, text);
+    if (idhelper_run(path, argv, res) == 0)
+        return 0;
+    trim_end(res->out, &res->out_len);
+    static const char *const reasons[] = {"ok", "exit", "signal", "exec", "spawn"};
+    helper_error(L, op, path, reasons[res->outcome]);
+    lua_createtable(L, (int)(2 + 3 * count), 0);
+    for (size_t i = 0; argv[i] != NULL; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, (lua_Integer)(i + 1));
+    }
+    lua_setfield(L, -2, "argv");
+    lua_pushlstring(L, res->out, res->out_len);
+    lua_setfield(L, -2, "stderr");
+    const char *hint = helper_hint(res->out);
+    if (hint != NULL)
+        linx_error_setstr(L, "hint", hint);
+    switch (res->outcome) {
+    case IDHELPER_EXIT:
+        linx_error_setint(L, "status", res->status);
+        lua_pushfstring(L, "%s exited with status %d", path, res->status);
+        break;
+    case IDHELPER_SIGNAL:
+        linx_error_setint(L, "signal", res->status);
+        lua_pushfstring(L, "%s was killed by signal %d", path, res->status);
+        break;
+    default: /* exec, spawn */
+        linx_error_setstr(L, "errno", linx_errno_name(res->err));
+        linx_error_setint(L, "code", res->err);
+        lua_pushfstring(L, "cannot %s %s: %s", res->outcome == IDHELPER_EXEC ? "run" : "start",
+                        path, strerror(res->err));
+        break;
+    }
+    /* One line for tostring: the helper's own words, then the hint. */
+    if (res->out_len > 0) {
+        lua_pushliteral(L, ": ");
+        luaL_gsub(L, res->out, "\n", "; ");
+        lua_concat(L, 3);
+    }
+    if (hint != NULL) {
+        lua_pushfstring(L, "; hint: %s", hint);
+        lua_concat(L, 2);
+    }
+    lua_setfield(L, -2, "message");
+    return linx_error_return(L);
+}
+
