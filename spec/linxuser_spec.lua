@@ -386,14 +386,25 @@ describe("linxuser", function()
       end)
     end)
 
-    it("fails setup_maps at set_gid_map when told to skip setgroups", function()
+    it("told to skip setgroups without the helper, refuses setup_maps before any write", function()
       if S.unpriv_only("setgroups skip") then return end
       S.with_sleeper(function(pid)
-        local ok, err = user.setup_maps(pid, { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } }, setgroups = "skip" })
+        local ok, err = user.setup_maps(pid, { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } }, setgroups = "skip",
+                                              helper = "never" })
+        assert.is_nil(ok)
+        assert.are.same({ "helper", "set_gid_map", "never" }, { err.kind, err.operation, err.reason })
+        assert.matches("setgroups", err.message)
+        assert.are.same({}, user.read_uid_map(pid)) -- nothing spent
+        assert.are.same({}, user.read_gid_map(pid))
+        assert.are.equal("allow", user.read_setgroups(pid))
+        -- the plain gid write still hints at the order, not at the call that just failed
+        ok, err = user.set_gid_map(pid, { { 0, gid, 1 } })
         assert.is_nil(ok)
         assert_os(err, "EPERM", "set_gid_map")
         assert.matches("deny setgroups first", err.hint)
-        assert.are.same({ { 0, uid, 1 } }, S.triples(user.read_uid_map(pid)))
+        assert.matches("skip", err.hint)
+        -- then the whole sequence still works on the same child
+        assert.is_true(user.setup_maps(pid, { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } } }))
       end)
     end)
 

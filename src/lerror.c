@@ -178,6 +178,10 @@ static int error_tostring(lua_State *L)
             luaL_addstring(&b, ": ");
             add_text(&b, msg);
         }
+        if (hint) {
+            luaL_addstring(&b, "; hint: ");
+            add_text(&b, hint);
+        }
     }
     luaL_pushresult(&b);
     return 1;

@@ -35,6 +35,7 @@ where `err` is an `Error`, plus the numeric errno when the kernel refused.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum map_kind { UID_MAP, GID_MAP };
@@ -54,28 +55,84 @@ static int bad_target(lua_State *L, int idx, const char *op)
     return linx_error_return(L);
 }
 
-/* Resolve argument idx into *t. Returns 0, or pushes nil, err and
- * returns the number of results. */
-static int get_target(lua_State *L, int idx, const char *op, struct procfs_target *t)
+/* Is argument idx a target (a positive integral pid, or a handle that is
+ * not closed)? Returns 0, or pushes nil, err and returns 2. Nothing is
+ * kept: a verb checks first (so that a bad target is named before a bad
+ * map), reads every Lua value, and only then resolves. */
+static int check_target(lua_State *L, int idx, const char *op)
 {
     if (lua_type(L, idx) == LUA_TNUMBER) {
         lua_Number n = lua_tonumber(L, idx);
-        if (n >= 1 && n <= INT_MAX && floor(n) == n) {
-            t->pid = (pid_t)n;
-            t->dirfd = -1;
-            t->pidfd = -1;
+        if (n >= 1 && n <= INT_MAX && floor(n) == n)
             return 0;
-        }
     } else if (lua_type(L, idx) == LUA_TUSERDATA) {
         const struct linx_target_ref *ref = luaL_testudata(L, idx, LINX_HANDLE_MT);
-        if (ref != NULL && ref->procfd >= 0) {
-            t->pid = ref->pid;
-            t->dirfd = ref->procfd;
-            t->pidfd = ref->pidfd;
+        if (ref != NULL && ref->procfd >= 0)
             return 0;
-        }
     }
     return bad_target(L, idx, op);
+}
+
+#define TARGET_MT "linxuser.target"
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Let the fds go (on every return path; __gc when a Lua error unwinds). */
+static void target_drop(struct procfs_target *t)
+{
+    close_fd(&t->dirfd);
+    close_fd(&t->pidfd);
+}
+
+static int target_gc(lua_State *L)
+{
+    target_drop(lua_touserdata(L, 1));
+    return 0;
+}
+
+/* A target held for one call: a userdata pushed on the stack, empty
+ * until target_resolve. Made before the handle is resolved, as is every
+ * other allocation of the call: an allocation may run a finalizer (Lua
+ * code) that closes the handle. */
+static struct procfs_target *target_new(lua_State *L)
+{
+    struct procfs_target *t = lua_newuserdata(L, sizeof *t);
+    t->pid = 0;
+    t->dirfd = -1;
+    t->pidfd = -1;
+    luaL_setmetatable(L, TARGET_MT);
+    return t;
+}
+
+/* Resolve argument idx into *t, with our own duplicates of a handle's
+ * /proc/<pid> fd and pidfd: from here to the last write no Lua code may
+ * run, and even if some did, closing the handle could not make a write
+ * land in another process. A handle closed since check_target is
+ * bad_target. Returns 0, or pushes nil, err and returns 2. */
+static int target_resolve(lua_State *L, int idx, const char *op, struct procfs_target *t)
+{
+    if (check_target(L, idx, op) != 0)
+        return 2;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        t->pid = (pid_t)lua_tonumber(L, idx);
+        return 0;
+    }
+    const struct linx_target_ref *ref = lua_touserdata(L, idx);
+    t->pid = ref->pid;
+    t->dirfd = fcntl(ref->procfd, F_DUPFD_CLOEXEC, 3);
+    if (t->dirfd >= 0 && ref->pidfd >= 0)
+        t->pidfd = fcntl(ref->pidfd, F_DUPFD_CLOEXEC, 3);
+    if (t->dirfd < 0 || (ref->pidfd >= 0 && t->pidfd < 0)) {
+        int err = errno;
+        target_drop(t);
+        return linx_error_os(L, op, NULL, err, NULL);
+    }
+    return 0;
 }
 
 /* ---- kernel refusals -------------------------------------------------- */
@@ -103,6 +160,19 @@ static int setgroups_allowed(const struct procfs_target *t)
     return allow;
 }
 
+/* Does the target share this process's user namespace (a child spawned
+ * without "user")? Its maps are then the ones this process lives under. */
+static int in_own_userns(const struct procfs_target *t)
+{
+    struct stat mine, its;
+    int fd = procfs_open(t, "ns/user", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    int ok = fstat(fd, &its) == 0 && stat("/proc/self/ns/user", &mine) == 0;
+    close(fd);
+    return ok && mine.st_dev == its.st_dev && mine.st_ino == its.st_ino;
+}
+
 /* Explain the refusals people actually hit; NULL when we know no better. */
 static const char *hint_for(const struct procfs_target *t, const char *file, int err)
 {
@@ -117,11 +187,14 @@ static const char *hint_for(const struct procfs_target *t, const char *file, int
                    ? "setgroups cannot change once gid_map has been written"
                    : "only a writer with CAP_SYS_ADMIN over the target's user namespace "
                      "may change setgroups";
+    if (in_own_userns(t))
+        return "the target shares this process's user namespace, whose maps were written when "
+               "it was made: the likely mistake is a spawn without namespaces = {\"user\"}";
     if (map_written(t, file))
         return "maps are write-once: this map was already written";
     if (strcmp(file, "gid_map") == 0 && geteuid() != 0 && setgroups_allowed(t))
-        return "an unprivileged writer must deny setgroups first (deny_setgroups or "
-               "setup_maps)";
+        return "an unprivileged writer must deny setgroups first (deny_setgroups, or "
+               "setup_maps without setgroups = \"skip\"), or write through newgidmap";
     return "an unprivileged writer may map only its own id, as one entry of length 1, "
            "from the parent namespace; ranges need CAP_SETUID/CAP_SETGID there "
            "(or newuidmap/newgidmap)";
@@ -234,12 +307,14 @@ to repeat until the gid map is written; after that it is EPERM.
 */
 static int l_deny_setgroups(lua_State *L)
 {
-    struct procfs_target t;
-    int n = get_target(L, 1, "deny_setgroups", &t);
+    lua_settop(L, 1);
+    struct procfs_target *t = target_new(L);
+    int n = target_resolve(L, 1, "deny_setgroups", t);
     if (n == 0)
-        n = check_alive(L, "deny_setgroups", &t, "setgroups");
+        n = check_alive(L, "deny_setgroups", t, "setgroups");
     if (n == 0)
-        n = write_setgroups(L, &t);
+        n = write_setgroups(L, t);
+    target_drop(t);
     if (n != 0)
         return n;
     lua_pushboolean(L, 1);
@@ -257,17 +332,19 @@ Read the target's `setgroups`.
 */
 static int l_read_setgroups(lua_State *L)
 {
-    struct procfs_target t;
-    int n = get_target(L, 1, "read_setgroups", &t);
+    lua_settop(L, 1);
+    struct procfs_target *t = target_new(L);
+    int n = target_resolve(L, 1, "read_setgroups", t);
     if (n == 0)
-        n = check_alive(L, "read_setgroups", &t, "setgroups");
+        n = check_alive(L, "read_setgroups", t, "setgroups");
+    char *text = NULL;
+    size_t len = 0;
+    int err = n == 0 ? procfs_read_all(t, "setgroups", &text, &len) : 0;
+    if (err != 0)
+        n = os_error(L, "read_setgroups", t, "setgroups", err);
+    target_drop(t);
     if (n != 0)
         return n;
-    char *text;
-    size_t len;
-    int err = procfs_read_all(&t, "setgroups", &text, &len);
-    if (err != 0)
-        return os_error(L, "read_setgroups", &t, "setgroups", err);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
         len--;
     lua_pushlstring(L, text, len);
@@ -293,15 +370,19 @@ static int set_map(lua_State *L, enum map_kind kind)
 {
     const char *op = kind == UID_MAP ? "set_uid_map" : "set_gid_map";
     struct lmaps_list m;
-    struct procfs_target t;
     lua_settop(L, 2);
-    int n = get_target(L, 1, op, &t);
+    int n = check_target(L, 1, op);
     if (n == 0)
         n = lmaps_read(L, 2, op, NULL, LMAPS_KERNEL, &m);
+    if (n != 0)
+        return n;
+    struct procfs_target *t = target_new(L);
+    n = target_resolve(L, 1, op, t);
     if (n == 0)
-        n = check_alive(L, op, &t, map_file(kind));
+        n = check_alive(L, op, t, map_file(kind));
     if (n == 0)
-        n = write_map(L, op, &t, kind, m.e, m.n);
+        n = write_map(L, op, t, kind, m.e, m.n);
+    target_drop(t);
     if (n != 0)
         return n;
     lua_pushboolean(L, 1);
@@ -341,17 +422,19 @@ static int l_set_gid_map(lua_State *L) { return set_map(L, GID_MAP); }
 static int read_map(lua_State *L, enum map_kind kind)
 {
     const char *op = kind == UID_MAP ? "read_uid_map" : "read_gid_map";
-    struct procfs_target t;
-    int n = get_target(L, 1, op, &t);
+    lua_settop(L, 1);
+    struct procfs_target *t = target_new(L);
+    int n = target_resolve(L, 1, op, t);
     if (n == 0)
-        n = check_alive(L, op, &t, map_file(kind));
+        n = check_alive(L, op, t, map_file(kind));
+    char *text = NULL;
+    size_t len = 0;
+    int err = n == 0 ? procfs_read_all(t, map_file(kind), &text, &len) : 0;
+    if (err != 0)
+        n = os_error(L, op, t, map_file(kind), err);
+    target_drop(t);
     if (n != 0)
         return n;
-    char *text;
-    size_t len;
-    int err = procfs_read_all(&t, map_file(kind), &text, &len);
-    if (err != 0)
-        return os_error(L, op, &t, map_file(kind), err);
     struct idmap_entry small[IDMAP_MAX_ENTRIES];
     struct idmap_entry *entries = small;
     size_t count = idmap_parse(text, len, small, IDMAP_MAX_ENTRIES);
@@ -359,7 +442,7 @@ static int read_map(lua_State *L, enum map_kind kind)
         entries = malloc(count * sizeof *entries);
         if (entries == NULL) {
             free(text);
-            return os_error(L, op, &t, map_file(kind), ENOMEM);
+            return linx_error_os(L, op, NULL, ENOMEM, NULL);
         }
         idmap_parse(text, len, entries, count);
     }
@@ -434,15 +517,15 @@ static int l_setup_maps(lua_State *L)
 {
     static const char op[] = "setup_maps";
     struct lmaps_list uid, gid;
-    struct procfs_target t;
     lua_settop(L, 2);
-    int n = get_target(L, 1, op, &t);
+    int n = check_target(L, 1, op);
     if (n != 0)
         return n;
     if (lua_type(L, 2) != LUA_TTABLE)
         return bad_setup(L, "not_a_table", NULL);
-    /* Stack: 3 = uid, 4 = gid, 5 = setgroups. Everything is checked
-     * before the first write, so a bad gid map leaves nothing behind. */
+    /* Every Lua value is read first (options may run metamethods), then
+     * the handle is resolved, then nothing but C runs until the last
+     * write. Stack: 3 = uid, 4 = gid, 5 = setgroups. */
     static const char *const keys[] = {"uid", "gid", "setgroups"};
     for (int i = 0; i < 3; i++)
         if ((n = lmaps_get_option(L, 2, keys[i], op)) != 0)
@@ -467,22 +550,27 @@ static int l_setup_maps(lua_State *L)
             return linx_error_return(L);
         }
     }
-    /* Direct or through newuidmap/newgidmap: decided, and the helpers
-     * found, before the first write. */
     struct lroute route;
-    if ((n = lroute_plan(L, 2, uid.e, uid.n, gid.e, gid.n, &route)) != 0)
+    if ((n = lroute_read(L, 2, &route)) != 0)
         return n;
-    if ((n = check_alive(L, deny ? "deny_setgroups" : "set_uid_map", &t,
-                         deny ? "setgroups" : "uid_map")) != 0)
-        return n;
-    if (deny && (n = write_setgroups(L, &t)) != 0)
-        return n;
-    n = route.uid_helper ? lroute_write(L, "set_uid_map", route.uid_path, &t, uid.e, uid.n)
-                         : write_map(L, "set_uid_map", &t, UID_MAP, uid.e, uid.n);
-    if (n != 0)
-        return n;
-    n = route.gid_helper ? lroute_write(L, "set_gid_map", route.gid_path, &t, gid.e, gid.n)
-                         : write_map(L, "set_gid_map", &t, GID_MAP, gid.e, gid.n);
+    struct procfs_target *t = target_new(L);
+    n = target_resolve(L, 1, op, t);
+    if (n == 0)
+        n = check_alive(L, deny ? "deny_setgroups" : "set_uid_map", t,
+                        deny ? "setgroups" : "uid_map");
+    /* Direct or through newuidmap/newgidmap: decided from what the
+     * kernel will take, and the helpers found, before the first write. */
+    if (n == 0)
+        n = lroute_plan(L, &route, uid.e, uid.n, gid.e, gid.n, !deny && setgroups_allowed(t));
+    if (n == 0 && deny)
+        n = write_setgroups(L, t);
+    if (n == 0)
+        n = route.uid_helper ? lroute_write(L, &route, 0, t, uid.e, uid.n)
+                             : write_map(L, "set_uid_map", t, UID_MAP, uid.e, uid.n);
+    if (n == 0)
+        n = route.gid_helper ? lroute_write(L, &route, 1, t, gid.e, gid.n)
+                             : write_map(L, "set_gid_map", t, GID_MAP, gid.e, gid.n);
+    target_drop(t);
     if (n != 0)
         return n;
     lua_pushboolean(L, 1);
@@ -506,5 +594,10 @@ static const luaL_Reg maps_verbs[] = {
 
 void linxuser_maps_register(lua_State *L)
 {
+    if (luaL_newmetatable(L, TARGET_MT)) {
+        lua_pushcfunction(L, target_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     luaL_setfuncs(L, maps_verbs, 0);
 }

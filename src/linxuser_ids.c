@@ -255,7 +255,7 @@ static int get_paths(lua_State *L, int idx, const char *op, const char **subuid,
     if (lua_isnoneornil(L, idx))
         return 0;
     if (lua_type(L, idx) != LUA_TTABLE)
-        return lmaps_bad_option(L, "bad_setup", op, "not_a_table", NULL, idx);
+        return lmaps_bad_option(L, op, "not_a_table", "opts", idx);
     static const char *const keys[] = {"subuid_path", "subgid_path"};
     const char **dst[] = {subuid, subgid};
     for (int i = 0; i < 2; i++) {
@@ -265,7 +265,7 @@ static int get_paths(lua_State *L, int idx, const char *op, const char **subuid,
         if (lua_type(L, -1) == LUA_TSTRING)
             *dst[i] = lua_tostring(L, -1); /* stays on the stack */
         else if (!lua_isnil(L, -1))
-            return lmaps_bad_option(L, "bad_setup", op, "not_a_string", keys[i], lua_gettop(L));
+            return lmaps_bad_option(L, op, "not_a_string", keys[i], lua_gettop(L));
     }
     return 0;
 }

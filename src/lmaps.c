@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Translation lists need not fit a kernel write (a composed map can
  * exceed 340 entries), but stay bounded. */
@@ -235,6 +236,13 @@ static int do_gettable(lua_State *L)
     return 1;
 }
 
+/* setup_maps's option mistakes are bad_setup, every other verb's
+ * bad_option. */
+static const char *option_kind(const char *op)
+{
+    return strcmp(op, "setup_maps") == 0 ? "bad_setup" : "bad_option";
+}
+
 int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op)
 {
     lua_pushcfunction(L, do_gettable);
@@ -242,7 +250,7 @@ int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op)
     lua_pushstring(L, key);
     if (lua_pcall(L, 2, 1, 0) == 0)
         return 0;
-    linx_error_new(L, "bad_setup", op);
+    linx_error_new(L, option_kind(op), op);
     linx_error_setstr(L, "reason", "unreadable");
     linx_error_setstr(L, "field", key);
     lua_pushvalue(L, -2);
@@ -250,10 +258,10 @@ int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op)
     return linx_error_return(L);
 }
 
-int lmaps_bad_option(lua_State *L, const char *kind, const char *op, const char *reason,
-                     const char *field, int value_idx)
+int lmaps_bad_option(lua_State *L, const char *op, const char *reason, const char *field,
+                     int value_idx)
 {
-    linx_error_new(L, kind, op);
+    linx_error_new(L, option_kind(op), op);
     linx_error_setstr(L, "reason", reason);
     if (field != NULL)
         linx_error_setstr(L, "field", field);

@@ -55,15 +55,16 @@ void lmaps_push_map(lua_State *L, const struct idmap_entry *e);
 void lmaps_push_list(lua_State *L, const struct idmap_entry *e, size_t count);
 
 /* Push opts[key], read normally (an __index of defaults works) but
- * protected: a raising metamethod becomes an error table (kind
- * bad_setup, reason "unreadable"), never a raise. Returns 0 with the
+ * protected: a raising metamethod becomes an error table (reason
+ * "unreadable"), never a raise. Option errors are kind bad_setup for
+ * op "setup_maps", bad_option for every other verb. Returns 0 with the
  * value pushed, or pushes nil, err and returns 2. */
 int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op);
 
-/* Push nil, an option error of kind (reason "not_a_table",
- * "not_a_string", "invalid", ...), naming field and carrying the value
- * at value_idx when not 0; returns 2. */
-int lmaps_bad_option(lua_State *L, const char *kind, const char *op, const char *reason,
-                     const char *field, int value_idx);
+/* Push nil, an option error (reason "not_a_table", "not_a_string",
+ * "invalid", ...), naming field and carrying the value at value_idx
+ * when not 0; returns 2. */
+int lmaps_bad_option(lua_State *L, const char *op, const char *reason, const char *field,
+                     int value_idx);
 
 #endif

@@ -24,18 +24,18 @@ static int has_cap(int cap)
     return (int)((data[cap / 32].effective >> (cap % 32)) & 1U);
 }
 
-/* May this process write the map itself? With CAP_SETUID/CAP_SETGID
- * (root), any map; without, only the one line the kernel allows: its
- * own effective id, length 1. Anything else would be EPERM. */
-static int may_write(int cap, int64_t own, const struct idmap_entry *e, size_t n)
+/* Will the kernel take this map from this process directly? With
+ * CAP_SETUID/CAP_SETGID (root), any map; without, only the one line it
+ * allows: its own effective id, length 1, and for the gid map only
+ * while the target's setgroups is deny. Anything else is EPERM. */
+static int may_write(int cap, int64_t own, const struct idmap_entry *e, size_t n,
+                     int needs_deny)
 {
     /* The own-id line needs no capability: skip the capget for it. */
-    if (n == 1 && e[0].length == 1 && e[0].outside == own)
+    if (n == 1 && e[0].length == 1 && e[0].outside == own && !needs_deny)
         return 1;
     return has_cap(cap);
 }
-
-enum mode { MODE_AUTO, MODE_ALWAYS, MODE_NEVER };
 
 static void helper_error(lua_State *L, const char *op, const char *helper, const char *reason)
 {
@@ -57,17 +57,12 @@ static int find_helper(lua_State *L, const char *op, const char *name, char *out
         lua_pushfstring(L, "%s %s", name, why);
     else
         lua_pushfstring(L, "%s %s in PATH", name, why);
-    lua_pushliteral(L, "; hint: install the uidmap package, or map only the caller's own id");
-    lua_concat(L, 2);
     lua_setfield(L, -2, "message");
-    linx_error_setstr(L, "hint",
-                      "install the uidmap package (newuidmap, newgidmap), or map only the "
-                      "caller's own id, which needs no helper");
+    linx_error_setstr(L, "hint", "install the uidmap package, or map only the caller's own id");
     return linx_error_return(L);
 }
 
-int lroute_plan(lua_State *L, int opts, const struct idmap_entry *uid, size_t nuid,
-                const struct idmap_entry *gid, size_t ngid, struct lroute *route)
+int lroute_read(lua_State *L, int opts, struct lroute *route)
 {
     static const char op[] = "setup_maps";
     static const char *const keys[] = {"helper", "newuidmap", "newgidmap"};
@@ -76,36 +71,79 @@ int lroute_plan(lua_State *L, int opts, const struct idmap_entry *uid, size_t nu
     for (int i = 0; i < 3; i++)
         if ((n = lmaps_get_option(L, opts, keys[i], op)) != 0)
             return n;
-    /* top+1 = helper, top+2 = newuidmap, top+3 = newgidmap */
-    enum mode mode = MODE_AUTO;
+    /* top+1 = helper, top+2 = newuidmap, top+3 = newgidmap: they stay
+     * on the stack, so the names below stay valid. */
+    route->mode = LROUTE_AUTO;
     if (!lua_isnil(L, top + 1)) {
         const char *v = lua_type(L, top + 1) == LUA_TSTRING ? lua_tostring(L, top + 1) : "";
         if (strcmp(v, "auto") == 0)
-            mode = MODE_AUTO;
+            route->mode = LROUTE_AUTO;
         else if (strcmp(v, "always") == 0)
-            mode = MODE_ALWAYS;
+            route->mode = LROUTE_ALWAYS;
         else if (strcmp(v, "never") == 0)
-            mode = MODE_NEVER;
+            route->mode = LROUTE_NEVER;
         else
-            return lmaps_bad_option(L, "bad_setup", op, "invalid", "helper", top + 1);
+            return lmaps_bad_option(L, op, "invalid", "helper", top + 1);
     }
     for (int i = 2; i <= 3; i++)
         if (!lua_isnil(L, top + i) && lua_type(L, top + i) != LUA_TSTRING)
-            return lmaps_bad_option(L, "bad_setup", op, "not_a_string", keys[i - 1], top + i);
-    const char *uname = lua_isnil(L, top + 2) ? "newuidmap" : lua_tostring(L, top + 2);
-    const char *gname = lua_isnil(L, top + 3) ? "newgidmap" : lua_tostring(L, top + 3);
-    route->uid_helper = mode == MODE_ALWAYS ||
-                        (mode == MODE_AUTO && !may_write(CAP_SETUID, geteuid(), uid, nuid));
-    route->gid_helper = mode == MODE_ALWAYS ||
-                        (mode == MODE_AUTO && !may_write(CAP_SETGID, getegid(), gid, ngid));
+            return lmaps_bad_option(L, op, "not_a_string", keys[i - 1], top + i);
+    route->uname = lua_isnil(L, top + 2) ? "newuidmap" : lua_tostring(L, top + 2);
+    route->gname = lua_isnil(L, top + 3) ? "newgidmap" : lua_tostring(L, top + 3);
+    route->uid_helper = route->gid_helper = 0;
     route->uid_path[0] = route->gid_path[0] = '\0';
+    /* Made now, before the target is resolved: an allocation may run Lua
+     * code (a finalizer), which must not happen between the resolving
+     * and the last write. */
+    route->res = route->mode == LROUTE_NEVER ? NULL : lua_newuserdata(L, sizeof *route->res);
+    return 0;
+}
+
+/* helper = "never", and the gid map is one the kernel will refuse from
+ * this process: say so before the uid map is spent on a setup that
+ * cannot finish. */
+static int refused_gid(lua_State *L, const struct lroute *route, int setgroups_allow)
+{
+    helper_error(L, "set_gid_map", route->gname, "never");
+    lua_pushstring(L, setgroups_allow
+                          ? "without CAP_SETGID the kernel takes a gid map only once setgroups "
+                            "is deny, and setgroups = \"skip\" leaves it allow; helper = "
+                            "\"never\" rules out newgidmap: nothing was written"
+                          : "without CAP_SETGID the kernel takes only the caller's own gid, "
+                            "length 1; helper = \"never\" rules out newgidmap: nothing was "
+                            "written");
+    lua_setfield(L, -2, "message");
+    linx_error_setstr(L, "hint",
+                      setgroups_allow ? "drop setgroups = \"skip\" (setup_maps denies setgroups "
+                                        "first), or let newgidmap write it (helper = \"auto\")"
+                                      : "let newgidmap write it (helper = \"auto\"), or map only "
+                                        "the caller's own gid");
+    return linx_error_return(L);
+}
+
+int lroute_plan(lua_State *L, struct lroute *route, const struct idmap_entry *uid, size_t nuid,
+                const struct idmap_entry *gid, size_t ngid, int setgroups_allow)
+{
+    int mode = route->mode;
+    route->uid_helper = mode == LROUTE_ALWAYS ||
+                        (mode == LROUTE_AUTO && !may_write(CAP_SETUID, geteuid(), uid, nuid, 0));
+    int gid_direct = may_write(CAP_SETGID, getegid(), gid, ngid, setgroups_allow);
+    route->gid_helper = mode == LROUTE_ALWAYS || (mode == LROUTE_AUTO && !gid_direct);
+    /* A uid map the kernel refuses is its EPERM at the first map write,
+     * with nothing spent; a gid map it would refuse after the uid map
+     * went in is refused here. */
+    if (mode == LROUTE_NEVER && !gid_direct &&
+        may_write(CAP_SETUID, geteuid(), uid, nuid, 0))
+        return refused_gid(L, route, setgroups_allow);
     /* Find both helpers before the first write: a missing one leaves
      * nothing behind. */
-    if (route->uid_helper && (n = find_helper(L, "set_uid_map", uname, route->uid_path)) != 0)
+    int n;
+    if (route->uid_helper &&
+        (n = find_helper(L, "set_uid_map", route->uname, route->uid_path)) != 0)
         return n;
-    if (route->gid_helper && (n = find_helper(L, "set_gid_map", gname, route->gid_path)) != 0)
+    if (route->gid_helper &&
+        (n = find_helper(L, "set_gid_map", route->gname, route->gid_path)) != 0)
         return n;
-    lua_settop(L, top);
     return 0;
 }
 
@@ -128,13 +166,18 @@ static const char *helper_hint(const char *out)
     return NULL;
 }
 
-int lroute_write(lua_State *L, const char *op, const char *path, const struct procfs_target *t,
-                 const struct idmap_entry *entries, size_t count)
+int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
+                 const struct procfs_target *t, const struct idmap_entry *entries, size_t count)
 {
     /* The helper names the target by pid. A handle's child is unreaped
-     * until wait(), so its pid cannot have been reused; check that it
-     * still runs, as the procfs path does, right before the helper. */
-    const char *map_file = strcmp(op, "set_uid_map") == 0 ? "uid_map" : "gid_map";
+     * until wait() or close(), neither of which can run in this call (no
+     * Lua code runs between resolving the handle and here), so its pid
+     * cannot have been reused; check that it still runs, as the procfs
+     * path does, right before the helper. */
+    const char *op = gid_map ? "set_gid_map" : "set_uid_map";
+    const char *map_file = gid_map ? "gid_map" : "uid_map";
+    const char *path = gid_map ? route->gid_path : route->uid_path;
+    struct idhelper_result *res = route->res;
     int gone = procfs_alive(t);
     if (gone != 0) {
         char file[64];
@@ -145,7 +188,6 @@ int lroute_write(lua_State *L, const char *op, const char *path, const struct pr
     }
     char *argv[IDHELPER_MAX_ARGS];
     char text[IDHELPER_ARGTEXT];
-    struct idhelper_result *res = lua_newuserdata(L, sizeof *res);
     idhelper_argv(path, t->pid, entries, count, argv, text);
     if (idhelper_run(path, argv, res) == 0)
         return 0;
@@ -179,15 +221,12 @@ int lroute_write(lua_State *L, const char *op, const char *path, const struct pr
                         path, strerror(res->err));
         break;
     }
-    /* One line for tostring: the helper's own words, then the hint. */
+    /* One line for tostring: the helper's own words (tostring adds the
+     * hint). */
     if (res->out_len > 0) {
         lua_pushliteral(L, ": ");
         luaL_gsub(L, res->out, "\n", "; ");
         lua_concat(L, 3);
-    }
-    if (hint != NULL) {
-        lua_pushfstring(L, "; hint: %s", hint);
-        lua_concat(L, 2);
     }
     lua_setfield(L, -2, "message");
     return linx_error_return(L);

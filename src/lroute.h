@@ -5,29 +5,45 @@
 #define LINX_LROUTE_H
 
 #include "compat.h"
+#include "idhelper.h"
 #include "idmap.h"
 #include "procfs.h"
 
 #include <limits.h>
 #include <stddef.h>
 
+enum lroute_mode { LROUTE_AUTO, LROUTE_ALWAYS, LROUTE_NEVER };
+
 /* The route of each map, and the helper's resolved path where used. */
 struct lroute {
+    enum lroute_mode mode;
+    const char *uname, *gname; /* helper names, kept on the Lua stack */
+    struct idhelper_result *res; /* a userdata on the stack; NULL for "never" */
     int uid_helper, gid_helper;
     char uid_path[PATH_MAX], gid_path[PATH_MAX];
 };
 
 /* Read opts.helper ("auto" default, "always", "never") and the optional
- * opts.newuidmap / opts.newgidmap paths from the options table at index
- * opts, decide the route of each (validated) map and find the helpers
- * it needs, all before any write. Returns 0, or pushes nil, err and
- * returns the number of results. */
-int lroute_plan(lua_State *L, int opts, const struct idmap_entry *uid, size_t nuid,
-                const struct idmap_entry *gid, size_t ngid, struct lroute *route);
+ * opts.newuidmap / opts.newgidmap names from the options table at index
+ * opts, and make the helper's result buffer: every Lua step of the
+ * route, done before the target is resolved. Leaves values on the
+ * stack. Returns 0, or pushes nil, err and returns 2. */
+int lroute_read(lua_State *L, int opts, struct lroute *route);
 
-/* Write one map through its helper. op is "set_uid_map"/"set_gid_map".
- * Returns 0, or pushes nil, err (kind "helper") and returns 2. */
-int lroute_write(lua_State *L, const char *op, const char *path, const struct procfs_target *t,
-                 const struct idmap_entry *entries, size_t count);
+/* Decide the route of each (validated) map from what the kernel will
+ * take from this process (setgroups_allow: the target's setgroups will
+ * still be "allow" when the gid map is written), and find the helpers
+ * it needs, all before any write. Runs no Lua code unless it fails.
+ * helper = "never" with a gid map the kernel would refuse after the uid
+ * map went in is an error (kind helper, reason "never"). Returns 0, or
+ * pushes nil, err and returns 2. */
+int lroute_plan(lua_State *L, struct lroute *route, const struct idmap_entry *uid, size_t nuid,
+                const struct idmap_entry *gid, size_t ngid, int setgroups_allow);
+
+/* Write one map (the gid map when gid_map) through its helper. Runs no
+ * Lua code unless it fails. Returns 0, or pushes nil, err (kind
+ * "helper") and returns 2. */
+int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
+                 const struct procfs_target *t, const struct idmap_entry *entries, size_t count);
 
 #endif
