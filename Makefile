@@ -30,13 +30,13 @@ ALL_CFLAGS := $(WARN) -fPIC $(CFLAGS) $(EXTRA_CFLAGS) $(LUA_CFLAGS)
 LDFLAGS ?=
 SHARED := -shared
 
-CORE_SRC := src/idmap.c src/procfs.c src/lerror.c
+CORE_SRC := src/idmap.c src/decimal.c src/procfs.c src/lerror.c src/errname.c
 # linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
 IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelper.c
 # The module on top; linxuser.c and linxuser_ids.c side by side (never
 # calling each other); lmaps.c below both (spec/layers_spec.lua).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
-PROC_SRC := src/process.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c
+PROC_SRC := src/process.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host
@@ -68,7 +68,7 @@ $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
-LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c,$(PROC_SRC)) \
+LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c,$(PROC_SRC)) \
 	$(CORE_SRC)
 $(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS)
 	@mkdir -p $(@D)

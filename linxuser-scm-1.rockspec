@@ -32,13 +32,14 @@ build = {
       linxuser = {
          sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c",
                      "src/linxuser_ids.c", "src/lroute.c", "src/subid.c", "src/idtrans.c",
-                     "src/idhelper.c", "src/idmap.c", "src/procfs.c", "src/lerror.c" },
+                     "src/idhelper.c", "src/idmap.c", "src/decimal.c", "src/procfs.c", "src/lerror.c",
+                     "src/errname.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },
       ["linx.process"] = {
          sources = { "src/process.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
-                     "src/child.c", "src/lerror.c" },
+                     "src/child.c", "src/lerror.c", "src/errname.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },

@@ -1,5 +1,5 @@
 /* libFuzzer target for subid_parse (src/subid.c, compiled in here so the
- * target builds on its own: tools/fuzz-run links only src/idmap.c).
+ * target builds on its own: tools/fuzz-run links src/idmap.c and src/decimal.c).
  *
  * Input: byte 0 picks the owner's uid (or none), the rest is the file.
  * The owner's name is "alice". Invariants (abort() on violation):

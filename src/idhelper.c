@@ -1,5 +1,7 @@
 #include "idhelper.h"
 
+#include "decimal.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -63,15 +65,7 @@ int idhelper_find(const char *name, const char *path_env, char *out, size_t cap)
 
 static char *put_decimal(char *out, int64_t v)
 {
-    char digits[20];
-    int n = 0;
-    uint64_t u = v < 0 ? 0 : (uint64_t)v;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    while (n > 0)
-        *out++ = digits[--n];
+    out += linx_decimal(v < 0 ? 0 : (uint64_t)v, out);
     *out++ = '\0';
     return out;
 }

@@ -1,5 +1,7 @@
 #include "idmap.h"
 
+#include "decimal.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,15 +140,7 @@ enum idmap_reason idmap_validate(const struct idmap_entry *entries, size_t count
 /* Append the decimal form of v (0..2^32-1) and a separator. */
 static char *put_id(char *out, int64_t v, char sep)
 {
-    char digits[20];
-    int n = 0;
-    uint64_t u = (uint64_t)v;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    while (n > 0)
-        *out++ = digits[--n];
+    out += linx_decimal((uint64_t)v, out);
     *out++ = sep;
     return out;
 }

@@ -3,12 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *linx_errno_name(int err)
-{
-    const char *name = strerrorname_np(err);
-    return name != NULL ? name : "E?";
-}
-
 /* Push err[field]; return it as text (numbers converted on the stack
  * copy, which stays there until the caller resets the stack), or NULL. */
 static const char *field_str(lua_State *L, int t, const char *field)

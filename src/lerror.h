@@ -4,6 +4,7 @@
 #define LINX_LERROR_H
 
 #include "compat.h"
+#include "errname.h"
 
 #define LINX_ERROR_MT "linx.error"
 
@@ -20,8 +21,5 @@ int linx_error_return(lua_State *L);
 /* Set err[field] = string / integer on the table at the top. */
 void linx_error_setstr(lua_State *L, const char *field, const char *value);
 void linx_error_setint(lua_State *L, const char *field, long long value);
-
-/* Symbolic errno name ("EPERM"); "E?" when unknown. */
-const char *linx_errno_name(int err);
 
 #endif

@@ -1,5 +1,7 @@
 #include "subid.h"
 
+#include "decimal.h"
+
 #include <string.h>
 
 #define SUBID_ID_MAX 4294967295LL
@@ -40,21 +42,6 @@ static int parse_number(const char *p, const char *end, int64_t *out)
     }
     *out = v;
     return 1;
-}
-
-/* The decimal form of uid into buf (at least 21 bytes); returns its length. */
-static size_t decimal(int64_t uid, char *buf)
-{
-    char digits[20];
-    size_t n = 0;
-    uint64_t u = (uint64_t)uid;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = digits[n - 1 - i];
-    return n;
 }
 
 static int same(const char *a, size_t alen, const char *b, size_t blen)
@@ -100,7 +87,7 @@ size_t subid_parse(const char *text, size_t len, const struct subid_owner *who,
     char uidstr[24];
     size_t uidlen = 0;
     if (who->uid >= 0 && who->uid <= SUBID_ID_MAX)
-        uidlen = decimal(who->uid, uidstr);
+        uidlen = linx_decimal((uint64_t)who->uid, uidstr);
     size_t found = 0;
     const char *p = text, *end = text + len;
     while (p < end) {
