@@ -74,6 +74,21 @@ $(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
 
+# C unit tests of the core (no Lua, no namespace, no root), as TAP. The
+# core is built strictly POSIX (no _GNU_SOURCE), which keeps it portable;
+# tools/unit-lane also builds it with musl-gcc where Debian's musl-tools is.
+UNIT_CORE := src/idmap.c src/subid.c src/idtrans.c src/decimal.c src/errname.c
+UNIT_SRC := $(wildcard spec/unit/*.c)
+UNIT_CC ?= $(CC)
+UNIT_BIN ?= $(BUILD)/unit
+UNIT_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes $(OPT)
+.PHONY: unit
+$(UNIT_BIN): $(UNIT_SRC) $(UNIT_CORE) $(wildcard spec/unit/*.h) $(HEADERS)
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ $(UNIT_SRC) $(UNIT_CORE)
+unit: $(UNIT_BIN)
+	@$(UNIT_BIN)
+
 deps:
 	@tools/deps
 
