@@ -3,6 +3,46 @@
 #include <stdio.h>
 #include <string.h>
 
+/* ---- every kind ------------------------------------------------------- */
+
+/* Every error kind, its extra fields (besides kind and operation) and when
+ * it is returned: API.md and the README show this same table, and
+ * spec/errors_spec.lua compares the README's with this one, row by row.
+ * Any error may also carry a `message` sentence. A kind not listed here
+ * is a bug: linx_error_new raises. Keep one entry per line, as
+ * {"kind", "field, field", "when"}, for that spec to read. */
+static const struct error_kind {
+    const char *kind;
+    const char *fields;
+    const char *when;
+} kinds[] = {
+    {"os", "path, errno, code, message, hint", "the kernel refused"},
+    {"bad_map", "reason, index, entry, other, field", "caller mistake in a map, caught before any write"},
+    {"bad_setgroups", "value", "setgroups option not \"deny\"/\"skip\""},
+    {"bad_setup", "reason, field", "setup_maps options unusable (missing, wrong type, bad helper)"},
+    {"bad_target", "value", "not a positive integer pid nor a live handle"},
+    {"bad_option", "field, reason, value, index", "options of any other verb (spawn, subids, …) unusable"},
+    {"bad_state", "state, reason", "a handle method called in a state where it cannot act"},
+    {"timeout", "seconds", "a wait with a time limit ran out (the child is left as it was)"},
+    {"child_died", "status", "the child died before it reached the checkpoint or reported its exec"},
+    {"helper", "helper, reason, status, stderr, argv, hint", "newuidmap/newgidmap failed"},
+    {"no_subids", "user, uid, path, field", "subordinate-id look-ups and id translation"},
+    {"no_user", "user, uid, path, field", "subordinate-id look-ups and id translation"},
+    {"bad_user", "user, uid, path, field", "subordinate-id look-ups and id translation"},
+    {"bad_id", "user, uid, path, field", "subordinate-id look-ups and id translation"},
+};
+
+/* The table's own copy of kind, or NULL when it is not listed. */
+static const char *known_kind(const char *kind)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i].kind, kind) == 0)
+            return kinds[i].kind;
+    return NULL;
+}
+
+/* ---- tostring --------------------------------------------------------- */
+
 /* Push err[field]; return it as text (numbers converted on the stack
  * copy, which stays there until the caller resets the stack), or NULL. */
 static const char *field_str(lua_State *L, int t, const char *field)
@@ -194,19 +234,14 @@ so `assert(verb(...))` reads well on Lua 5.3 and 5.4. Elsewhere use
 and LuaJIT's raises its last argument, the errno number after a kernel
 refusal.
 
-Kinds and their extra fields:
-
-- `os`: the kernel refused. `path`, `errno` (`"EPERM"`, ...), `code`
-  (number), `message` (strerror), `hint` (may be nil).
-- `bad_map`: a caller mistake caught before any write. `reason`
-  (`not_a_list`, `empty`, `too_many`, `too_long`, `bad_entry`, `negative`,
-  `zero_length`, `out_of_range`, `overlap`), `index` (1-based), `entry`,
-  `other` (overlap), `field` (`setup_maps`: `"uid"` or `"gid"`).
-- `bad_setgroups`: `value`, the `setgroups` option that is not `"deny"`/`"skip"`.
-- `bad_setup`: `reason` (`missing`, `not_a_table`, `unreadable`), `field`.
-- `bad_target`: `value`, not a positive integer pid nor a live handle.
-- `bad_option` (`linx.process`): `field`, `reason`, `value`, `index`.
-- `bad_state` (`linx.process`): `state`, `reason`, `message`.
+Every table has `kind` and `operation`; the extra fields of each kind are
+listed in the README's error table (the same as the contract's, and the
+one in `src/lerror.c`): `os` (`path`, `errno` such as `"EPERM"`, `code`,
+`message`, `hint`), `bad_map` (`reason`, `index`, `entry`, `other`,
+`field`), `bad_setgroups`, `bad_setup` (`setup_maps`' options),
+`bad_target`, `bad_option` (every other verb's options), `bad_state`,
+`timeout`, `child_died`, `helper`, `no_subids`, `no_user`, `bad_user`,
+`bad_id`.
 @table Error
 @field kind what kind of failure (above)
 @field operation the verb that failed (`set_uid_map`, `deny_setgroups`, `spawn`, `exec`, ...)
@@ -216,8 +251,11 @@ if not ok then print(err.kind, err.errno, code, tostring(err)) end
 */
 void linx_error_new(lua_State *L, const char *kind, const char *operation)
 {
+    const char *known = known_kind(kind);
+    if (known == NULL)
+        luaL_error(L, "linx: error kind '%s' is not in src/lerror.c's table", kind);
     lua_createtable(L, 0, 8);
-    lua_pushstring(L, kind);
+    lua_pushstring(L, known);
     lua_setfield(L, -2, "kind");
     lua_pushstring(L, operation);
     lua_setfield(L, -2, "operation");
