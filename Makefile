@@ -26,7 +26,8 @@ CC ?= cc
 OPT ?= -O2 -g
 CFLAGS ?= $(OPT)
 WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-ALL_CFLAGS := $(WARN) -fPIC $(CFLAGS) $(EXTRA_CFLAGS) $(LUA_CFLAGS)
+# Hidden by default: each module exports only its luaopen_* (src/linx.h).
+ALL_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(CFLAGS) $(EXTRA_CFLAGS) $(LUA_CFLAGS)
 LDFLAGS ?=
 SHARED := -shared
 
@@ -44,9 +45,9 @@ HEADERS := $(wildcard src/*.h)
 # (its canary lives in the TLS) and no sanitizer, and must not call libc
 # (tools/child-check fails on any undefined symbol or TLS access).
 CHILD_OBJ := $(BUILD)/child.o
-CHILD_CFLAGS := $(WARN) -fPIC $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
+CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
 	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-$(CHILD_OBJ): src/child.c src/child.h src/protocol.h
+$(CHILD_OBJ): src/child.c src/child.h src/protocol.h Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
 
@@ -58,11 +59,11 @@ LINX_LUA := $(BUILD)/linx-lua
 all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA))
 modules: $(LIB_USER) $(if $(wildcard src/process.c),$(LIB_PROC))
 
-$(LIB_USER): $(USER_SRC) $(HEADERS)
+$(LIB_USER): $(USER_SRC) $(HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(LDFLAGS)
 
-$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS)
+$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS)
 
@@ -70,7 +71,7 @@ $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS)
 # shared core) and preloads them.
 LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c,$(PROC_SRC)) \
 	$(CORE_SRC)
-$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS)
+$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
 
@@ -88,6 +89,10 @@ $(UNIT_BIN): $(UNIT_SRC) $(UNIT_CORE) $(wildcard spec/unit/*.h) $(HEADERS)
 	$(UNIT_CC) $(UNIT_CFLAGS) -Isrc -o $@ $(UNIT_SRC) $(UNIT_CORE)
 unit: $(UNIT_BIN)
 	@$(UNIT_BIN)
+
+# `make print-USER_SRC`: a variable's value, for specs and scripts.
+print-%:
+	@echo '$($*)'
 
 deps:
 	@tools/deps

@@ -15,17 +15,13 @@
  * error, whose message goes to stderr through __tostring (error tables
  * read as one line), followed by a traceback. */
 #include "compat.h"
+#include "linx.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define LINX_LUA_VERSION "0.1.0"
-
-int luaopen_linxuser(lua_State *L);
-int luaopen_linx_process(lua_State *L);
 
 #ifndef LUA_RELEASE
 #define LUA_RELEASE "Lua"
@@ -78,7 +74,7 @@ static void print_usage(lua_State *L, const char *bad)
 
 static void print_version(void)
 {
-    printf("linx-lua %s (%s) with linxuser and linx.process built in\n", LINX_LUA_VERSION, LINX_LUA_ENGINE);
+    printf("linx-lua %s (%s) with linxuser and linx.process built in\n", LINX_VERSION, LINX_LUA_ENGINE);
     fflush(stdout);
 }
 

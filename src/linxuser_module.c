@@ -2,6 +2,7 @@
  * linxuser.c (maps and setgroups) and linxuser_ids.c (subordinate ids,
  * translation), with the shared Map metatable from lmaps.c. */
 #include "compat.h"
+#include "linx.h"
 #include "linxuser_int.h"
 #include "lmaps.h"
 
@@ -11,7 +12,7 @@ int luaopen_linxuser(lua_State *L)
     lua_newtable(L);
     linxuser_maps_register(L);
     linxuser_ids_register(L);
-    lua_pushliteral(L, "0.1.0");
+    lua_pushliteral(L, LINX_VERSION);
     lua_setfield(L, -2, "_VERSION");
     return 1;
 }

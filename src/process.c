@@ -27,6 +27,7 @@ after a kernel refusal.
 @module linx.process
 */
 #include "compat.h"
+#include "linx.h"
 #include "handle.h"
 #include "keeper_host.h"
 #include "lerror.h"
@@ -686,7 +687,7 @@ int luaopen_linx_process(lua_State *L)
     lua_pop(L, 1);
     linx_block_register(L);
     luaL_newlib(L, funcs);
-    lua_pushliteral(L, "0.1.0");
+    lua_pushliteral(L, LINX_VERSION);
     lua_setfield(L, -2, "_VERSION");
     return 1;
 }
