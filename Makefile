@@ -105,8 +105,10 @@ check: deps
 test: all
 	@tools/busted-lane $(LUA_VERSION) root
 
-# The README's main job: the rootless demo, as an unprivileged user.
-demo: deps
+# The README's main job: the rootless demo, as an unprivileged user. It
+# installs only the [demo] set of tools/packages.txt.
+demo:
+	@tools/deps demo
 	@$(MAKE) --no-print-directory all
 	@tools/demo $(LINX_LUA)
 
