@@ -21,3 +21,20 @@ describe("README examples", function()
     end)
   end
 end)
+
+describe("README architecture table", function()
+  it("names every C file of src/, so a newcomer finds each room", function()
+    local text = assert(S.read_file("README.md"))
+    local at = assert(text:find("## Inside: which file holds what", 1, true), "the section")
+    local section = text:sub(at, (text:find("\n## ", at + 1, true) or #text))
+    local files = S.sh("ls src")
+    local n = 0
+    for name in files:gmatch("[^\n]+") do
+      if name:match("%.c$") then
+        n = n + 1
+        assert.is_truthy(section:find("`" .. name .. "`", 1, true), name .. " is not in the README's table")
+      end
+    end
+    assert.is_true(n >= 10)
+  end)
+end)
