@@ -65,6 +65,15 @@ describe("error kinds", function()
                      "bad_user", "bad_id"}, source_order)
   end)
 
+  it("the error metatable's kinds is the source's table", function()
+    local _, err = user.map(-1, 0, 1)
+    local runtime = {}
+    for kind, k in pairs(getmetatable(err).kinds) do
+      runtime[kind] = {fields = table.concat(k.fields, ", "), when = k.when}
+    end
+    assert.are.same(source, runtime)
+  end)
+
   it("the README's table is the source's, row for row", function()
     local readme, readme_order = from_markdown(readme_rows)
     assert.are.same(source_order, readme_order)

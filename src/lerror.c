@@ -41,6 +41,29 @@ static const char *known_kind(const char *kind)
     return NULL;
 }
 
+/* The table as Lua sees it, on the shared metatable:
+ * kinds[kind] = {fields = {"path", ...}, when = "..."}. */
+static void push_kinds(lua_State *L)
+{
+    lua_createtable(L, 0, (int)(sizeof kinds / sizeof kinds[0]));
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        lua_createtable(L, 0, 2);
+        lua_newtable(L);
+        int n = 0;
+        for (const char *f = kinds[i].fields; *f != '\0';) {
+            size_t len = strcspn(f, ",");
+            lua_pushlstring(L, f, len);
+            lua_rawseti(L, -2, ++n);
+            f += len;
+            f += strspn(f, ", ");
+        }
+        lua_setfield(L, -2, "fields");
+        lua_pushstring(L, kinds[i].when);
+        lua_setfield(L, -2, "when");
+        lua_setfield(L, -2, kinds[i].kind);
+    }
+}
+
 /* ---- tostring --------------------------------------------------------- */
 
 /* Push err[field]; return it as text (numbers converted on the stack
@@ -241,7 +264,9 @@ one in `src/lerror.c`): `os` (`path`, `errno` such as `"EPERM"`, `code`,
 `field`), `bad_setgroups`, `bad_setup` (`setup_maps`' options),
 `bad_target`, `bad_option` (every other verb's options), `bad_state`,
 `timeout`, `child_died`, `helper`, `no_subids`, `no_user`, `bad_user`,
-`bad_id`.
+`bad_id`. The shared metatable's `kinds` field is that table:
+`getmetatable(err).kinds.os.fields` lists `os`'s fields, `.when` says
+when it is returned.
 @table Error
 @field kind what kind of failure (above)
 @field operation the verb that failed (`set_uid_map`, `deny_setgroups`, `spawn`, `exec`, ...)
@@ -266,6 +291,8 @@ void linx_error_new(lua_State *L, const char *kind, const char *operation)
         lua_setfield(L, -2, "__tostring");
         lua_pushliteral(L, LINX_ERROR_MT);
         lua_setfield(L, -2, "__name");
+        push_kinds(L);
+        lua_setfield(L, -2, "kinds");
     }
     lua_setmetatable(L, -2);
 }
