@@ -178,6 +178,9 @@ static const char *hint_for(const struct procfs_target *t, const char *file, int
 {
     if (err == ENOENT || err == ESRCH)
         return "the target process has exited";
+    if ((err == EPERM || err == EACCES) && in_own_userns(t))
+        return "the target shares this process's user namespace, whose maps were written when "
+               "it was made: the likely mistake is a spawn without namespaces = {\"user\"}";
     if (err == EACCES)
         return "the target's /proc files belong to another user";
     if (err != EPERM)
@@ -187,9 +190,6 @@ static const char *hint_for(const struct procfs_target *t, const char *file, int
                    ? "setgroups cannot change once gid_map has been written"
                    : "only a writer with CAP_SYS_ADMIN over the target's user namespace "
                      "may change setgroups";
-    if (in_own_userns(t))
-        return "the target shares this process's user namespace, whose maps were written when "
-               "it was made: the likely mistake is a spawn without namespaces = {\"user\"}";
     if (map_written(t, file))
         return "maps are write-once: this map was already written";
     if (strcmp(file, "gid_map") == 0 && geteuid() != 0 && setgroups_allowed(t))
