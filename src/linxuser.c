@@ -502,9 +502,11 @@ The options table is read normally, so an `__index` of defaults works.
 @tparam {Map,...} opts.gid the gid map (required)
 @tparam[opt="deny"] string opts.setgroups `"deny"`, or `"skip"` to leave setgroups alone
 (through newgidmap, `"skip"` lets the helper decide: it denies unless a subgid range is mapped)
-@tparam[opt="auto"] string opts.helper `"auto"`: write procfs directly when this process may
-(CAP_SETUID/CAP_SETGID, or the one own-id line of length 1), else run newuidmap/newgidmap;
-`"always"`: always the helpers; `"never"`: always procfs
+@tparam[opt="auto"] string opts.helper `"auto"`: write procfs directly when the kernel will
+take it from this process (CAP_SETUID/CAP_SETGID, or the one own-id line of length 1, for
+the gid map once setgroups is deny), else run newuidmap/newgidmap;
+`"always"`: always the helpers; `"never"`: always procfs (a gid map the kernel would refuse
+after the uid map is written is refused before the first write, kind `helper`, reason `never`)
 @tparam[opt="newuidmap"] string opts.newuidmap helper name (searched in PATH) or path
 @tparam[opt="newgidmap"] string opts.newgidmap helper name (searched in PATH) or path
 @treturn[1] boolean `true`
