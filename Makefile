@@ -53,9 +53,10 @@ $(CHILD_OBJ): src/child.c src/child.h src/protocol.h
 LIB_USER := $(BUILD)/linxuser.so
 LIB_PROC := $(BUILD)/linx/process.so
 LINX_LUA := $(BUILD)/linx-lua
+INJECT := $(BUILD)/inject.so
 
 .PHONY: all modules deps check test demo install clean docs
-all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA))
+all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA)) $(if $(wildcard spec/hosts/inject.c),$(INJECT))
 modules: $(LIB_USER) $(if $(wildcard src/process.c),$(LIB_PROC))
 
 $(LIB_USER): $(USER_SRC) $(HEADERS)
@@ -73,6 +74,12 @@ LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-ou
 $(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+
+# The fault-injection shim of spec/inject_spec.lua (LD_PRELOAD; a test
+# tool, never installed). Own flags: no sanitizer, whatever EXTRA_CFLAGS says.
+$(INJECT): spec/hosts/inject.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -fPIC $(OPT) $(SHARED) -o $@ spec/hosts/inject.c -ldl
 
 deps:
 	@tools/deps

@@ -109,6 +109,7 @@ static int error_tostring(lua_State *L)
     const char *index = field_str(L, 1, "index");
     const char *other = field_str(L, 1, "other");
     const char *field = field_str(L, 1, "field");
+    const char *call = field_str(L, 1, "syscall");
     lua_getfield(L, 1, "value");
     int value = lua_gettop(L);
     luaL_Buffer b;
@@ -123,6 +124,10 @@ static int error_tostring(lua_State *L)
             add_text(&b, path);
         }
         luaL_addstring(&b, ": ");
+        if (call && !path) { /* with a path, the file says what failed */
+            add_text(&b, call);
+            luaL_addstring(&b, ": ");
+        }
         add_text(&b, name ? name : "E?");
         if (code) {
             luaL_addstring(&b, " (errno ");
@@ -203,7 +208,10 @@ refusal.
 Kinds and their extra fields:
 
 - `os`: the kernel refused. `path`, `errno` (`"EPERM"`, ...), `code`
-  (number), `message` (strerror), `hint` (may be nil).
+  (number), `message` (strerror), `hint` (may be nil), `syscall` (the
+  system call that failed, when it is not the operation itself:
+  `socketpair`, `recvmsg`, `waitid`, ...; `tostring` names it when there
+  is no `path`).
 - `bad_map`: a caller mistake caught before any write. `reason`
   (`not_a_list`, `empty`, `too_many`, `too_long`, `bad_entry`, `negative`,
   `zero_length`, `out_of_range`, `overlap`), `index` (1-based), `entry`,
@@ -271,4 +279,15 @@ int linx_error_os(lua_State *L, const char *operation, const char *path, int err
         linx_error_setstr(L, "hint", hint);
     lua_pushinteger(L, err);
     return 3;
+}
+
+int linx_error_os_call(lua_State *L, const char *operation, const char *call, const char *path, int err,
+                       const char *hint)
+{
+    int n = linx_error_os(L, operation, path, err, hint);
+    if (call != NULL && strcmp(call, operation) != 0) {
+        lua_pushstring(L, call);
+        lua_setfield(L, -3, "syscall");
+    }
+    return n;
 }
