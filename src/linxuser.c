@@ -130,7 +130,7 @@ static int target_resolve(lua_State *L, int idx, const char *op, struct procfs_t
     if (t->dirfd < 0 || (ref->pidfd >= 0 && t->pidfd < 0)) {
         int err = errno;
         target_drop(t);
-        return linx_error_os(L, op, NULL, err, NULL);
+        return linx_error_os_call(L, op, "fcntl", NULL, err, NULL);
     }
     return 0;
 }

@@ -529,8 +529,11 @@ static int m_write(lua_State *L)
         err = EAGAIN; /* parked, and the pipe is full */
     if (err == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+        int r;
+        while ((r = sigtimedwait(&pipe_set, NULL, &zero)) < 0 && errno == EINTR)
             ;
+        if (r < 0 && errno != EAGAIN) /* still pending: unblocked, it would kill the host */
+            sigaddset(&old, SIGPIPE);
     }
     int mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (mask_err && !err) { /* written, but SIGPIPE stays blocked in this thread: say so */
