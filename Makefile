@@ -54,9 +54,10 @@ $(CHILD_OBJ): src/child.c src/child.h src/protocol.h Makefile
 LIB_USER := $(BUILD)/linxuser.so
 LIB_PROC := $(BUILD)/linx/process.so
 LINX_LUA := $(BUILD)/linx-lua
+INJECT := $(BUILD)/inject.so
 
 .PHONY: all modules deps check test demo install clean docs
-all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA))
+all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA)) $(if $(wildcard spec/hosts/inject.c),$(INJECT))
 modules: $(LIB_USER) $(if $(wildcard src/process.c),$(LIB_PROC))
 
 $(LIB_USER): $(USER_SRC) $(HEADERS) Makefile
@@ -93,6 +94,12 @@ unit: $(UNIT_BIN)
 # `make print-USER_SRC`: a variable's value, for specs and scripts.
 print-%:
 	@echo '$($*)'
+
+# The fault-injection shim of spec/inject_spec.lua (LD_PRELOAD; a test
+# tool, never installed). Own flags: no sanitizer, whatever EXTRA_CFLAGS says.
+$(INJECT): spec/hosts/inject.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -fPIC $(OPT) $(SHARED) -o $@ spec/hosts/inject.c -ldl
 
 deps:
 	@tools/deps

@@ -121,12 +121,15 @@ int linx_block_build(lua_State *L, struct linx_block *b, char **argv, char **env
         spare->blk = NULL;
     } else {
         blk = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (blk == MAP_FAILED)
+        if (blk == MAP_FAILED) {
+            b->call = "mmap";
             return errno > 0 ? errno : ENOMEM;
+        }
         char *base = blk;
         if (vm && (mprotect(base + data, page, PROT_NONE) != 0 ||
                    mprotect(base + data + page + CHILD_STACK, page, PROT_NONE) != 0)) {
             err = errno > 0 ? errno : ENOMEM;
+            b->call = "mprotect";
             munmap(blk, len); /* unguarded: never a child's stack, never a spare */
             return err;
         }

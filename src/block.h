@@ -17,6 +17,7 @@ struct linx_block {
     size_t page;
     int std; /* the standard size: may go back to the spare holder */
     int vm;  /* holds the two stacks */
+    const char *call; /* after a failed build: the system call that failed, or NULL */
 };
 
 /* The spare holder's metatable (luaopen) and the holder (spawn, before

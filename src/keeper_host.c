@@ -187,15 +187,24 @@ int linx_handle_collect(lua_State *L, struct handle *h, int nohang)
             int r;
             while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
                 ;
-            if (r < 0)
+            if (r < 0) {
+                h->call = "poll";
                 return -errno;
+            }
             if (r == 0)
                 return 0;
         } else {
             linx_handle_unpin(h); /* it may reap right after its report */
         }
         struct msg m;
-        if (linx_recv_msg(h->keep, &m, NULL) == 1 && m.type == MSG_EXITED) {
+        int got = linx_recv_msg(h->keep, &m, NULL);
+        if (got < 0 && got != -EPROTO) {
+            /* The report (if any) is still queued: keep the socket, so a
+             * later call reads it instead of losing the status. */
+            h->call = "recvmsg";
+            return got;
+        }
+        if (got == 1 && m.type == MSG_EXITED) {
             set_status(h, m.code, m.status);
             h->wl_mm = 0; /* a zombie: it has left our memory */
         }
@@ -203,19 +212,21 @@ int linx_handle_collect(lua_State *L, struct handle *h, int nohang)
     }
     siginfo_t si;
     int r = reap_keeper(h, &si);
-    if (r == 0) {
-        h->kreaped = 1;
-        if (si.si_code == CLD_EXITED) /* it exits only after reaping the workload, if any */
-            h->wl_mm = 0;
+    if (r < 0) {
+        h->call = "waitid"; /* still ours, unreaped: a later call tries again */
+        return r;
     }
+    h->kreaped = 1;
+    if (si.si_code == CLD_EXITED) /* it exits only after reaping the workload, if any */
+        h->wl_mm = 0;
     release_block(L, h, 0);
     if (!h->have_status) {
         /* The keeper died without a report (killed), and the workload with
          * it, by its parent-death SIGKILL. */
-        set_status(h, CLD_KILLED, r == 0 && si.si_code != CLD_EXITED ? si.si_status : SIGKILL);
+        set_status(h, CLD_KILLED, si.si_code != CLD_EXITED ? si.si_status : SIGKILL);
     }
     h->state = ST_REAPED;
-    return r < 0 ? r : 1;
+    return 1;
 }
 
 static int kill_keeper(struct handle *h)
@@ -247,23 +258,31 @@ int linx_handle_signal(struct handle *h, int sig)
     if (h->ref.pidfd >= 0) {
         if (syscall(SYS_pidfd_send_signal, h->ref.pidfd, sig, NULL, 0) == 0)
             return 0;
+        h->call = "pidfd_send_signal";
         if (errno != ENOSYS)
             return -errno;
     }
     /* No pidfd signals (kernel before 5.1, or valgrind): by pid, which is
      * the workload's until the handle is waited for or closed. */
+    h->call = "kill";
     return kill(h->ref.pid, sig) == 0 ? 0 : -errno;
 }
 
-void linx_handle_release(lua_State *L, struct handle *h)
+int linx_handle_release(lua_State *L, struct handle *h)
 {
     if (h->closed)
-        return;
+        return 0;
     if (h->kpid > 0 && h->state != ST_REAPED) {
         int r = h->ref.pid > 0 ? linx_handle_signal(h, SIGKILL) : -ESRCH;
         if (r < 0 && !(h->ref.pid > 0 && r == -ESRCH) && !h->keeper_failed)
             kill_keeper(h); /* no workload to aim at: the keeper takes it along */
-        linx_handle_collect(L, h, 0);
+        r = linx_handle_collect(L, h, 0);
+        if (r < 0 && h->keep >= 0) { /* its report is not wanted any more */
+            linx_close_fd(&h->keep);
+            r = linx_handle_collect(L, h, 0);
+        }
+        if (r < 0)
+            return r; /* the keeper is unreaped: stay open, a later close reaps it */
     }
     release_block(L, h, 1); /* before the pidfd goes: it may need it */
     linx_close_fd(&h->ctl);
@@ -284,15 +303,18 @@ void linx_handle_release(lua_State *L, struct handle *h)
     free(h->cwd);
     h->argv0 = h->cwd = NULL;
     h->closed = 1;
+    return 0;
 }
 
 /* ---- start ----------------------------------------------------------------- */
 
-static int os_failure(lua_State *L, struct handle *h, struct spawn_failure *f, int err, const char *path)
+static int os_failure(lua_State *L, struct handle *h, struct spawn_failure *f, int err, const char *path,
+                      const char *call)
 {
-    linx_handle_release(L, h);
+    linx_handle_release(L, h); /* a keeper it could not reap goes with the handle's __gc */
     f->err = err;
     f->path = path;
+    f->call = call;
     return -1;
 }
 
@@ -302,16 +324,20 @@ static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o
     int nullfd = -1;
     for (int i = 0; i < 3; i++) {
         int err = 0;
+        const char *call = NULL;
         if (o->stdio[i] == IO_PIPE) {
             int p[2];
             if (pipe2(p, O_CLOEXEC) != 0) {
                 err = errno;
+                call = "pipe2";
             } else if (i == S_STDIN) {
                 h->child_fd[i] = p[0];
                 h->in_fd = p[1];
                 /* our end only: write() drains output while the pipe is full */
-                if (fcntl(p[1], F_SETFL, O_NONBLOCK) != 0)
+                if (fcntl(p[1], F_SETFL, O_NONBLOCK) != 0) {
                     err = errno;
+                    call = "fcntl";
+                }
             } else {
                 h->child_fd[i] = p[1];
                 h->out_fd[i - 1] = p[0];
@@ -320,17 +346,21 @@ static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o
         } else if (o->stdio[i] == IO_NULL) {
             if (nullfd < 0) {
                 nullfd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
-                if (nullfd < 0)
+                if (nullfd < 0) {
                     err = errno;
+                    call = "open";
+                }
                 h->child_fd[i] = nullfd;
             } else {
                 h->child_fd[i] = fcntl(nullfd, F_DUPFD_CLOEXEC, 0);
-                if (h->child_fd[i] < 0)
+                if (h->child_fd[i] < 0) {
                     err = errno;
+                    call = "fcntl";
+                }
             }
         }
         if (err)
-            return os_failure(L, h, f, err, o->stdio[i] == IO_NULL ? "/dev/null" : NULL);
+            return os_failure(L, h, f, err, o->stdio[i] == IO_NULL ? "/dev/null" : NULL, call);
     }
     return 0;
 }
@@ -355,11 +385,13 @@ static int want_clone_vm(void)
 /* Clone the keeper with every signal blocked: the keeper keeps them all
  * blocked for good, and the workload until it has reset every
  * disposition, so no host handler ever runs in either. */
-static long clone_keeper(struct handle *h, struct spawn_args *a, int *kpidfd)
+static long clone_keeper(struct handle *h, struct spawn_args *a, int *kpidfd, int *mask_err)
 {
     sigset_t all, old;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    *mask_err = pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (*mask_err != 0)
+        return 0; /* nothing cloned: a host handler could run in the children */
     long kpid = -ENOSYS;
     if (h->blk.vm) {
         kpid = linx_child_clone_keeper(a, linx_block_keeper_stack(&h->blk), kpidfd);
@@ -368,7 +400,10 @@ static long clone_keeper(struct handle *h, struct spawn_args *a, int *kpidfd)
     }
     if (!h->blk.vm)
         kpid = linx_child_clone_keeper(a, NULL, kpidfd);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* A host thread left with every signal blocked would be worse than a
+     * failed spawn: try twice, then say so (the caller undoes the clone). */
+    if ((*mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL)) != 0)
+        *mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL);
     return kpid;
 }
 
@@ -378,11 +413,11 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
     f->stage = -1;
     int ctl[2], kp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0)
-        return os_failure(L, h, f, errno, NULL);
+        return os_failure(L, h, f, errno, NULL, "socketpair");
     h->ctl = ctl[0];
     h->child_ctl = ctl[1];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) != 0)
-        return os_failure(L, h, f, errno, NULL);
+        return os_failure(L, h, f, errno, NULL, "socketpair");
     h->keep = kp[0];
     h->child_keep = kp[1];
     if (make_stdio(L, h, o, f))
@@ -391,7 +426,7 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
     struct spawn_args *a = NULL;
     int err = linx_block_build(L, &h->blk, o->argv, o->envp, o->cwd, want_clone_vm(), &a);
     if (err || a == NULL)
-        return os_failure(L, h, f, err ? err : ENOMEM, NULL);
+        return os_failure(L, h, f, err ? err : ENOMEM, NULL, h->blk.call);
     a->flags = o->flags;
     a->ctl = h->child_ctl;
     a->keep = h->child_keep;
@@ -400,18 +435,22 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
     a->host = getpid();
     a->parent = 0; /* the keeper sets it */
 
-    int kpidfd = -1;
-    long kpid = clone_keeper(h, a, &kpidfd);
-    if (!h->blk.vm)
-        linx_block_free(L, &h->blk); /* the keeper has its own copy */
+    int kpidfd = -1, mask_err = 0;
+    long kpid = clone_keeper(h, a, &kpidfd, &mask_err);
+    if (!h->blk.vm || kpid <= 0)
+        linx_block_free(L, &h->blk); /* the keeper has its own copy, or there is none */
     else
         h->wl_mm = 1;
     if (kpid < 0)
-        return os_failure(L, h, f, (int)-kpid, NULL);
+        return os_failure(L, h, f, (int)-kpid, NULL, "clone");
+    if (kpid == 0) /* the mask could not be set: nothing was cloned */
+        return os_failure(L, h, f, mask_err, NULL, "pthread_sigmask");
     h->kpid = (pid_t)kpid;
     h->kpidfd = kpidfd;
     h->newpid = (o->flags & CLONE_NEWPID) != 0;
     h->state = ST_RUNNING; /* until parked: errors below collect and reap */
+    if (mask_err)
+        return os_failure(L, h, f, mask_err, NULL, "pthread_sigmask"); /* kills and reaps the keeper */
     linx_close_fd(&h->child_ctl);
     linx_close_fd(&h->child_keep);
     for (int i = 0; i < 3; i++)
@@ -452,6 +491,7 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
             f->path = m.stage == STAGE_PROC ? "/proc" : NULL;
         } else if (got < 0) {
             f->err = -got;
+            f->call = "recvmsg";
         } else {
             f->child_died = 1;
             f->reason = "the keeper process ended before starting the child";
@@ -463,6 +503,12 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
         h->state = ST_PARKED;
         return 0;
     }
+    if (wgot < 0) { /* we could not hear it: it may be parked, waiting for us */
+        linx_handle_release(L, h);
+        f->err = -wgot;
+        f->call = "recvmsg";
+        return -1;
+    }
     /* The workload failed during setup or died: collect it, then say why. */
     linx_handle_collect(L, h, 0);
     int exited = h->exited, code = h->code, sig = h->signal;
@@ -470,8 +516,6 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
     if (wgot == 1 && wm.type == MSG_FAILED) {
         f->err = wm.err;
         f->stage = wm.stage;
-    } else if (wgot < 0) {
-        f->err = -wgot;
     } else {
         f->child_died = 1;
         f->reason = exited ? "exited before parking" : "killed before parking";

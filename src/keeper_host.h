@@ -53,6 +53,7 @@ struct handle {
     int wl_mm;         /* vm: the workload may still run in our memory (not exec'd, not exited) */
     int kreaped;       /* the keeper has been reaped */
     int keeper_failed; /* the keeper reported a failure and exits by itself, no workload */
+    const char *call;  /* the system call behind the last -errno returned here, for err.syscall */
 };
 
 /* Why a spawn failed: an errno (kind os) or a child that died early. */
@@ -61,6 +62,7 @@ struct spawn_failure {
     int err;            /* os: errno */
     int stage;          /* os: STAGE_* reported by a child, or -1 */
     const char *path;   /* os: may be NULL */
+    const char *call;   /* os: the host's system call that failed, or NULL (a child's report) */
     const char *reason; /* child_died */
     int has_code, code, signal;
 };
@@ -80,7 +82,8 @@ int linx_recv_msg(int sock, struct msg *m, int *fds);
 
 /* Collect the workload's end from the keeper and reap the keeper. With
  * nohang, return 0 at once when the keeper has nothing to say yet.
- * Returns 1 when done, 0 (nohang: still going), -errno. */
+ * Returns 1 when done, 0 (nohang: still going), -errno (h->call names
+ * the call): then nothing is lost, and a later call tries again. */
 int linx_handle_collect(lua_State *L, struct handle *h, int nohang);
 
 /* Tell the keeper it may reap the workload as soon as it has reported
@@ -90,11 +93,13 @@ void linx_handle_unpin(struct handle *h);
 /* Has the workload exited (a zombie the keeper keeps, or gone)? */
 int linx_handle_workload_exited(const struct handle *h);
 
-/* Signal the workload. 0 or -errno (ESRCH once it has exited). */
+/* Signal the workload. 0 or -errno (ESRCH once it has exited; h->call). */
 int linx_handle_signal(struct handle *h, int sig);
 
-/* Kill (if needed) and reap everything, close every fd, free buffers. */
-void linx_handle_release(lua_State *L, struct handle *h);
+/* Kill (if needed) and reap everything, close every fd, free buffers.
+ * Returns 0, or -errno (h->call) when the keeper could not be reaped:
+ * then the handle stays open, and a later release tries again. */
+int linx_handle_release(lua_State *L, struct handle *h);
 
 /* The workload left our memory (exec'd or exited). */
 void linx_handle_left_memory(struct handle *h);

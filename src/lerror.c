@@ -16,7 +16,7 @@ static const struct error_kind {
     const char *fields;
     const char *when;
 } kinds[] = {
-    {"os", "path, errno, code, message, hint", "the kernel refused"},
+    {"os", "path, errno, code, message, hint, syscall", "the kernel refused"},
     {"bad_map", "reason, index, entry, other, field", "caller mistake in a map, caught before any write"},
     {"bad_setgroups", "value", "setgroups option not \"deny\"/\"skip\""},
     {"bad_setup", "reason, field", "setup_maps options unusable (missing, wrong type, bad helper)"},
@@ -166,6 +166,7 @@ static int error_tostring(lua_State *L)
     const char *index = field_str(L, 1, "index");
     const char *other = field_str(L, 1, "other");
     const char *field = field_str(L, 1, "field");
+    const char *call = field_str(L, 1, "syscall");
     lua_getfield(L, 1, "value");
     int value = lua_gettop(L);
     luaL_Buffer b;
@@ -180,6 +181,10 @@ static int error_tostring(lua_State *L)
             add_text(&b, path);
         }
         luaL_addstring(&b, ": ");
+        if (call && !path) { /* with a path, the file says what failed */
+            add_text(&b, call);
+            luaL_addstring(&b, ": ");
+        }
         add_text(&b, name ? name : "E?");
         if (code) {
             luaL_addstring(&b, " (errno ");
@@ -260,7 +265,7 @@ refusal.
 Every table has `kind` and `operation`; the extra fields of each kind are
 listed in the README's error table (the same as the contract's, and the
 one in `src/lerror.c`): `os` (`path`, `errno` such as `"EPERM"`, `code`,
-`message`, `hint`), `bad_map` (`reason`, `index`, `entry`, `other`,
+`message`, `hint`, `syscall`), `bad_map` (`reason`, `index`, `entry`, `other`,
 `field`), `bad_setgroups`, `bad_setup` (`setup_maps`' options),
 `bad_target`, `bad_option` (every other verb's options), `bad_state`,
 `timeout`, `child_died`, `helper`, `no_subids`, `no_user`, `bad_user`,
@@ -330,4 +335,15 @@ int linx_error_os(lua_State *L, const char *operation, const char *path, int err
         linx_error_setstr(L, "hint", hint);
     lua_pushinteger(L, err);
     return 3;
+}
+
+int linx_error_os_call(lua_State *L, const char *operation, const char *call, const char *path, int err,
+                       const char *hint)
+{
+    int n = linx_error_os(L, operation, path, err, hint);
+    if (call != NULL && strcmp(call, operation) != 0) {
+        lua_pushstring(L, call);
+        lua_setfield(L, -3, "syscall");
+    }
+    return n;
 }

@@ -15,6 +15,11 @@ void linx_error_new(lua_State *L, const char *kind, const char *operation);
 int linx_error_os(lua_State *L, const char *operation, const char *path, int err,
                   const char *hint);
 
+/* The same, naming the system call that failed (err.syscall) when it is
+ * not the operation itself; call may be NULL. */
+int linx_error_os_call(lua_State *L, const char *operation, const char *call, const char *path, int err,
+                       const char *hint);
+
 /* With an error table on top of the stack: push nil below it; returns 2. */
 int linx_error_return(lua_State *L);
 

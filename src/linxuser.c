@@ -101,10 +101,16 @@ static int target_gc(lua_State *L)
  * code) that closes the handle. */
 static struct procfs_target *target_new(lua_State *L)
 {
-    struct procfs_target *t = lua_newuserdata(L, sizeof *t);
+    struct held {
+        struct procfs_target t; /* first: target_gc reads it */
+        const char *failed;     /* the call behind an error, for err.syscall */
+    } *h = lua_newuserdata(L, sizeof *h);
+    struct procfs_target *t = &h->t;
     t->pid = 0;
     t->dirfd = -1;
     t->pidfd = -1;
+    h->failed = NULL;
+    t->failed = &h->failed;
     luaL_setmetatable(L, TARGET_MT);
     return t;
 }
@@ -130,7 +136,7 @@ static int target_resolve(lua_State *L, int idx, const char *op, struct procfs_t
     if (t->dirfd < 0 || (ref->pidfd >= 0 && t->pidfd < 0)) {
         int err = errno;
         target_drop(t);
-        return linx_error_os(L, op, NULL, err, NULL);
+        return linx_error_os_call(L, op, "fcntl", NULL, err, NULL);
     }
     return 0;
 }
@@ -203,9 +209,10 @@ static const char *hint_for(const struct procfs_target *t, const char *file, int
 static int os_error(lua_State *L, const char *op, const struct procfs_target *t,
                     const char *file, int err)
 {
+    const char *call = t->failed != NULL ? *t->failed : NULL; /* before hint_for reads more */
     char path[64];
     procfs_path(t, file, path, sizeof path);
-    return linx_error_os(L, op, path, err, hint_for(t, file, err));
+    return linx_error_os_call(L, op, call, path, err, hint_for(t, file, err));
 }
 
 /* ---- Maps ------------------------------------------------------------- */

@@ -183,7 +183,7 @@ int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
     if (gone != 0) {
         char file[64];
         procfs_path(t, map_file, file, sizeof file);
-        return linx_error_os(L, op, file, gone,
+        return linx_error_os_call(L, op, t->failed != NULL ? *t->failed : NULL, file, gone,
                              gone == ENOENT || gone == ESRCH ? "the target process has exited"
                                                              : NULL);
     }

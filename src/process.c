@@ -173,7 +173,7 @@ static int l_spawn(lua_State *L)
     }
     const char *hint = f.stage == STAGE_PROC ? "linx.process needs procfs mounted on /proc"
                                              : spawn_hint(f.err, f.stage == STAGE_CLONE ? o.flags : 0);
-    int n = linx_error_os(L, "spawn", f.path, f.err, hint);
+    int n = linx_error_os_call(L, "spawn", f.call, f.path, f.err, hint);
     if (f.stage >= 0) {
         lua_pushstring(L, stage_name(f.stage));
         lua_setfield(L, -3, "stage");
@@ -251,7 +251,8 @@ static int m_proceed(lua_State *L)
         int err = errno;
         h->state = ST_RUNNING; /* it is gone; wait() collects it */
         close_fd(&h->ctl);
-        return linx_error_os(L, "proceed", NULL, err, err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
+        return linx_error_os_call(L, "proceed", "send", NULL, err,
+                                  err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
     }
     h->state = ST_RUNNING;
     struct msg rep;
@@ -263,7 +264,7 @@ static int m_proceed(lua_State *L)
         return 1;
     }
     if (got < 0)
-        return linx_error_os(L, "proceed", NULL, -got, NULL);
+        return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
     const char *what = stage_name(rep.stage);
     const char *path = rep.stage == STAGE_CHDIR ? h->cwd : h->argv0;
     const char *hint = NULL;
@@ -287,6 +288,7 @@ static int drain_ready(struct handle *h, const struct pollfd *pf, const int *whi
         ssize_t got = read(h->out_fd[s], buf, sizeof buf);
         if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+        h->call = "read";
         if (got < 0)
             return errno;
         if (got == 0) {
@@ -294,6 +296,7 @@ static int drain_ready(struct handle *h, const struct pollfd *pf, const int *whi
             continue;
         }
         int err = outbuf_append(&h->pending[s], buf, (size_t)got);
+        h->call = NULL;
         if (err)
             return err;
     }
@@ -338,7 +341,7 @@ static int m_wait(lua_State *L)
         if (r == 1)
             return status_table(L, h);
         if (r < 0)
-            return linx_error_os(L, "wait", NULL, -r, NULL);
+            return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
         return bad_state(L, "wait", "parked", "parked");
     }
     close_fd(&h->in_fd); /* the child gets EOF on stdin: nothing more comes */
@@ -363,17 +366,17 @@ static int m_wait(lua_State *L)
         if (poll(pf, (nfds_t)n, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            return linx_error_os(L, "wait", NULL, errno, NULL);
+            return linx_error_os_call(L, "wait", "poll", NULL, errno, NULL);
         }
         int err = drain_ready(h, pf, which, n);
         if (err)
-            return linx_error_os(L, "wait", NULL, err, NULL);
+            return linx_error_os_call(L, "wait", h->call, NULL, err, NULL);
         if (pf[0].revents)
             break;
     }
     int r = collect(L, h, 0);
-    if (r < 0)
-        return linx_error_os(L, "wait", NULL, -r, NULL);
+    if (r < 0) /* nothing lost: waiting again (or closing) finishes it */
+        return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
     return status_table(L, h);
 }
 
@@ -420,11 +423,11 @@ static int m_read(lua_State *L)
         if (poll(pf, (nfds_t)n, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            return linx_error_os(L, "read", NULL, errno, NULL);
+            return linx_error_os_call(L, "read", "poll", NULL, errno, NULL);
         }
         int err = drain_ready(h, pf, which, n);
         if (err)
-            return linx_error_os(L, "read", NULL, err, NULL);
+            return linx_error_os_call(L, "read", h->call, NULL, err, NULL);
     }
     struct outbuf *b = &h->pending[s];
     lua_pushlstring(L, b->p != NULL ? b->p : "", b->len);
@@ -447,6 +450,7 @@ static int feed_stdin(struct handle *h, const char *data, size_t len, int nowait
         }
         if (errno == EINTR)
             continue;
+        h->call = "write";
         if (errno != EAGAIN)
             return errno;
         if (nowait)
@@ -458,6 +462,7 @@ static int feed_stdin(struct handle *h, const char *data, size_t len, int nowait
         if (poll(pf, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
+            h->call = "poll";
             return errno;
         }
         if (pf[0].revents & (POLLERR | POLLHUP))
@@ -509,25 +514,38 @@ static int m_write(lua_State *L)
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
-    sigpending(&pending);
-    int was_pending = sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     size_t done = 0;
+    int err = 0;
+    h->call = "sigpending";
+    if (sigpending(&pending) != 0)
+        err = errno;
+    else if ((err = pthread_sigmask(SIG_BLOCK, &pipe_set, &old)) != 0)
+        h->call = "pthread_sigmask";
+    if (err) /* nothing written: without SIGPIPE blocked, a write could kill the host */
+        return linx_error_os_call(L, "write", h->call, NULL, err, NULL);
+    int was_pending = sigismember(&pending, SIGPIPE);
     int parked = h->state == ST_PARKED;
-    int err = feed_stdin(h, data, len, nowait || parked, &done);
+    err = feed_stdin(h, data, len, nowait || parked, &done);
     if (!err && !nowait && done < len)
         err = EAGAIN; /* parked, and the pipe is full */
     if (err == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+        int r;
+        while ((r = sigtimedwait(&pipe_set, NULL, &zero)) < 0 && errno == EINTR)
             ;
+        if (r < 0 && errno != EAGAIN) /* still pending: unblocked, it would kill the host */
+            sigaddset(&old, SIGPIPE);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (mask_err && !err) { /* written, but SIGPIPE stays blocked in this thread: say so */
+        err = mask_err;
+        h->call = "pthread_sigmask";
+    }
     if (err) {
         const char *hint = err == EPIPE ? "the child closed its stdin"
                            : err == EAGAIN ? "the pipe is full and the parked child reads nothing before proceed()"
                                            : NULL;
-        int n = linx_error_os(L, "write", NULL, err, hint);
+        int n = linx_error_os_call(L, "write", h->call, NULL, err, hint);
         linx_pushid(L, (long long)done); /* what went in before the refusal */
         lua_setfield(L, -3, "written");
         return n;
@@ -616,7 +634,7 @@ static int m_kill(lua_State *L)
         return linx_error_os(L, "kill", NULL, ESRCH, "the child has already been reaped");
     int r = send_signal(h, sig);
     if (r < 0)
-        return linx_error_os(L, "kill", NULL, -r, NULL);
+        return linx_error_os_call(L, "kill", r == -ESRCH ? NULL : h->call, NULL, -r, NULL);
     /* A pid namespace's init without handlers (the parked child has none)
      * gets nothing from outside but KILL and STOP. */
     if (h->state == ST_PARKED && (h->newpid ? sig == SIGKILL : kills_by_default(sig)))
@@ -628,12 +646,18 @@ static int m_kill(lua_State *L)
 /***
 Kill (if still parked or running) and reap the child, and close every fd.
 @function Handle:close
-@treturn boolean `true`
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] linxuser.Error `os` when the keeper could not be reaped (`syscall`
+names the call); the handle stays open, and closing again (or its
+collection) finishes the job
 */
 static int m_close(lua_State *L)
 {
     struct handle *h = check_handle(L);
-    handle_release(L, h);
+    int r = handle_release(L, h);
+    if (r < 0)
+        return linx_error_os_call(L, "close", h->call, NULL, -r, NULL);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -15,6 +15,12 @@
 #define SYS_pidfd_open 434 /* the same on every architecture */
 #endif
 
+static void note(const struct procfs_target *t, const char *call)
+{
+    if (t->failed != NULL)
+        *t->failed = call;
+}
+
 void procfs_path(const struct procfs_target *t, const char *name, char *buf, size_t cap)
 {
     snprintf(buf, cap, "/proc/%ld/%s", (long)t->pid, name);
@@ -25,10 +31,12 @@ int procfs_open(const struct procfs_target *t, const char *name, int flags)
     int fd;
     if (t->dirfd >= 0) {
         fd = openat(t->dirfd, name, flags | O_CLOEXEC | O_NOCTTY);
+        note(t, "openat");
     } else {
         char path[64];
         procfs_path(t, name, path, sizeof path);
         fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        note(t, "open");
     }
     return fd >= 0 ? fd : -errno;
 }
@@ -46,6 +54,7 @@ static int stat_says_gone(const struct procfs_target *t)
     } while (n < 0 && errno == EINTR);
     int err = n < 0 ? errno : 0;
     close(fd);
+    note(t, "read");
     if (err != 0)
         return err;
     buf[n] = '\0';
@@ -56,22 +65,25 @@ static int stat_says_gone(const struct procfs_target *t)
 }
 
 /* A pidfd polls readable once its process has exited, zombie or reaped. */
-static int pidfd_says_gone(int pidfd)
+static int pidfd_says_gone(const struct procfs_target *t, int pidfd)
 {
     struct pollfd p = {.fd = pidfd, .events = POLLIN, .revents = 0};
     int n;
     do {
         n = poll(&p, 1, 0);
     } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno;
+    if (n < 0) {
+        int err = errno;
+        note(t, "poll");
+        return err;
+    }
     return n > 0 ? ESRCH : 0;
 }
 
 int procfs_alive(const struct procfs_target *t)
 {
     if (t->pidfd >= 0)
-        return pidfd_says_gone(t->pidfd);
+        return pidfd_says_gone(t, t->pidfd);
     if (t->dirfd >= 0) /* a held directory: pidfd_open would name the pid, not it */
         return stat_says_gone(t);
     /* A bare pid: pidfd_open is far cheaper than formatting stat. It
@@ -82,7 +94,7 @@ int procfs_alive(const struct procfs_target *t)
         int err = errno;
         return err == ESRCH ? ENOENT : stat_says_gone(t);
     }
-    int gone = pidfd_says_gone((int)fd);
+    int gone = pidfd_says_gone(t, (int)fd);
     close((int)fd);
     return gone;
 }
@@ -99,6 +111,7 @@ int procfs_read_all(const struct procfs_target *t, const char *name, char **out,
     int err = 0;
     if (buf == NULL) {
         close(fd);
+        note(t, NULL);
         return ENOMEM;
     }
     for (;;) {
@@ -109,6 +122,7 @@ int procfs_read_all(const struct procfs_target *t, const char *name, char **out,
             char *bigger = realloc(buf, cap * 2 + 1);
             if (bigger == NULL) {
                 err = ENOMEM;
+                note(t, NULL);
                 break;
             }
             buf = bigger;
@@ -119,6 +133,7 @@ int procfs_read_all(const struct procfs_target *t, const char *name, char **out,
             continue;
         if (n < 0) {
             err = errno;
+            note(t, "read");
             break;
         }
         if (n == 0)
@@ -143,5 +158,6 @@ int procfs_write_once(const struct procfs_target *t, const char *name, const cha
         return -fd;
     int err = idmap_write_once(fd, text, len);
     close(fd);
+    note(t, "write");
     return err;
 }

@@ -10,6 +10,9 @@ struct procfs_target {
     pid_t pid;
     int dirfd; /* /proc/<pid> fd, or -1 to go through the path */
     int pidfd; /* pidfd of the same process, or -1 */
+    /* Where the functions below name the system call behind an errno they
+     * return (NULL for none, e.g. ENOMEM), for err.syscall; may be NULL. */
+    const char **failed;
 };
 
 /* "/proc/<pid>/<name>" for messages. */
