@@ -480,10 +480,11 @@ int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
         capture(p, r);
     close_fd(&p->out_fd);
     r->out[r->out_len] = '\0';
-    /* The go-between is ours and unreaped, so its pid cannot be reused:
-     * when it has not reported (a read failed, or it is stuck), kill it
-     * before the wait, which then cannot hang. */
-    if (read_err != 0 || timed_out)
+    /* The go-between ends by its deadline on its own (it reaps the
+     * helper first), so the wait below is bounded; past the grace it is
+     * stuck: it is ours and unreaped, so its pid cannot be reused, and a
+     * SIGKILL ends it. */
+    if (timed_out)
         kill(p->pid, SIGKILL);
     int status = 0;
     int wait_err = reap(p->pid, &status, __WCLONE);
@@ -495,6 +496,8 @@ int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
     p->pid = -1;
     if (read_err != 0)
         return spawn_failed(r, r->call, read_err);
+    if (wait_err != 0 && wait_err != ECHILD) /* ECHILD: reaped by another */
+        return spawn_failed(r, "waitpid", wait_err);
     if (timed_out) {
         r->outcome = IDHELPER_TIMEOUT;
         return -1;

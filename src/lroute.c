@@ -311,8 +311,11 @@ int lroute_write_both(lua_State *L, const struct lroute *route, const struct pro
     /* Both started, then both finished: the helpers run side by side,
      * and one that fails (to start, or in its run) never leaves the other
      * unreaped. */
-    int failed[2];
+    int failed[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
+        runs[i].started = 0;
+        if (i == 1 && failed[0])
+            break; /* newuidmap did not start: nothing is written */
         failed[i] = idhelper_start(runs[i].path, runs[i].argv, route->timeout_ms,
                                    &runs[i].proc, runs[i].res) != 0;
         runs[i].started = !failed[i];
