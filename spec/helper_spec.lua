@@ -296,7 +296,7 @@ describe("a user with a real subordinate range, unprivileged", function()
     assert.are.same(want, r.by_name)
     assert.are.same(want, r.by_uid)
     assert.are.same({ uid = { { 0, fx.uid, 1 }, { 1, fx.ustart, 65536 } },
-                      gid = { { 0, fx.gid, 1 }, { 1, fx.gstart, 65536 } } }, r.rootless)
+                      gid = { { 0, fx.gid, 1 }, { 1, fx.gstart, 65536 } }, setgroups = "skip" }, r.rootless)
   end)
 
   it("gives a child the full 65,536-id range through the helpers", function()
@@ -332,6 +332,19 @@ describe("a user with a real subordinate range, unprivileged", function()
     -- setpriv --clear-groups (a setgroups call) works, at the top of the range
     assert.matches("^0\n0\n1000\n65535\n", r.stdout)
     assert.matches("allow", r.stdout)
+  end)
+
+  it("setup_maps(c, rootless_maps(name)): setgroups stays allowed, as under podman", function()
+    if not need() then return end
+    local r = Fixture.run(fx, "rootless", fx.name)
+    assert.is_true(r.ok, r.err and r.err.text)
+    assert.are.equal("skip", r.maps_setgroups)
+    assert.are.same({ { 0, fx.uid, 1 }, { 1, fx.ustart, 65536 } }, r.uid_map)
+    assert.are.same({ { 0, fx.gid, 1 }, { 1, fx.gstart, 65536 } }, r.gid_map)
+    assert.are.equal("allow", r.setgroups)
+    assert.are.equal(0, r.code, r.stdout .. (r.stderr or ""))
+    -- inside: setgroups reads allow, and dropping the groups (setgroups(2)) works
+    assert.are.equal("allow\ncleared\n1000\n", r.stdout)
   end)
 
   it("accepts any layout of its own ranges, split and out of order", function()
