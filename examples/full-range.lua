@@ -34,10 +34,11 @@ local c = assert(process.spawn {
   stdout = "pipe",
 })
 -- helper = "auto" (the default) picks newuidmap/newgidmap: these maps are
--- more than our own id. setgroups = "skip" lets newgidmap decide: with a
--- subgid range mapped it leaves setgroups allowed, so the container may
--- call setgroups (setpriv --clear-groups above needs that).
-assert(user.setup_maps(c, { uid = maps.uid, gid = maps.gid, setgroups = "skip" }))
+-- more than our own id; the two run side by side. rootless_maps() says
+-- setgroups = "skip", so newgidmap decides: with a subgid range mapped it
+-- leaves setgroups allowed, and the container may call setgroups
+-- (setpriv --clear-groups above needs that), as under podman.
+assert(user.setup_maps(c, maps))
 print("setgroups:     " .. user.read_setgroups(c))
 assert(c:proceed())
 io.write(c:read("stdout"))

@@ -86,7 +86,9 @@ describe("setup_maps helper option", function()
       assert.matches("not allowed", tostring(err), 1, true)
       assert.matches("subids", err.hint, 1, true)
       assert.are.same({ err.helper, tostring(pid), "0", tostring(uid), "1", "1", "3000000000", "10" }, err.argv)
-      nothing_written(pid, "allow")
+      -- newgidmap ran beside it and did its part (write-once: it stays)
+      assert.are.same({}, user.read_uid_map(pid))
+      assert.are.same(own.gid, S.triples(user.read_gid_map(pid)))
     end)
   end)
 
@@ -294,7 +296,7 @@ describe("a user with a real subordinate range, unprivileged", function()
     assert.are.same(want, r.by_name)
     assert.are.same(want, r.by_uid)
     assert.are.same({ uid = { { 0, fx.uid, 1 }, { 1, fx.ustart, 65536 } },
-                      gid = { { 0, fx.gid, 1 }, { 1, fx.gstart, 65536 } } }, r.rootless)
+                      gid = { { 0, fx.gid, 1 }, { 1, fx.gstart, 65536 } }, setgroups = "skip" }, r.rootless)
   end)
 
   it("gives a child the full 65,536-id range through the helpers", function()
@@ -332,6 +334,19 @@ describe("a user with a real subordinate range, unprivileged", function()
     assert.matches("allow", r.stdout)
   end)
 
+  it("setup_maps(c, rootless_maps(name)): setgroups stays allowed, as under podman", function()
+    if not need() then return end
+    local r = Fixture.run(fx, "rootless", fx.name)
+    assert.is_true(r.ok, r.err and r.err.text)
+    assert.are.equal("skip", r.maps_setgroups)
+    assert.are.same({ { 0, fx.uid, 1 }, { 1, fx.ustart, 65536 } }, r.uid_map)
+    assert.are.same({ { 0, fx.gid, 1 }, { 1, fx.gstart, 65536 } }, r.gid_map)
+    assert.are.equal("allow", r.setgroups)
+    assert.are.equal(0, r.code, r.stdout .. (r.stderr or ""))
+    -- inside: setgroups reads allow, and dropping the groups (setgroups(2)) works
+    assert.are.equal("allow\ncleared\n1000\n", r.stdout)
+  end)
+
   it("accepts any layout of its own ranges, split and out of order", function()
     if not need() then return end
     local r = Fixture.run(fx, "maps", "partial")
@@ -348,7 +363,8 @@ describe("a user with a real subordinate range, unprivileged", function()
     assert.matches("not allowed", r.err.stderr)
     assert.matches("newuidmap", r.err.text)
     assert.are.same({}, r.uid_map)
-    assert.are.same({}, r.gid_map)
+    -- newgidmap ran beside it (the two run side by side) and wrote its map
+    assert.are.same({ { 0, fx.gid, 1 }, { 1, fx.gstart, 65536 } }, r.gid_map)
     assert.are.equal("deny", r.setgroups) -- the step before it stays done (write-once)
   end)
 

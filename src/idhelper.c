@@ -4,10 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,16 +24,23 @@
  * first: the helpers live in /usr/bin on Debian, /usr/sbin elsewhere). */
 static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/* What execvp skips on its way through PATH: the name is not there. */
+static int not_here(int err)
+{
+    return err == ENOENT || err == ENOTDIR || err == ESTALE || err == ENODEV ||
+           err == ETIMEDOUT;
+}
+
 int idhelper_find(const char *name, const char *path_env, char *out, size_t cap)
 {
     size_t nlen = strlen(name);
     if (nlen == 0)
         return ENOENT;
+    struct stat st;
     if (strchr(name, '/') != NULL) {
         if (nlen >= cap)
             return ENAMETOOLONG;
         memcpy(out, name, nlen + 1);
-        struct stat st;
         if (stat(out, &st) != 0)
             return errno == ENOENT || errno == ENOTDIR ? ENOENT : errno;
         if (!S_ISREG(st.st_mode) || access(out, X_OK) != 0)
@@ -49,11 +59,14 @@ int idhelper_find(const char *name, const char *path_env, char *out, size_t cap)
             memcpy(out, dir, use);
             out[use] = '/';
             memcpy(out + use + 1, name, nlen + 1);
-            struct stat st;
-            if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-                if (access(out, X_OK) == 0)
+            if (stat(out, &st) == 0) {
+                if (S_ISREG(st.st_mode) && access(out, X_OK) == 0)
                     return 0;
-                seen_eacces = 1;
+                seen_eacces |= S_ISREG(st.st_mode);
+            } else if (errno == EACCES) {
+                seen_eacces = 1; /* a directory we may not search */
+            } else if (!not_here(errno)) {
+                return errno; /* ELOOP, EIO, ...: there, but unusable */
             }
         }
         if (colon == NULL)
@@ -61,6 +74,30 @@ int idhelper_find(const char *name, const char *path_env, char *out, size_t cap)
         p = colon + 1;
     }
     return seen_eacces ? EACCES : ENOENT;
+}
+
+long idhelper_timeout_ms(const char *env)
+{
+    if (env == NULL)
+        return IDHELPER_TIMEOUT_MS;
+    long ms = 0;
+    const char *s = env;
+    int digits = 0;
+    for (; *s >= '0' && *s <= '9'; s++, digits++) {
+        if (ms > 86400L * 1000) /* a day is plenty; stop before overflow */
+            return IDHELPER_TIMEOUT_MS;
+        ms = ms * 10 + (*s - '0') * 1000L;
+    }
+    if (*s == '.') {
+        long scale = 100;
+        for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
+            ms += (*s - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*s != '\0' || digits == 0 || ms <= 0)
+        return IDHELPER_TIMEOUT_MS;
+    return ms;
 }
 
 static char *put_decimal(char *out, int64_t v)
@@ -100,11 +137,25 @@ static int above_stdio(int fd)
     return moved;
 }
 
-/* Records on the status pipe, from the two processes below. */
-enum { REC_EXEC = 1, REC_WAIT, REC_CLONE };
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Records on the status pipe, one packet each (O_DIRECT), from the two
+ * processes below. */
+enum {
+    REC_EXEC = 1, /* grandchild: execve failed (errno) */
+    REC_WAIT,     /* go-between: the helper's wait status */
+    REC_TIMEOUT,  /* go-between: time limit reached, killed and reaped (status) */
+    REC_CLONE,    /* go-between: could not clone the helper (errno) */
+    REC_REAP,     /* go-between: could not reap the helper (errno) */
+};
 struct record {
     int stage;
-    int value; /* errno (exec, clone) or wait status */
+    int value;
 };
 
 static void send_record(int fd, int stage, int value)
@@ -117,6 +168,55 @@ static void send_record(int fd, int stage, int value)
 /* Only async-signal-safe calls from here on: these run in copies of a
  * host process that may have other threads. */
 
+/* Mark every fd from 3 up close-on-exec by walking /proc/self/fd with
+ * raw getdents64 (no malloc); 0 when done. */
+static int cloexec_walk(void)
+{
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    char buf[2048];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n;) {
+            /* struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name */
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + 16, sizeof reclen);
+            const char *name = buf + off + 19;
+            int fd = 0, ok = name[0] != '\0';
+            for (const char *c = name; *c != '\0' && ok; c++) {
+                ok = *c >= '0' && *c <= '9' && fd < 100000000;
+                fd = fd * 10 + (*c - '0');
+            }
+            if (ok && fd > 2 && fd != dir)
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+            off += reclen;
+        }
+    }
+    close(dir);
+    return n == 0 ? 0 : -1;
+}
+
+/* Whatever the host left without O_CLOEXEC stays out of a setuid
+ * program (ours are all CLOEXEC already). close_range's CLOEXEC flag
+ * needs Linux 5.11 (ENOSYS before 5.9, EINVAL before 5.11): then the
+ * /proc/self/fd walk, and without /proc every number below the limit. */
+static void cloexec_above_stdio(void)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+#endif
+    if (cloexec_walk() == 0)
+        return;
+    struct rlimit rl;
+    long top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                   ? (long)rl.rlim_cur
+                   : 65536;
+    for (long fd = 3; fd < top; fd++)
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+}
+
 /* The helper itself (grandchild): stdio in place, then execve. */
 static _Noreturn void grandchild(const char *path, char *const argv[], int devnull, int out_w,
                                  int status_w)
@@ -125,23 +225,44 @@ static _Noreturn void grandchild(const char *path, char *const argv[], int devnu
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (dup2(devnull, 0) >= 0 && dup2(out_w, 1) >= 0 && dup2(out_w, 2) >= 0) {
-#ifdef SYS_close_range
-        /* Whatever the host left without O_CLOEXEC stays out of a setuid
-         * program (ours are all CLOEXEC already; old kernels: best effort). */
-        syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-#endif
+        cloexec_above_stdio();
         execve(path, argv, environ);
     }
     send_record(status_w, REC_EXEC, errno);
     _exit(127);
 }
 
+static long ms_left(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 +
+              (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    return ms;
+}
+
+/* Reap pid, retrying a failure other than "no such child"; 0 or errno. */
+static int reap(pid_t pid, int *status, int flags)
+{
+    int err = 0;
+    for (int tries = 0; tries < 100; tries++) {
+        if (waitpid(pid, status, flags) == pid)
+            return 0;
+        err = errno;
+        if (err == ECHILD)
+            break;
+    }
+    return err;
+}
+
 /* The direct child. It never execs, so it keeps the exit signal 0 it
  * was cloned with (execve resets a process's exit signal to SIGCHLD):
  * only our waitpid(__WCLONE) can reap it, never a host's waitpid(-1).
- * It runs the helper as its own child, waits, and reports the status. */
+ * It runs the helper as its own child, waits for it until the deadline
+ * (SIGCHLD stays blocked: sigtimedwait takes it), kills it when the time
+ * is up, reaps it, and reports. */
 static _Noreturn void child(const char *path, char *const argv[], int devnull, int out_w,
-                            int status_w)
+                            int status_w, const struct timespec *deadline)
 {
     /* Host handlers must not run here, nor in the helper before its exec;
      * SIGCHLD back to default so an ignored SIGCHLD cannot auto-reap it. */
@@ -163,19 +284,41 @@ static _Noreturn void child(const char *path, char *const argv[], int devnull, i
         _exit(1);
     }
     close(out_w); /* the caller sees EOF when the helper is done */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
     int status = 0;
-    long w;
-    do {
-        w = waitpid((pid_t)pid, &status, 0);
-    } while (w < 0 && errno == EINTR);
-    if (w < 0)
-        send_record(status_w, REC_CLONE, errno);
-    else
-        send_record(status_w, REC_WAIT, status);
+    for (;;) {
+        long w = waitpid((pid_t)pid, &status, WNOHANG);
+        if (w == pid) {
+            send_record(status_w, REC_WAIT, status);
+            _exit(0);
+        }
+        if (w < 0 && errno != EINTR)
+            break;
+        long ms = ms_left(deadline);
+        if (ms <= 0) {
+            /* Still ours (unreaped), so the pid is the helper's. */
+            kill((pid_t)pid, SIGKILL);
+            int err = reap((pid_t)pid, &status, 0);
+            send_record(status_w, err == 0 ? REC_TIMEOUT : REC_REAP, err == 0 ? status : err);
+            _exit(0);
+        }
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        sigtimedwait(&chld, NULL, &ts);
+    }
+    /* waitpid failed for good: kill, reap if the kernel lets us, and
+     * report the failure. */
+    int err = errno;
+    kill((pid_t)pid, SIGKILL);
+    reap((pid_t)pid, &status, 0);
+    send_record(status_w, REC_REAP, err);
     _exit(0);
 }
 
-static void capture(int fd, struct idhelper_result *r)
+/* Read what is there of the helper's output (non-blocking fd); 1 at
+ * end of file or error (the fd is then closed), else 0. */
+static int capture(struct idhelper_proc *p, struct idhelper_result *r)
 {
     char sink[512];
     for (;;) {
@@ -185,110 +328,199 @@ static void capture(int fd, struct idhelper_result *r)
             dst = r->out + r->out_len;
             room = IDHELPER_CAPTURE - r->out_len;
         }
-        ssize_t n = read(fd, dst, room);
+        ssize_t n = read(p->out_fd, dst, room);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n <= 0) {
+            close_fd(&p->out_fd);
+            return 1;
+        }
         if (dst != sink)
             r->out_len += (size_t)n;
     }
-    r->out[r->out_len] = '\0';
 }
 
-static int spawn_failed(struct idhelper_result *r, int err)
+static int spawn_failed(struct idhelper_result *r, const char *call, int err)
 {
     r->outcome = IDHELPER_SPAWN;
+    r->call = call;
     r->err = err;
     return -1;
 }
 
-int idhelper_run(const char *path, char *const argv[], struct idhelper_result *r)
+static void result_init(struct idhelper_result *r, long timeout_ms)
 {
     memset(r, 0, offsetof(struct idhelper_result, out));
+    r->timeout_ms = timeout_ms;
     r->out[0] = '\0';
+}
+
+int idhelper_start(const char *path, char *const argv[], long timeout_ms,
+                   struct idhelper_proc *p, struct idhelper_result *r)
+{
+    result_init(r, timeout_ms);
+    p->pid = -1;
+    p->out_fd = p->st_fd = -1;
     int out[2] = {-1, -1}, st[2] = {-1, -1};
     int devnull = above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY));
     if (devnull < 0)
-        return spawn_failed(r, errno);
-    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(st, O_CLOEXEC) != 0) {
-        int err = errno;
-        for (int i = 0; i < 2; i++) {
-            if (out[i] >= 0)
-                close(out[i]);
-        }
-        close(devnull);
-        return spawn_failed(r, err);
+        return spawn_failed(r, "open", errno);
+    /* The status pipe in packet mode: one record per read, never half. */
+    const char *call = "pipe2";
+    int ok = pipe2(out, O_CLOEXEC) == 0 && pipe2(st, O_CLOEXEC | O_DIRECT) == 0;
+    if (ok) {
+        call = "fcntl";
+        ok = fcntl(out[0], F_SETFL, O_NONBLOCK) == 0 && (out[1] = above_stdio(out[1])) >= 0 &&
+             (st[1] = above_stdio(st[1])) >= 0;
     }
-    out[1] = above_stdio(out[1]);
-    st[1] = above_stdio(st[1]);
-    if (out[1] < 0 || st[1] < 0) {
-        int err = errno;
-        int fds[] = {out[0], out[1], st[0], st[1], devnull};
-        for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
-            if (fds[i] >= 0)
-                close(fds[i]);
-        return spawn_failed(r, err);
-    }
-    /* Block every signal across the clone so no host handler runs in the
-     * child before it resets them. */
     sigset_t all, old;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* Block every signal across the clone so no host handler runs in the
+     * child before it resets them. */
+    int err = ok ? 0 : errno;
+    if (ok && (err = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
+        call = "pthread_sigmask";
+    if (err != 0) {
+        int fds[] = {out[0], out[1], st[0], st[1], devnull};
+        for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+            close_fd(&fds[i]);
+        return spawn_failed(r, call, err);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &p->deadline);
+    p->deadline.tv_sec += timeout_ms / 1000;
+    p->deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (p->deadline.tv_nsec >= 1000000000) {
+        p->deadline.tv_sec++;
+        p->deadline.tv_nsec -= 1000000000;
+    }
     /* fork() semantics, but exit signal 0: a "clone child", invisible to
-     * a plain waitpid(-1) and reaped below with __WCLONE. */
+     * a plain waitpid(-1) and reaped with __WCLONE. */
     long pid = syscall(SYS_clone, 0UL, NULL, NULL, NULL, NULL);
     if (pid == 0)
-        child(path, argv, devnull, out[1], st[1]);
+        child(path, argv, devnull, out[1], st[1], &p->deadline);
     int clone_err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(out[1]);
-    close(st[1]);
-    close(devnull);
+    int mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close_fd(&out[1]);
+    close_fd(&st[1]);
+    close_fd(&devnull);
+    p->out_fd = out[0];
+    p->st_fd = st[0];
     if (pid < 0) {
-        close(out[0]);
-        close(st[0]);
-        return spawn_failed(r, clone_err);
+        close_fd(&p->out_fd);
+        close_fd(&p->st_fd);
+        return spawn_failed(r, "clone", clone_err);
     }
-    /* Output first: EOF there means the helper is gone, so the status
-     * records (small, they fit the pipe) are complete after it. */
-    capture(out[0], r);
-    close(out[0]);
-    struct record rec[2];
+    p->pid = (pid_t)pid;
+    if (mask_err != 0) {
+        /* Cannot happen with a mask pthread_sigmask just returned; if it
+         * does, the helper must not outlive the failure. */
+        kill(p->pid, SIGKILL);
+        idhelper_finish(p, r);
+        return spawn_failed(r, "pthread_sigmask", mask_err);
+    }
+    return 0;
+}
+
+/* How long the caller waits past the go-between's deadline before it
+ * gives up on it (it reports within moments of the deadline). */
+enum { GRACE_MS = 2000 };
+
+int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
+{
+    /* Until the status pipe's end of file: the go-between has reported
+     * and exited, and the helper's exec closed its copy (CLOEXEC). The
+     * output meanwhile; a process the helper left behind may hold the
+     * output pipe open for ever, so its end of file is not waited for. */
+    struct record rec[3];
     size_t got = 0;
-    for (;;) {
-        ssize_t n = read(st[0], (char *)rec + got, sizeof rec - got);
-        if (n < 0 && errno == EINTR)
-            continue;
+    int read_err = 0, timed_out = 0;
+    while (p->st_fd >= 0) {
+        struct pollfd pf[2] = {{p->st_fd, POLLIN, 0}, {p->out_fd, POLLIN, 0}};
+        long ms = ms_left(&p->deadline) + GRACE_MS;
+        if (ms <= 0) {
+            timed_out = 1;
+            break;
+        }
+        int n = poll(pf, p->out_fd >= 0 ? 2 : 1, (int)(ms > 60000 ? 60000 : ms));
+        if (n < 0 && errno != EINTR) {
+            read_err = errno;
+            r->call = "poll";
+            break;
+        }
         if (n <= 0)
+            continue;
+        if (p->out_fd >= 0 && pf[1].revents != 0)
+            capture(p, r);
+        if (pf[0].revents == 0)
+            continue;
+        struct record one;
+        ssize_t k = read(p->st_fd, &one, sizeof one);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k < 0) {
+            read_err = errno;
+            r->call = "read";
             break;
-        got += (size_t)n;
-        if (got == sizeof rec)
+        }
+        if (k == 0)
             break;
+        if ((size_t)k == sizeof one && got < sizeof rec / sizeof rec[0])
+            rec[got++] = one;
     }
-    close(st[0]);
+    close_fd(&p->st_fd);
+    if (p->out_fd >= 0)
+        capture(p, r);
+    close_fd(&p->out_fd);
+    r->out[r->out_len] = '\0';
+    /* The go-between ends by its deadline on its own (it reaps the
+     * helper first), so the wait below is bounded; past the grace it is
+     * stuck: it is ours and unreaped, so its pid cannot be reused, and a
+     * SIGKILL ends it. */
+    if (timed_out)
+        kill(p->pid, SIGKILL);
     int status = 0;
-    long w;
-    do {
-        w = waitpid((pid_t)pid, &status, __WCLONE);
-    } while (w < 0 && errno == EINTR);
-    int wait_err = w < 0 ? errno : 0;
+    int wait_err = reap(p->pid, &status, __WCLONE);
+    if (wait_err != 0 && wait_err != ECHILD) {
+        /* Still there: make sure it ends, and try once more. */
+        kill(p->pid, SIGKILL);
+        wait_err = reap(p->pid, &status, __WCLONE);
+    }
+    p->pid = -1;
+    if (read_err != 0)
+        return spawn_failed(r, r->call, read_err);
+    if (wait_err != 0 && wait_err != ECHILD) /* ECHILD: reaped by another */
+        return spawn_failed(r, "waitpid", wait_err);
+    if (timed_out) {
+        r->outcome = IDHELPER_TIMEOUT;
+        return -1;
+    }
     int have_wait = 0, wait_status = 0;
-    for (size_t i = 0; i < got / sizeof rec[0]; i++) {
-        if (rec[i].stage == REC_EXEC) {
+    for (size_t i = 0; i < got; i++) {
+        switch (rec[i].stage) {
+        case REC_EXEC:
             r->outcome = IDHELPER_EXEC;
             r->err = rec[i].value;
             return -1;
-        }
-        if (rec[i].stage == REC_CLONE)
-            return spawn_failed(r, rec[i].value);
-        if (rec[i].stage == REC_WAIT) {
+        case REC_CLONE:
+            return spawn_failed(r, "clone", rec[i].value);
+        case REC_REAP:
+            return spawn_failed(r, "waitpid", rec[i].value);
+        case REC_TIMEOUT:
+            r->outcome = IDHELPER_TIMEOUT;
+            r->status = rec[i].value;
+            return -1;
+        case REC_WAIT:
             have_wait = 1;
             wait_status = rec[i].value;
+            break;
+        default:
+            break;
         }
     }
-    if (!have_wait) /* the go-between died, or we could not reap it */
-        return spawn_failed(r, wait_err != 0 ? wait_err : ECHILD);
+    if (!have_wait) /* the go-between died without a word */
+        return spawn_failed(r, "waitpid", wait_err != 0 ? wait_err : ECHILD);
     if (WIFEXITED(wait_status)) {
         r->status = WEXITSTATUS(wait_status);
         r->outcome = r->status == 0 ? IDHELPER_OK : IDHELPER_EXIT;
@@ -297,4 +529,13 @@ int idhelper_run(const char *path, char *const argv[], struct idhelper_result *r
         r->outcome = IDHELPER_SIGNAL;
     }
     return r->outcome == IDHELPER_OK ? 0 : -1;
+}
+
+int idhelper_run(const char *path, char *const argv[], long timeout_ms,
+                 struct idhelper_result *r)
+{
+    struct idhelper_proc p;
+    if (idhelper_start(path, argv, timeout_ms, &p, r) != 0)
+        return -1;
+    return idhelper_finish(&p, r);
 }

@@ -573,10 +573,14 @@ static int l_setup_maps(lua_State *L)
         n = lroute_plan(L, &route, uid.e, uid.n, gid.e, gid.n, !deny && setgroups_allowed(t));
     if (n == 0 && deny)
         n = write_setgroups(L, t);
-    if (n == 0)
+    /* Both through the helpers: side by side, one wait for the two. */
+    int both = route.uid_helper && route.gid_helper;
+    if (n == 0 && both)
+        n = lroute_write_both(L, &route, t, uid.e, uid.n, gid.e, gid.n);
+    if (n == 0 && !both)
         n = route.uid_helper ? lroute_write(L, &route, 0, t, uid.e, uid.n)
                              : write_map(L, "set_uid_map", t, UID_MAP, uid.e, uid.n);
-    if (n == 0)
+    if (n == 0 && !both)
         n = route.gid_helper ? lroute_write(L, &route, 1, t, gid.e, gid.n)
                              : write_map(L, "set_gid_map", t, GID_MAP, gid.e, gid.n);
     target_drop(t);

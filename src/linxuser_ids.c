@@ -370,7 +370,9 @@ left out; the list stays within one kernel write).
 @function rootless_maps
 @tparam[opt] string|int user name or uid; nil for the caller (real uid and gid)
 @tparam[opt] table opts as for `subids`
-@treturn[1] table `{uid = {Map,...}, gid = {Map,...}}`, ready for `setup_maps`
+@treturn[1] table `{uid = {Map,...}, gid = {Map,...}, setgroups = "skip"}`, ready for
+`setup_maps` (`setgroups = "skip"` since the gid map holds a subordinate range: newgidmap then
+leaves setgroups allowed, as under podman)
 @return[2] `nil`
 @treturn[2] Error as `subids`, or `no_user` (no passwd entry)
 @usage assert(user.setup_maps(child, assert(user.rootless_maps())))
@@ -407,11 +409,18 @@ static int l_rootless_maps(lua_State *L)
                           "be mapped next to it");
         return linx_error_return(L);
     }
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     lmaps_push_list(L, uid, nuid);
     lua_setfield(L, -2, "uid");
     lmaps_push_list(L, gid, ngid);
     lua_setfield(L, -2, "gid");
+    /* A subordinate gid range mapped: leave setgroups to newgidmap, which
+     * keeps it allowed then (podman's behaviour), so the workload may
+     * drop or set its groups. */
+    if (ngid > 1) {
+        lua_pushliteral(L, "skip");
+        lua_setfield(L, -2, "setgroups");
+    }
     return 1;
 }
 

@@ -49,16 +49,23 @@ static int find_helper(lua_State *L, const char *op, const char *name, char *out
     int err = idhelper_find(name, getenv("PATH"), out, PATH_MAX);
     if (err == 0)
         return 0;
-    helper_error(L, op, name, "missing");
+    /* Not found, or not executable, is "missing"; a path that is there
+     * but cannot be looked at (ELOOP, EIO, ...) is "exec", as execve
+     * would fail on it. */
+    int missing = err == ENOENT || err == EACCES || err == ENAMETOOLONG;
+    helper_error(L, op, name, missing ? "missing" : "exec");
     linx_error_setstr(L, "errno", linx_errno_name(err));
     linx_error_setint(L, "code", err);
     const char *why = err == EACCES ? "is not executable" : "was not found";
-    if (strchr(name, '/') != NULL)
+    if (!missing)
+        lua_pushfstring(L, "cannot run %s: %s", name, strerror(err));
+    else if (strchr(name, '/') != NULL)
         lua_pushfstring(L, "%s %s", name, why);
     else
         lua_pushfstring(L, "%s %s in PATH", name, why);
     lua_setfield(L, -2, "message");
-    linx_error_setstr(L, "hint", "install the uidmap package, or map only the caller's own id");
+    if (missing)
+        linx_error_setstr(L, "hint", "install the uidmap package, or map only the caller's own id");
     return linx_error_return(L);
 }
 
@@ -96,7 +103,9 @@ int lroute_read(lua_State *L, int opts, struct lroute *route)
     /* Made now, before the target is resolved: an allocation may run Lua
      * code (a finalizer), which must not happen between the resolving
      * and the last write. */
-    route->res = route->mode == LROUTE_NEVER ? NULL : lua_newuserdata(L, sizeof *route->res);
+    route->scratch =
+        route->mode == LROUTE_NEVER ? NULL : lua_newuserdata(L, lroute_scratch_size());
+    route->timeout_ms = idhelper_timeout_ms(getenv("LINX_HELPER_TIMEOUT"));
     return 0;
 }
 
@@ -167,45 +176,68 @@ static const char *helper_hint(const char *out)
     return NULL;
 }
 
-int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
-                 const struct procfs_target *t, const struct idmap_entry *entries, size_t count)
+/* The helper names the target by pid. A handle's child is unreaped
+ * until wait() or close(), neither of which can run in this call (no Lua
+ * code runs between resolving the handle and here), so its pid cannot
+ * have been reused; check that it still runs, as the procfs path does,
+ * right before the helpers. */
+static int check_target(lua_State *L, int gid_map, const struct procfs_target *t)
 {
-    /* The helper names the target by pid. A handle's child is unreaped
-     * until wait() or close(), neither of which can run in this call (no
-     * Lua code runs between resolving the handle and here), so its pid
-     * cannot have been reused; check that it still runs, as the procfs
-     * path does, right before the helper. */
-    const char *op = gid_map ? "set_gid_map" : "set_uid_map";
-    const char *map_file = gid_map ? "gid_map" : "uid_map";
-    const char *path = gid_map ? route->gid_path : route->uid_path;
-    struct idhelper_result *res = route->res;
     int gone = procfs_alive(t);
-    if (gone != 0) {
-        char file[64];
-        procfs_path(t, map_file, file, sizeof file);
-        return linx_error_os_call(L, op, t->failed != NULL ? *t->failed : NULL, file, gone,
-                             gone == ENOENT || gone == ESRCH ? "the target process has exited"
-                                                             : NULL);
-    }
+    if (gone == 0)
+        return 0;
+    char file[64];
+    procfs_path(t, gid_map ? "gid_map" : "uid_map", file, sizeof file);
+    return linx_error_os_call(L, gid_map ? "set_gid_map" : "set_uid_map",
+                              t->failed != NULL ? *t->failed : NULL, file, gone,
+                              gone == ENOENT || gone == ESRCH ? "the target process has exited"
+                                                              : NULL);
+}
+
+/* One helper's run on the way: its argument vector and result. */
+struct run {
+    const char *path;
+    struct idhelper_result *res;
+    struct idhelper_proc proc;
+    int started;
     char *argv[IDHELPER_MAX_ARGS];
     char text[IDHELPER_ARGTEXT];
-    idhelper_argv(path, t->pid, entries, count, argv, text);
-    if (idhelper_run(path, argv, res) == 0)
-        return 0;
+    struct idhelper_result result;
+};
+
+size_t lroute_scratch_size(void)
+{
+    return 2 * sizeof(struct run);
+}
+
+static void run_init(struct run *run, const struct lroute *route, int gid_map,
+                     const struct procfs_target *t, const struct idmap_entry *entries,
+                     size_t count)
+{
+    run->path = gid_map ? route->gid_path : route->uid_path;
+    run->res = &run->result;
+    run->started = 0;
+    idhelper_argv(run->path, t->pid, entries, count, run->argv, run->text);
+}
+
+/* A helper run that failed, as the error table. */
+static int run_failed(lua_State *L, int gid_map, struct run *run)
+{
+    const char *op = gid_map ? "set_gid_map" : "set_uid_map";
+    const char *path = run->path;
+    struct idhelper_result *res = run->res;
     trim_end(res->out, &res->out_len);
-    static const char *const reasons[] = {"ok", "exit", "signal", "exec", "spawn"};
+    static const char *const reasons[] = {"ok", "exit", "signal", "exec", "spawn", "timeout"};
     helper_error(L, op, path, reasons[res->outcome]);
-    lua_createtable(L, (int)(2 + 3 * count), 0);
-    for (size_t i = 0; argv[i] != NULL; i++) {
-        lua_pushstring(L, argv[i]);
+    lua_createtable(L, IDHELPER_MAX_ARGS, 0);
+    for (size_t i = 0; run->argv[i] != NULL; i++) {
+        lua_pushstring(L, run->argv[i]);
         lua_rawseti(L, -2, (lua_Integer)(i + 1));
     }
     lua_setfield(L, -2, "argv");
     lua_pushlstring(L, res->out, res->out_len);
     lua_setfield(L, -2, "stderr");
     const char *hint = helper_hint(res->out);
-    if (hint != NULL)
-        linx_error_setstr(L, "hint", hint);
     switch (res->outcome) {
     case IDHELPER_EXIT:
         linx_error_setint(L, "status", res->status);
@@ -215,12 +247,33 @@ int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
         linx_error_setint(L, "signal", res->status);
         lua_pushfstring(L, "%s was killed by signal %d", path, res->status);
         break;
-    default: /* exec, spawn */
+    case IDHELPER_TIMEOUT:
+        lua_pushnumber(L, (lua_Number)res->timeout_ms / 1000);
+        lua_setfield(L, -2, "seconds");
+        lua_pushnumber(L, (lua_Number)res->timeout_ms / 1000);
+        lua_pushfstring(L, "%s still ran after %s s: killed (SIGKILL) and reaped", path,
+                        lua_tostring(L, -1));
+        lua_remove(L, -2);
+        if (hint == NULL)
+            hint = "a helper that hangs waits on something (a user database, PAM, NFS); "
+                   "LINX_HELPER_TIMEOUT sets the limit in seconds";
+        break;
+    case IDHELPER_SPAWN:
         linx_error_setstr(L, "errno", linx_errno_name(res->err));
         linx_error_setint(L, "code", res->err);
-        lua_pushfstring(L, "cannot %s %s: %s", res->outcome == IDHELPER_EXEC ? "run" : "start",
-                        path, strerror(res->err));
+        linx_error_setstr(L, "syscall", res->call != NULL ? res->call : "?");
+        lua_pushfstring(L, "cannot start %s: %s: %s", path, res->call != NULL ? res->call : "?",
+                        strerror(res->err));
         break;
+    default: /* exec */
+        linx_error_setstr(L, "errno", linx_errno_name(res->err));
+        linx_error_setint(L, "code", res->err);
+        lua_pushfstring(L, "cannot run %s: %s", path, strerror(res->err));
+        break;
+    }
+    if (hint != NULL) {
+        lua_pushstring(L, hint);
+        lua_setfield(L, -3, "hint");
     }
     /* One line for tostring: the helper's own words (tostring adds the
      * hint). */
@@ -233,3 +286,47 @@ int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
     return linx_error_return(L);
 }
 
+int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
+                 const struct procfs_target *t, const struct idmap_entry *entries, size_t count)
+{
+    int n = check_target(L, gid_map, t);
+    if (n != 0)
+        return n;
+    struct run *run = (struct run *)route->scratch + gid_map;
+    run_init(run, route, gid_map, t, entries, count);
+    if (idhelper_run(run->path, run->argv, route->timeout_ms, run->res) == 0)
+        return 0;
+    return run_failed(L, gid_map, run);
+}
+
+int lroute_write_both(lua_State *L, const struct lroute *route, const struct procfs_target *t,
+                      const struct idmap_entry *uid, size_t nuid, const struct idmap_entry *gid,
+                      size_t ngid)
+{
+    int n = check_target(L, 0, t);
+    if (n != 0)
+        return n;
+    struct run *runs = route->scratch;
+    run_init(&runs[0], route, 0, t, uid, nuid);
+    run_init(&runs[1], route, 1, t, gid, ngid);
+    /* Both started, then both finished: the helpers run side by side,
+     * and one that fails (to start, or in its run) never leaves the other
+     * unreaped. */
+    int failed[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        runs[i].started = 0;
+        if (i == 1 && failed[0])
+            break; /* newuidmap did not start: nothing is written */
+        failed[i] = idhelper_start(runs[i].path, runs[i].argv, route->timeout_ms,
+                                   &runs[i].proc, runs[i].res) != 0;
+        runs[i].started = !failed[i];
+    }
+    for (int i = 0; i < 2; i++)
+        if (runs[i].started)
+            failed[i] = idhelper_finish(&runs[i].proc, runs[i].res) != 0;
+    n = 0;
+    for (int i = 0; i < 2 && n == 0; i++)
+        if (failed[i])
+            n = run_failed(L, i, &runs[i]);
+    return n;
+}

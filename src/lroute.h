@@ -18,7 +18,8 @@ enum lroute_mode { LROUTE_AUTO, LROUTE_ALWAYS, LROUTE_NEVER };
 struct lroute {
     enum lroute_mode mode;
     const char *uname, *gname; /* helper names, kept on the Lua stack */
-    struct idhelper_result *res; /* a userdata on the stack; NULL for "never" */
+    void *scratch;   /* the helper runs' buffers, a userdata on the stack; NULL for "never" */
+    long timeout_ms; /* each helper's time limit (LINX_HELPER_TIMEOUT) */
     int uid_helper, gid_helper;
     char uid_path[PATH_MAX], gid_path[PATH_MAX];
 };
@@ -45,5 +46,18 @@ int lroute_plan(lua_State *L, struct lroute *route, const struct idmap_entry *ui
  * "helper") and returns 2. */
 int lroute_write(lua_State *L, const struct lroute *route, int gid_map,
                  const struct procfs_target *t, const struct idmap_entry *entries, size_t count);
+
+/* Both maps through their helpers, newuidmap and newgidmap side by side:
+ * both started, then both waited for (one that fails still lets the
+ * other finish and be reaped). The first failure in the order uid, gid
+ * is the error (its operation and helper say which); the other map may
+ * be written meanwhile. Runs no Lua code unless it fails. Returns 0, or
+ * pushes nil, err and returns 2. */
+int lroute_write_both(lua_State *L, const struct lroute *route, const struct procfs_target *t,
+                      const struct idmap_entry *uid, size_t nuid, const struct idmap_entry *gid,
+                      size_t ngid);
+
+/* Bytes of the scratch userdata lroute_read makes. */
+size_t lroute_scratch_size(void);
 
 #endif
