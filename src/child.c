@@ -27,8 +27,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h> /* ST_* flags only */
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -41,6 +44,18 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define LINX_MOUNT_ATTR_RDONLY 0x00000001ULL
+/* struct mount_attr (Linux 5.12), named ours: glibc and the kernel headers
+ * disagree on who defines it. */
+struct linx_mount_attr {
+    unsigned long long attr_set, attr_clr, propagation, userns_fd;
+};
 
 /* ---- raw system calls ----------------------------------------------------- */
 
@@ -215,15 +230,23 @@ static int send_msg(int sock, const struct msg *m, int fd1, int fd2)
     return r == (long)sizeof *m ? 0 : -1;
 }
 
-static _Noreturn void fail(int sock, int stage, int err)
+/* Report a failed stage (step and detail: see protocol.h) and exit. */
+static _Noreturn void fail_at(int sock, int stage, int err, int step, int detail)
 {
     struct msg m;
     zero(&m, sizeof m);
     m.type = MSG_FAILED;
     m.stage = stage;
     m.err = err;
+    m.step = step;
+    m.detail = detail;
     send_msg(sock, &m, -1, -1);
     rs_exit(127);
+}
+
+static _Noreturn void fail(int sock, int stage, int err)
+{
+    fail_at(sock, stage, err, 0, 0);
 }
 
 /* ---- fds and signals --------------------------------------------------------- */
@@ -377,6 +400,162 @@ static long exec_search(const struct spawn_args *a)
     return eacces ? -E_ACCES : r;
 }
 
+/* ---- the inside steps ------------------------------------------------------------ */
+
+/* Make a mount read-only (with its submounts when recursive). mount_setattr
+ * (5.12) does the whole tree at once; before it, remount the top bind
+ * read-only, keeping the flags the kernel locks in a user namespace
+ * (dropping nosuid, nodev or noexec there is EPERM). */
+static long make_readonly(const char *target, int recursive)
+{
+    struct linx_mount_attr at;
+    zero(&at, sizeof at);
+    at.attr_set = LINX_MOUNT_ATTR_RDONLY;
+    long r = RSYS5(SYS_mount_setattr, AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, &at, sizeof at);
+    if (r != -E_NOSYS)
+        return r;
+    struct statfs st;
+    zero(&st, sizeof st);
+    r = RSYS2(SYS_statfs, target, &st);
+    if (r < 0)
+        return r;
+    static const unsigned long st_ms[][2] = {
+        {ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},           {ST_NOEXEC, MS_NOEXEC},
+        {ST_NOATIME, MS_NOATIME},       {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+        {ST_SYNCHRONOUS, MS_SYNCHRONOUS},
+    };
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+    for (size_t i = 0; i < sizeof st_ms / sizeof st_ms[0]; i++)
+        if ((unsigned long)st.f_flags & st_ms[i][0])
+            flags |= st_ms[i][1];
+    return RSYS5(SYS_mount, NULL, target, NULL, flags, NULL);
+}
+
+static long rs_mount(const char *src, const char *target, const char *type, unsigned long flags, const char *data)
+{
+    return RSYS5(SYS_mount, src, target, type, flags, data);
+}
+
+/* A minimal /dev, as bwrap's --dev: a tmpfs with the host's harmless
+ * devices bound on empty files, and the fd links. *detail says which
+ * path failed. */
+static long mount_dev(const char *target, int readonly, int *detail)
+{
+    static const char *const names[INSIDE_DEV_COUNT] = INSIDE_DEV_NAMES;
+    static const char *const links[4][2] = {
+        {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+        {"stderr", "/proc/self/fd/2"},
+    };
+    *detail = FAIL_TARGET;
+    long r = rs_mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
+    if (r < 0)
+        return r;
+    char path[INSIDE_PATH_MAX + 16], from[16];
+    size_t tl = str_len(target);
+    copy(path, target, tl);
+    path[tl] = '/';
+    for (int k = 0; k < INSIDE_DEV_COUNT; k++) {
+        size_t nl = str_len(names[k]);
+        copy(path + tl + 1, names[k], nl + 1);
+        copy(from, "/dev/", 5);
+        copy(from + 5, names[k], nl + 1);
+        *detail = FAIL_DEV + k;
+        r = RSYS4(SYS_openat, AT_FDCWD, path, O_CREAT | O_EXCL | O_RDONLY | O_CLOEXEC | O_NOCTTY, 0666);
+        if (r < 0)
+            return r;
+        rs_close((int)r);
+        if ((r = rs_mount(from, path, NULL, MS_BIND, NULL)) < 0)
+            return r;
+    }
+    *detail = FAIL_TARGET;
+    for (int k = 0; k < 4; k++) {
+        copy(path + tl + 1, links[k][0], str_len(links[k][0]) + 1);
+        if ((r = RSYS3(SYS_symlinkat, links[k][1], AT_FDCWD, path)) < 0)
+            return r;
+    }
+    return readonly ? make_readonly(target, 0) : 0;
+}
+
+/* One of inside.mounts. */
+static long mount_one(const struct inside_mount *m, int *detail)
+{
+    unsigned long ro = m->readonly ? MS_RDONLY : 0;
+    long r;
+    *detail = FAIL_TARGET;
+    switch (m->kind) {
+    case INSIDE_PROC:
+        return rs_mount("proc", m->target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | ro, m->data);
+    case INSIDE_TMPFS:
+        return rs_mount("tmpfs", m->target, "tmpfs", MS_NOSUID | MS_NODEV | ro, m->data);
+    case INSIDE_BIND:
+        r = rs_mount(m->source, m->target, NULL, MS_BIND | MS_REC, NULL);
+        if (r < 0) {
+            /* ENOENT and friends: say which end is missing */
+            if (RSYS3(SYS_faccessat, AT_FDCWD, m->source, F_OK) < 0)
+                *detail = FAIL_SOURCE;
+            return r;
+        }
+        return m->readonly ? make_readonly(m->target, 1) : 0;
+    case INSIDE_DEV:
+        return mount_dev(m->target, m->readonly, detail);
+    default:
+        return -E_INVAL;
+    }
+}
+
+/* The mounts, then the new root: mounts go in below the root before the
+ * pivot, as bwrap does, because a new proc mount in a user namespace needs
+ * a fully visible proc already in the mount namespace (the host's, until
+ * the old root is detached). The tree is made private first, so nothing
+ * propagates to the mount namespace we came from. */
+static void mounts_and_root(const struct inside *in, int ctl)
+{
+    long r = rs_mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    if (r < 0)
+        fail_at(ctl, in->root != NULL ? STAGE_ROOT : STAGE_MOUNT, (int)-r, 0, FAIL_SLASH);
+    if (in->root != NULL && (r = rs_mount(in->root, in->root, NULL, MS_BIND | MS_REC, NULL)) < 0)
+        fail_at(ctl, STAGE_ROOT, (int)-r, 0, FAIL_TARGET);
+    for (int32_t i = 0; i < in->nmounts; i++) {
+        int detail;
+        if ((r = mount_one(&in->mounts[i], &detail)) < 0)
+            fail_at(ctl, STAGE_MOUNT, (int)-r, (int)i + 1, detail);
+    }
+    if (in->root == NULL)
+        return;
+    /* pivot_root(".", "."): the old root ends up on top of the new one and
+     * is detached at once, so the root needs no directory to hold it. */
+    if ((r = RSYS1(SYS_chdir, in->root)) < 0 || (r = RSYS2(SYS_pivot_root, ".", ".")) < 0 ||
+        (r = RSYS2(SYS_umount2, ".", MNT_DETACH)) < 0 || (r = RSYS1(SYS_chdir, "/")) < 0)
+        fail_at(ctl, STAGE_ROOT, (int)-r, 0, FAIL_TARGET);
+}
+
+/* What the workload does to itself after the release, in the documented
+ * order; a failing step reports and exits, so no later step runs. */
+static void inside_steps(const struct spawn_args *a, int ctl)
+{
+    const struct inside *in = &a->in;
+    long r;
+    if (in->nmounts > 0 || in->root != NULL)
+        mounts_and_root(in, ctl);
+    if (in->hostname != NULL && (r = RSYS2(SYS_sethostname, in->hostname, str_len(in->hostname))) < 0)
+        fail(ctl, STAGE_HOSTNAME, (int)-r);
+    if (in->ngroups >= 0 && (r = RSYS2(SYS_setgroups, in->ngroups, in->groups)) < 0)
+        fail(ctl, STAGE_SETGROUPS, (int)-r);
+    if (in->gid >= 0 && (r = RSYS3(SYS_setresgid, in->gid, in->gid, in->gid)) < 0)
+        fail(ctl, STAGE_SETRESGID, (int)-r);
+    if (in->uid >= 0 && (r = RSYS3(SYS_setresuid, in->uid, in->uid, in->uid)) < 0)
+        fail(ctl, STAGE_SETRESUID, (int)-r);
+    if (in->gid >= 0 || in->uid >= 0) {
+        /* A change of effective id clears the parent-death signal: arm it
+         * again, and make sure the keeper did not go meanwhile. */
+        RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+        if (RSYS1(SYS_getppid, 0) != a->parent)
+            rs_exit(127);
+    }
+    if (in->no_new_privs && (r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
+        fail(ctl, STAGE_PRCTL, (int)-r);
+}
+
 /* ---- the workload ---------------------------------------------------------------- */
 
 static _Noreturn void workload_main(const struct spawn_args *a)
@@ -392,40 +571,67 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     if (RSYS1(SYS_getppid, 0) != a->parent)
         rs_exit(127);
 
-    /* Move every fd we need above 2 (the host may run with stdio closed, so
-     * one of ours could sit on 0..2), then install stdio. */
-    int src[3];
+    /* Move every fd we need above 2 and above every number opts.fds asks
+     * for (the host may run with stdio closed, so one of ours could sit on
+     * 0..2; a source may sit on another's target), then install stdio and
+     * the extra fds: no source can be overwritten before it is used. */
+    int hi = 3;
+    for (int i = 0; i < a->nfds; i++)
+        if (a->fd_dst[i] >= hi)
+            hi = a->fd_dst[i] + 1;
+    int src[3], xsrc[LINX_MAX_FDS];
     int low[3] = {0, 0, 0}; /* one of our fds occupies this stdio slot */
     if (a->keep >= 0 && a->keep < 3)
         low[a->keep] = 1;
-    if (ctl < 3) {
-        low[ctl] = 1;
-        ctl = (int)RSYS3(SYS_fcntl, ctl, F_DUPFD_CLOEXEC, 3);
+    if (ctl < hi) {
+        if (ctl < 3)
+            low[ctl] = 1;
+        ctl = (int)RSYS3(SYS_fcntl, ctl, F_DUPFD_CLOEXEC, hi);
         if (ctl < 0)
             rs_exit(127);
     }
     for (int i = 0; i < 3; i++) {
         src[i] = a->stdio[i];
-        if (src[i] >= 0 && src[i] < 3) {
-            low[src[i]] = 1;
-            r = RSYS3(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 3);
+        if (src[i] >= 0 && src[i] < hi) {
+            if (src[i] < 3)
+                low[src[i]] = 1;
+            r = RSYS3(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, hi);
             if (r < 0)
                 fail(ctl, STAGE_STDIO, (int)-r);
             src[i] = (int)r;
         }
     }
+    for (int i = 0; i < a->nfds; i++) {
+        xsrc[i] = a->fd_src[i]; /* the host's own fd: a stdio slot it sits on is no fd of ours */
+        if (xsrc[i] < hi) {
+            r = RSYS3(SYS_fcntl, xsrc[i], F_DUPFD_CLOEXEC, hi);
+            if (r < 0)
+                fail_at(ctl, STAGE_FDS, (int)-r, a->fd_dst[i], 0);
+            xsrc[i] = (int)r;
+        }
+    }
     for (int i = 0; i < 3; i++) {
         if (src[i] >= 0) {
-            r = RSYS3(SYS_dup3, src[i], i, 0); /* src[i] > 2: never equal */
+            r = RSYS3(SYS_dup3, src[i], i, 0); /* src[i] >= hi: never equal */
             if (r < 0)
                 fail(ctl, STAGE_STDIO, (int)-r);
         } else if (low[i]) {
             rs_close(i); /* inherit a closed slot, not one of our fds */
         }
     }
-    /* Keep 0, 1, 2 and the ctl socket: nothing else of the host's. */
-    int keep[4] = {0, 1, 2, ctl};
-    close_all_but(keep, 4);
+    int keep[4 + LINX_MAX_FDS]; /* no initializer: the compiler would zero the rest with memset */
+    keep[0] = 0;
+    keep[1] = 1;
+    keep[2] = 2;
+    keep[3] = ctl;
+    for (int i = 0; i < a->nfds; i++) {
+        r = RSYS3(SYS_dup3, xsrc[i], a->fd_dst[i], 0); /* not close-on-exec */
+        if (r < 0)
+            fail_at(ctl, STAGE_FDS, (int)-r, a->fd_dst[i], 0);
+        keep[4 + i] = a->fd_dst[i];
+    }
+    /* Keep 0, 1, 2, the extra fds and the ctl socket: nothing else of the host's. */
+    close_all_but(keep, 4 + a->nfds);
 
     /* Park. */
     struct msg m;
@@ -443,6 +649,7 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     if (r != 1)
         rs_exit(127); /* EOF: the host is gone or closed the handle */
 
+    inside_steps(a, ctl);
     if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
         fail(ctl, STAGE_CHDIR, (int)-r);
     r = exec_search(a);
@@ -536,8 +743,12 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     }
     if (RSYS1(SYS_getppid, 0) != a->host)
         rs_exit(127); /* the host died before we could watch it */
-    int all[9] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2], (int)hostfd};
-    close_all_but(all, 9);
+    int all[9 + LINX_MAX_FDS]; /* no initializer: no memset in freestanding code */
+    const int first[9] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2], (int)hostfd};
+    copy(all, first, sizeof first);
+    for (int i = 0; i < a->nfds; i++)
+        all[9 + i] = a->fd_src[i];
+    close_all_but(all, 9 + a->nfds);
 
     a->parent = (a->flags & CLONE_NEWPID) ? 0 : (pid_t)RSYS1(SYS_getpid, 0);
     int wpidfd = -1;
