@@ -317,14 +317,15 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const char *root, size_
     const char *target = check_path(L, -1, &why);
     if (target == NULL)
         return bad_at(L, why, -1, i, "%s.target", prefix);
-    if (root != NULL)
-        lua_pushfstring(L, "%s%s", lua_pushlstring(L, root, rlen), target);
-    else
+    if (root != NULL) {
+        lua_pushlstring(L, root, rlen);
+        lua_pushvalue(L, -2);
+        lua_concat(L, 2); /* the root without its trailing '/', then the target */
+    } else {
         lua_pushvalue(L, -1);
+    }
     m->target = lua_tostring(L, -1);
     lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
-    if (root != NULL)
-        lua_pop(L, 1); /* the root prefix */
     lua_pop(L, 1);
 
     lua_pushliteral(L, "source");
