@@ -137,6 +137,11 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt="inherit"] string opts.stdin `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt="inherit"] string opts.stdout `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt="inherit"] string opts.stderr `"inherit"`, `"null"` or `"pipe"`
+@tparam[opt] table opts.fds `{[3] = file_or_fd, ...}`: extra descriptors the child gets at those numbers (Lua files or fd numbers); every other fd above 2 is closed
+@tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
+`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
+`root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
+`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
@@ -303,11 +308,14 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
 }
 
 /***
-Release the parked child into `execve`. Runs once.
+Release the parked child into its inside steps and `execve`. Runs once.
+A step that fails stops the child there (exit code 127).
 @function Handle:proceed
 @treturn[1] boolean `true` once the exec has happened
 @return[2] `nil`
-@treturn[2] linxuser.Error `os` with `operation = "exec"` (and `stage`) if it failed, e.g. ENOENT; `bad_state` if not parked
+@treturn[2] linxuser.Error `os` with `operation` the step that failed (`"mount"`, `"pivot_root"`, `"sethostname"`,
+`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"chdir"`, `"exec"`), `path`, `step` (index in `inside.mounts`);
+`bad_state` if not parked
 @treturn[2] ?int errno
 */
 static int m_proceed(lua_State *L)
