@@ -13,17 +13,8 @@ local BUSYBOX = "/bin/busybox"
 
 local function sh(cmd) return (S.sh(cmd):gsub("%s+$", "")) end
 
-local function tmpdir()
-  local d = sh("mktemp -d /tmp/linx-inside.XXXXXX")
-  assert(d:match("^/tmp/linx%-inside"), d)
-  return d
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local function tmpdir() return S.tmpdir("linx-inside") end
+local write = S.write_file
 
 -- A busybox root filesystem: /bin/busybox and its applets as symlinks,
 -- empty mount points, a marker file.

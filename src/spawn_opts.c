@@ -282,6 +282,30 @@ static int check_keys(lua_State *L, int t, const char *const *names, const char 
     return 0;
 }
 
+/* Keep the value on top alive while the block is built: into the anchor table. */
+static void anchor_top(lua_State *L, int anchor)
+{
+    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+}
+
+/* t[key] (field names it in errors) as a list read raw, of at most max
+ * entries: pushes it and sets *n (0 for nil). Returns 0 or pushes nil,
+ * err and returns 2. */
+static int get_list(lua_State *L, int t, const char *key, const char *field, size_t max, size_t *n)
+{
+    *n = 0;
+    if (get_field(L, t, key, field))
+        return 2;
+    if (lua_isnil(L, -1))
+        return 0;
+    if (!lua_istable(L, -1))
+        return linx_bad_option(L, "spawn", field, "not_a_list", -1, 0);
+    *n = (size_t)lua_rawlen(L, -1);
+    if (*n > max)
+        return linx_bad_option(L, "spawn", field, "too_many", 0, 0);
+    return 0;
+}
+
 static const char *const mount_keys[] = {"type", "source", "target", "readonly", "options", NULL};
 static const char *const mount_types[] = {"proc", "tmpfs", "bind", "dev", NULL}; /* enum inside_mount_kind */
 
@@ -325,7 +349,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const char *root, size_
         lua_pushvalue(L, -1);
     }
     m->target = lua_tostring(L, -1);
-    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+    anchor_top(L, anchor);
     lua_pop(L, 1);
 
     lua_pushliteral(L, "source");
@@ -336,7 +360,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const char *root, size_
             return bad_at(L, "missing", 0, i, "%s.source", prefix);
         if ((m->source = check_path(L, -1, &why)) == NULL)
             return bad_at(L, why, -1, i, "%s.source", prefix);
-        lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+        anchor_top(L, anchor);
     } else if (!lua_isnil(L, -1)) {
         return bad_at(L, "not_allowed", -1, i, "%s.source", prefix);
     } else {
@@ -362,7 +386,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const char *root, size_
         m->data = lua_tolstring(L, -1, &len);
         if (has_nul(m->data, len) || len >= 4096)
             return bad_at(L, "bad_value", -1, i, "%s.options", prefix);
-        lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+        anchor_top(L, anchor);
     } else {
         lua_pop(L, 1);
     }
@@ -371,20 +395,14 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const char *root, size_
 
 static int get_mounts(lua_State *L, int t, unsigned long flags, int anchor, struct inside *in)
 {
-    if (get_field(L, t, "mounts", "inside.mounts"))
+    size_t n;
+    if (get_list(L, t, "mounts", "inside.mounts", LINX_MAX_FDS, &n))
         return 2;
     int ms = lua_gettop(L);
-    if (lua_isnil(L, ms))
-        return 0;
-    if (!lua_istable(L, ms))
-        return linx_bad_option(L, "spawn", "inside.mounts", "not_a_list", ms, 0);
-    size_t n = (size_t)lua_rawlen(L, ms);
-    if (n > LINX_MAX_FDS)
-        return linx_bad_option(L, "spawn", "inside.mounts", "too_many", 0, 0);
     if (n > 0 && !(flags & CLONE_NEWNS))
         return linx_bad_option(L, "spawn", "inside.mounts", "needs_mount_namespace", 0, 0);
     struct inside_mount *m = lua_newuserdata(L, n * sizeof *m + 1);
-    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+    anchor_top(L, anchor);
     size_t rlen = in->root != NULL ? strlen(in->root) : 0;
     while (rlen > 0 && in->root[rlen - 1] == '/')
         rlen--;
@@ -401,18 +419,14 @@ static int get_mounts(lua_State *L, int t, unsigned long flags, int anchor, stru
 
 static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
 {
-    if (get_field(L, t, "groups", "inside.groups"))
+    size_t n;
+    if (get_list(L, t, "groups", "inside.groups", 65536 /* NGROUPS_MAX */, &n))
         return 2;
     int g = lua_gettop(L);
     if (lua_isnil(L, g))
         return 0;
-    if (!lua_istable(L, g))
-        return linx_bad_option(L, "spawn", "inside.groups", "not_a_list", g, 0);
-    size_t n = (size_t)lua_rawlen(L, g);
-    if (n > 65536) /* NGROUPS_MAX */
-        return linx_bad_option(L, "spawn", "inside.groups", "too_many", 0, 0);
     uint32_t *ids = lua_newuserdata(L, n * sizeof *ids + 1);
-    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+    anchor_top(L, anchor);
     for (size_t i = 1; i <= n; i++) {
         int64_t id;
         lua_rawgeti(L, g, (lua_Integer)i);
@@ -455,7 +469,7 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
             return linx_bad_option(L, "spawn", "inside.root", why, -1, 0);
         if (!(flags & CLONE_NEWNS))
             return linx_bad_option(L, "spawn", "inside.root", "needs_mount_namespace", 0, 0);
-        lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+        anchor_top(L, anchor);
     } else {
         lua_pop(L, 1);
     }
@@ -475,7 +489,7 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         /* Without a uts namespace of its own, the workload would rename the host. */
         if (!(flags & CLONE_NEWUTS))
             return linx_bad_option(L, "spawn", "inside.hostname", "needs_uts_namespace", 0, 0);
-        lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+        anchor_top(L, anchor);
     } else {
         lua_pop(L, 1);
     }
