@@ -114,7 +114,8 @@ describe("inside steps", function()
       { "root not a string", { inside = { root = true } }, "inside.root", "not_a_string" },
       { "root without a mount namespace", { namespaces = { "user" }, inside = { root = "/" } },
         "inside.root", "needs_mount_namespace" },
-      { "mounts without a mount namespace", { namespaces = { "user", "pid" }, inside = { mounts = { { type = "proc", target = "/proc" } } } },
+      { "mounts without a mount namespace",
+        { namespaces = { "user", "pid" }, inside = { mounts = { { type = "proc", target = "/proc" } } } },
         "inside.mounts", "needs_mount_namespace" },
       { "hostname without uts", { inside = { hostname = "ctr" } }, "inside.hostname", "needs_uts_namespace" },
       { "hostname too long", { namespaces = { "user", "uts" }, inside = { hostname = ("h"):rep(65) } },
@@ -202,7 +203,8 @@ describe("inside steps", function()
     it("builds a minimal /dev", function()
       local dir = scratch .. "/dev"
       assert(os.execute("mkdir -p " .. dir))
-      local out, code = run { argv = { "sh", "-c", "ls " .. dir .. "; echo gone >" .. dir .. "/null; head -c 3 " .. dir .. "/zero | od -An -tx1" },
+      local script = "ls " .. dir .. "; echo gone >" .. dir .. "/null; head -c 3 " .. dir .. "/zero | od -An -tx1"
+      local out, code = run { argv = { "sh", "-c", script },
                               inside = { mounts = { { type = "dev", target = dir } } } }
       assert.are.equal(0, code)
       assert.are.equal("fd\nfull\nnull\nrandom\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n 00 00 00\n", out)

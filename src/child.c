@@ -27,7 +27,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
@@ -51,10 +50,12 @@
 #define AT_RECURSIVE 0x8000
 #endif
 #define LINX_MOUNT_ATTR_RDONLY 0x00000001ULL
-/* struct mount_attr (Linux 5.12), named ours: glibc and the kernel headers
- * disagree on who defines it. */
-struct linx_mount_attr {
-    unsigned long long attr_set, attr_clr, propagation, userns_fd;
+/* mount(2) flags and MNT_DETACH, as the kernel's uapi defines them (not
+ * from <sys/mount.h>, whose MS_NOUSER is a signed 1 << 31). */
+enum {
+    LX_RDONLY = 1, LX_NOSUID = 2, LX_NODEV = 4, LX_NOEXEC = 8, LX_SYNCHRONOUS = 16, LX_REMOUNT = 32,
+    LX_NOATIME = 1024, LX_NODIRATIME = 2048, LX_BIND = 4096, LX_REC = 16384, LX_PRIVATE = 1 << 18,
+    LX_RELATIME = 1 << 21, LX_MNT_DETACH = 2,
 };
 
 /* ---- raw system calls ----------------------------------------------------- */
@@ -408,10 +409,11 @@ static long exec_search(const struct spawn_args *a)
  * (dropping nosuid, nodev or noexec there is EPERM). */
 static long make_readonly(const char *target, int recursive)
 {
-    struct linx_mount_attr at;
-    zero(&at, sizeof at);
-    at.attr_set = LINX_MOUNT_ATTR_RDONLY;
-    long r = RSYS5(SYS_mount_setattr, AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, &at, sizeof at);
+    /* struct mount_attr (5.12): attr_set, attr_clr, propagation, userns_fd */
+    unsigned long long at[4];
+    zero(at, sizeof at);
+    at[0] = LINX_MOUNT_ATTR_RDONLY;
+    long r = RSYS5(SYS_mount_setattr, AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, at, sizeof at);
     if (r != -E_NOSYS)
         return r;
     struct statfs st;
@@ -420,11 +422,11 @@ static long make_readonly(const char *target, int recursive)
     if (r < 0)
         return r;
     static const unsigned long st_ms[][2] = {
-        {ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},           {ST_NOEXEC, MS_NOEXEC},
-        {ST_NOATIME, MS_NOATIME},       {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
-        {ST_SYNCHRONOUS, MS_SYNCHRONOUS},
+        {ST_NOSUID, LX_NOSUID},         {ST_NODEV, LX_NODEV},           {ST_NOEXEC, LX_NOEXEC},
+        {ST_NOATIME, LX_NOATIME},       {ST_NODIRATIME, LX_NODIRATIME}, {ST_RELATIME, LX_RELATIME},
+        {ST_SYNCHRONOUS, LX_SYNCHRONOUS},
     };
-    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+    unsigned long flags = LX_BIND | LX_REMOUNT | LX_RDONLY;
     for (size_t i = 0; i < sizeof st_ms / sizeof st_ms[0]; i++)
         if ((unsigned long)st.f_flags & st_ms[i][0])
             flags |= st_ms[i][1];
@@ -447,7 +449,7 @@ static long mount_dev(const char *target, int readonly, int *detail)
         {"stderr", "/proc/self/fd/2"},
     };
     *detail = FAIL_TARGET;
-    long r = rs_mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
+    long r = rs_mount("tmpfs", target, "tmpfs", LX_NOSUID | LX_NOEXEC, "mode=0755");
     if (r < 0)
         return r;
     char path[INSIDE_PATH_MAX + 16], from[16];
@@ -464,7 +466,7 @@ static long mount_dev(const char *target, int readonly, int *detail)
         if (r < 0)
             return r;
         rs_close((int)r);
-        if ((r = rs_mount(from, path, NULL, MS_BIND, NULL)) < 0)
+        if ((r = rs_mount(from, path, NULL, LX_BIND, NULL)) < 0)
             return r;
     }
     *detail = FAIL_TARGET;
@@ -479,16 +481,16 @@ static long mount_dev(const char *target, int readonly, int *detail)
 /* One of inside.mounts. */
 static long mount_one(const struct inside_mount *m, int *detail)
 {
-    unsigned long ro = m->readonly ? MS_RDONLY : 0;
+    unsigned long ro = m->readonly ? LX_RDONLY : 0;
     long r;
     *detail = FAIL_TARGET;
     switch (m->kind) {
     case INSIDE_PROC:
-        return rs_mount("proc", m->target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | ro, m->data);
+        return rs_mount("proc", m->target, "proc", LX_NOSUID | LX_NODEV | LX_NOEXEC | ro, m->data);
     case INSIDE_TMPFS:
-        return rs_mount("tmpfs", m->target, "tmpfs", MS_NOSUID | MS_NODEV | ro, m->data);
+        return rs_mount("tmpfs", m->target, "tmpfs", LX_NOSUID | LX_NODEV | ro, m->data);
     case INSIDE_BIND:
-        r = rs_mount(m->source, m->target, NULL, MS_BIND | MS_REC, NULL);
+        r = rs_mount(m->source, m->target, NULL, LX_BIND | LX_REC, NULL);
         if (r < 0) {
             /* ENOENT and friends: say which end is missing */
             if (RSYS3(SYS_faccessat, AT_FDCWD, m->source, F_OK) < 0)
@@ -510,10 +512,10 @@ static long mount_one(const struct inside_mount *m, int *detail)
  * propagates to the mount namespace we came from. */
 static void mounts_and_root(const struct inside *in, int ctl)
 {
-    long r = rs_mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    long r = rs_mount("none", "/", NULL, LX_REC | LX_PRIVATE, NULL);
     if (r < 0)
         fail_at(ctl, in->root != NULL ? STAGE_ROOT : STAGE_MOUNT, (int)-r, 0, FAIL_SLASH);
-    if (in->root != NULL && (r = rs_mount(in->root, in->root, NULL, MS_BIND | MS_REC, NULL)) < 0)
+    if (in->root != NULL && (r = rs_mount(in->root, in->root, NULL, LX_BIND | LX_REC, NULL)) < 0)
         fail_at(ctl, STAGE_ROOT, (int)-r, 0, FAIL_TARGET);
     for (int32_t i = 0; i < in->nmounts; i++) {
         int detail;
@@ -525,7 +527,7 @@ static void mounts_and_root(const struct inside *in, int ctl)
     /* pivot_root(".", "."): the old root ends up on top of the new one and
      * is detached at once, so the root needs no directory to hold it. */
     if ((r = RSYS1(SYS_chdir, in->root)) < 0 || (r = RSYS2(SYS_pivot_root, ".", ".")) < 0 ||
-        (r = RSYS2(SYS_umount2, ".", MNT_DETACH)) < 0 || (r = RSYS1(SYS_chdir, "/")) < 0)
+        (r = RSYS2(SYS_umount2, ".", LX_MNT_DETACH)) < 0 || (r = RSYS1(SYS_chdir, "/")) < 0)
         fail_at(ctl, STAGE_ROOT, (int)-r, 0, FAIL_TARGET);
 }
 
@@ -744,8 +746,14 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     if (RSYS1(SYS_getppid, 0) != a->host)
         rs_exit(127); /* the host died before we could watch it */
     int all[9 + LINX_MAX_FDS]; /* no initializer: no memset in freestanding code */
-    const int first[9] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2], (int)hostfd};
-    copy(all, first, sizeof first);
+    all[0] = 0;
+    all[1] = 1;
+    all[2] = 2;
+    all[3] = a->ctl;
+    all[4] = keep;
+    for (int i = 0; i < 3; i++)
+        all[5 + i] = a->stdio[i];
+    all[8] = (int)hostfd;
     for (int i = 0; i < a->nfds; i++)
         all[9 + i] = a->fd_src[i];
     close_all_but(all, 9 + a->nfds);

@@ -561,7 +561,7 @@ static int get_fds(lua_State *L, int opts, struct spawn_opts *o)
         return 0;
     if (!lua_istable(L, t))
         return linx_bad_option(L, "spawn", "fds", "not_a_table", t, 0);
-    int *v = lua_newuserdata(L, 2 * LINX_MAX_FDS * sizeof *v); /* anchored: stays on the stack */
+    int *v = lua_newuserdata(L, (size_t)2 * LINX_MAX_FDS * sizeof *v); /* anchored: stays on the stack */
     int n = 0;
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
