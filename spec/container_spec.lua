@@ -48,3 +48,38 @@ describe("examples/container.lua", function()
     assert.is_false(S.exists(dir))
   end)
 end)
+
+-- As a real unprivileged user with /etc/subuid and /etc/subgid ranges
+-- (root creates a throw-away one with spec/subid_user.lua): the ids go
+-- through newuidmap/newgidmap, and uid 1000 inside is ustart + 999.
+describe("examples/container.lua as a user with a subordinate range", function()
+  local have, SubidUser = pcall(require, "subid_user")
+  local fx, dir
+  lazy_setup(function()
+    if not (S.is_root and have) then return end
+    fx = SubidUser.up("ctr")
+    dir = S.tmpdir("linx-container-spec")
+    assert(os.execute(("cp %q examples/container.lua %s/ && chmod -R a+rX %s"):format(LINX_LUA, dir, dir)))
+  end)
+  lazy_teardown(function()
+    if dir then os.execute("rm -rf " .. dir) end
+    if fx then SubidUser.down(fx) end
+  end)
+
+  it("makes a file as uid 1000 that lands on ustart + 999, as to_host predicts", function()
+    if S.root_only("creating a throw-away user with subordinate ranges") then return end
+    if not have then
+      pending("needs spec/subid_user.lua (the shared throw-away-user fixture)")
+      return
+    end
+    local out = S.sh(("cd / && setpriv --reuid=%d --regid=%d --clear-groups env HOME=/ %s/linx-lua %s/container.lua 2>&1; echo exit=$?")
+      :format(fx.uid, fx.gid, dir, dir))
+    assert.matches("exit=0\n$", out)
+    assert.matches("^hostname: box\nid:       uid=0 gid=0\n", out)
+    local want = require("linxuser").to_host({ { 0, fx.uid, 1 }, { 1, fx.ustart, 65536 } }, 1000)
+    assert.are.equal(fx.ustart + 999, want)
+    assert.matches(("uid 1000 inside made a file owned by uid %d on the host; to_host predicted %d\n")
+      :format(want, want), out, 1, true)
+    assert.is_false(S.exists(out:match("removed:  (%S+)\n")))
+  end)
+end)

@@ -760,7 +760,13 @@ static _Noreturn void keeper_main(struct spawn_args *a)
 
     a->parent = (a->flags & CLONE_NEWPID) ? 0 : (pid_t)RSYS1(SYS_getpid, 0);
     int wpidfd = -1;
-    long w = clone_child(a->flags | SIGCHLD, a->vm, a->wstack, &wpidfd, workload_trampoline, a);
+    /* A workload that changes its ids must not share the host's memory:
+     * a change of effective id makes the kernel set the memory's dumpable
+     * flag to suid_dumpable (0), and with CLONE_VM that is the host's
+     * memory: its /proc files, and those of every child it spawns later,
+     * would then belong to root. It gets a copy instead. */
+    int wvm = a->vm && a->in.uid < 0 && a->in.gid < 0;
+    long w = clone_child(a->flags | SIGCHLD, wvm, a->wstack, &wpidfd, workload_trampoline, a);
     if (w < 0)
         fail(keep, STAGE_CLONE, (int)-w);
     rs_close(a->ctl);
