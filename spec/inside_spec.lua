@@ -33,12 +33,12 @@ end
 
 local function rm(path) os.execute("rm -rf " .. path) end
 
--- Spawn with opts (namespaces default user+mount+pid), write maps,
--- proceed. Returns the handle and proceed's results.
+-- Spawn with opts (namespaces default user+mount+pid), write maps (maps
+-- false: none, no user namespace), proceed. Returns the handle and proceed's results.
 local function start(opts, maps)
   opts.namespaces = opts.namespaces or { "user", "mount", "pid" }
   local c = assert(process.spawn(opts))
-  assert(user.setup_maps(c, maps or own))
+  if maps ~= false then assert(user.setup_maps(c, maps or own)) end
   return c, c:proceed()
 end
 
@@ -217,6 +217,22 @@ describe("inside steps", function()
       assert.are.equal("inside the root\n/bin\nls: /usr: No such file or directory\nno-usr\n", out)
     end)
 
+    it("never propagates a mount to the host, even from a shared mount (root, no user namespace)", function()
+      if S.root_only("making a host mount shared") then return end
+      local shared = scratch .. "/shared"
+      assert(os.execute("mkdir -p " .. shared .. " && mount --bind " .. shared .. " " .. shared ..
+                        " && mount --make-shared " .. shared .. " && mkdir -p " .. shared .. "/sub"))
+      local ok, out = pcall(run, { argv = { "sh", "-c", "stat -f -c %T " .. shared .. "/sub; hostname" },
+                                   namespaces = { "mount", "pid", "uts" },
+                                   inside = { mounts = { { type = "tmpfs", target = shared .. "/sub" } },
+                                              hostname = "no-user-ns" } }, false)
+      local host_view = sh("stat -f -c %T " .. shared .. "/sub")
+      os.execute("umount -l " .. shared)
+      assert(ok, out)
+      assert.are.equal("tmpfs\nno-user-ns\n", out)
+      assert.are_not.equal("tmpfs", host_view)
+    end)
+
     it("sets the hostname of its own uts namespace", function()
       local host = sh("hostname")
       local out = run { argv = { "hostname" }, namespaces = { "user", "uts" }, inside = { hostname = "ctr-1" } }
@@ -375,7 +391,8 @@ describe("fds", function()
     assert.is_number(na)
     assert.is_number(nb)
     -- the workload's fd na is the host's nb and the other way round
-    local _, code = run { argv = { "sh", "-c", "echo went-to-b >&" .. na .. "; echo went-to-a >&" .. nb },
+    -- bash: dash takes only one-digit fd numbers in >&N
+    local _, code = run { argv = { "bash", "-c", "echo went-to-b >&" .. na .. "; echo went-to-a >&" .. nb },
                           fds = { [na] = nb, [nb] = na } }
     fa:close()
     fb:close()
