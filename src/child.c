@@ -21,6 +21,9 @@
  * undefined symbols). Each raw call returns the result or -errno. */
 #include "child.h"
 
+#include "child_inside.h"
+#include "child_sys.h"
+
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -29,8 +32,6 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/statfs.h>
-#include <sys/statvfs.h> /* ST_* flags only */
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -43,98 +44,6 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#define LINX_MOUNT_ATTR_RDONLY 0x00000001ULL
-/* mount(2) flags and MNT_DETACH, as the kernel's uapi defines them (not
- * from <sys/mount.h>, whose MS_NOUSER is a signed 1 << 31). */
-enum {
-    LX_RDONLY = 1, LX_NOSUID = 2, LX_NODEV = 4, LX_NOEXEC = 8, LX_SYNCHRONOUS = 16, LX_REMOUNT = 32,
-    LX_NOATIME = 1024, LX_NODIRATIME = 2048, LX_BIND = 4096, LX_REC = 16384, LX_PRIVATE = 1 << 18,
-    LX_RELATIME = 1 << 21, LX_MNT_DETACH = 2,
-};
-
-/* ---- raw system calls ----------------------------------------------------- */
-
-#if defined(__x86_64__)
-static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
-{
-    register long r10 __asm__("r10") = a4;
-    register long r8 __asm__("r8") = a5;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-#else
-/* Elsewhere the children always get a copy of the host's memory, so the
- * errno that syscall() writes is their own (and this unit is not
- * freestanding there). */
-#include <errno.h>
-#include <unistd.h>
-static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
-{
-    long r = syscall(n, a1, a2, a3, a4, a5);
-    return r == -1 ? -errno : r;
-}
-#endif
-
-#define RSYS1(n, a) rsys((n), (long)(a), 0, 0, 0, 0)
-#define RSYS2(n, a, b) rsys((n), (long)(a), (long)(b), 0, 0, 0)
-#define RSYS3(n, a, b, c) rsys((n), (long)(a), (long)(b), (long)(c), 0, 0)
-#define RSYS4(n, a, b, c, d) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0)
-#define RSYS5(n, a, b, c, d, e) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
-
-/* errno values, without <errno.h> (whose errno is libc's TLS). */
-enum {
-    E_INTR = 4, E_NOEXEC = 8, E_AGAIN = 11, E_ACCES = 13, E_NODEV = 19, E_NOTDIR = 20, E_INVAL = 22,
-    E_NAMETOOLONG = 36, E_NOSYS = 38, E_NOENT = 2, E_STALE = 116, E_TIMEDOUT = 110,
-};
-
-static _Noreturn void rs_exit(int code)
-{
-    for (;;)
-        RSYS1(SYS_exit_group, code);
-}
-
-static void rs_close(int fd)
-{
-    RSYS1(SYS_close, fd);
-}
-
-/* The compiler must not turn these loops into memset/memcpy/strlen calls
- * (GCC recognises the idioms even in a freestanding build): volatile
- * accesses keep them loops whatever flags a build system passes. */
-static void zero(void *p, size_t n)
-{
-    volatile unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        b[i] = 0;
-}
-
-static void copy(void *dst, const void *src, size_t n)
-{
-    volatile unsigned char *d = dst;
-    const volatile unsigned char *s = src;
-    for (size_t i = 0; i < n; i++)
-        d[i] = s[i];
-}
-
-static size_t str_len(const char *str)
-{
-    const volatile char *s = str;
-    size_t n = 0;
-    while (s[n] != '\0')
-        n++;
-    return n;
-}
-
 #if defined(__x86_64__)
 /* clone(2) with a stack of our own: the child starts on stack_top and runs
  * fn(arg), then exits with its return value. x86-64 clone takes (flags,
@@ -401,163 +310,6 @@ static long exec_search(const struct spawn_args *a)
     return eacces ? -E_ACCES : r;
 }
 
-/* ---- the inside steps ------------------------------------------------------------ */
-
-/* Make a mount read-only (with its submounts when recursive). mount_setattr
- * (5.12) does the whole tree at once; before it, remount the top bind
- * read-only, keeping the flags the kernel locks in a user namespace
- * (dropping nosuid, nodev or noexec there is EPERM). */
-static long make_readonly(const char *target, int recursive)
-{
-    /* struct mount_attr (5.12): attr_set, attr_clr, propagation, userns_fd */
-    unsigned long long at[4];
-    zero(at, sizeof at);
-    at[0] = LINX_MOUNT_ATTR_RDONLY;
-    long r = RSYS5(SYS_mount_setattr, AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, at, sizeof at);
-    if (r != -E_NOSYS)
-        return r;
-    struct statfs st;
-    zero(&st, sizeof st);
-    r = RSYS2(SYS_statfs, target, &st);
-    if (r < 0)
-        return r;
-    static const unsigned long st_ms[][2] = {
-        {ST_NOSUID, LX_NOSUID},         {ST_NODEV, LX_NODEV},           {ST_NOEXEC, LX_NOEXEC},
-        {ST_NOATIME, LX_NOATIME},       {ST_NODIRATIME, LX_NODIRATIME}, {ST_RELATIME, LX_RELATIME},
-        {ST_SYNCHRONOUS, LX_SYNCHRONOUS},
-    };
-    unsigned long flags = LX_BIND | LX_REMOUNT | LX_RDONLY;
-    for (size_t i = 0; i < sizeof st_ms / sizeof st_ms[0]; i++)
-        if ((unsigned long)st.f_flags & st_ms[i][0])
-            flags |= st_ms[i][1];
-    return RSYS5(SYS_mount, NULL, target, NULL, flags, NULL);
-}
-
-static long rs_mount(const char *src, const char *target, const char *type, unsigned long flags, const char *data)
-{
-    return RSYS5(SYS_mount, src, target, type, flags, data);
-}
-
-/* A minimal /dev, as bwrap's --dev: a tmpfs with the host's harmless
- * devices bound on empty files, and the fd links. *detail says which
- * path failed. */
-static long mount_dev(const char *target, int readonly, int *detail)
-{
-    static const char *const names[INSIDE_DEV_COUNT] = INSIDE_DEV_NAMES;
-    static const char *const links[4][2] = {
-        {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-        {"stderr", "/proc/self/fd/2"},
-    };
-    *detail = FAIL_TARGET;
-    long r = rs_mount("tmpfs", target, "tmpfs", LX_NOSUID | LX_NOEXEC, "mode=0755");
-    if (r < 0)
-        return r;
-    char path[INSIDE_PATH_MAX + 16], from[16];
-    size_t tl = str_len(target);
-    copy(path, target, tl);
-    path[tl] = '/';
-    for (int k = 0; k < INSIDE_DEV_COUNT; k++) {
-        size_t nl = str_len(names[k]);
-        copy(path + tl + 1, names[k], nl + 1);
-        copy(from, "/dev/", 5);
-        copy(from + 5, names[k], nl + 1);
-        *detail = FAIL_DEV + k;
-        r = RSYS4(SYS_openat, AT_FDCWD, path, O_CREAT | O_EXCL | O_RDONLY | O_CLOEXEC | O_NOCTTY, 0666);
-        if (r < 0)
-            return r;
-        rs_close((int)r);
-        if ((r = rs_mount(from, path, NULL, LX_BIND, NULL)) < 0)
-            return r;
-    }
-    *detail = FAIL_TARGET;
-    for (int k = 0; k < 4; k++) {
-        copy(path + tl + 1, links[k][0], str_len(links[k][0]) + 1);
-        if ((r = RSYS3(SYS_symlinkat, links[k][1], AT_FDCWD, path)) < 0)
-            return r;
-    }
-    return readonly ? make_readonly(target, 0) : 0;
-}
-
-/* One of inside.mounts. */
-static long mount_one(const struct inside_mount *m, int *detail)
-{
-    unsigned long ro = m->readonly ? LX_RDONLY : 0;
-    long r;
-    *detail = FAIL_TARGET;
-    switch (m->kind) {
-    case INSIDE_PROC:
-        return rs_mount("proc", m->target, "proc", LX_NOSUID | LX_NODEV | LX_NOEXEC | ro, m->data);
-    case INSIDE_TMPFS:
-        return rs_mount("tmpfs", m->target, "tmpfs", LX_NOSUID | LX_NODEV | ro, m->data);
-    case INSIDE_BIND:
-        r = rs_mount(m->source, m->target, NULL, LX_BIND | LX_REC, NULL);
-        if (r < 0) {
-            /* ENOENT and friends: say which end is missing */
-            if (RSYS3(SYS_faccessat, AT_FDCWD, m->source, F_OK) < 0)
-                *detail = FAIL_SOURCE;
-            return r;
-        }
-        return m->readonly ? make_readonly(m->target, 1) : 0;
-    case INSIDE_DEV:
-        return mount_dev(m->target, m->readonly, detail);
-    default:
-        return -E_INVAL;
-    }
-}
-
-/* The mounts, then the new root: mounts go in below the root before the
- * pivot, as bwrap does, because a new proc mount in a user namespace needs
- * a fully visible proc already in the mount namespace (the host's, until
- * the old root is detached). The tree is made private first, so nothing
- * propagates to the mount namespace we came from. */
-static void mounts_and_root(const struct inside *in, int ctl)
-{
-    long r = rs_mount("none", "/", NULL, LX_REC | LX_PRIVATE, NULL);
-    if (r < 0)
-        fail_at(ctl, in->root != NULL ? STAGE_ROOT : STAGE_MOUNT, (int)-r, 0, FAIL_SLASH);
-    if (in->root != NULL && (r = rs_mount(in->root, in->root, NULL, LX_BIND | LX_REC, NULL)) < 0)
-        fail_at(ctl, STAGE_ROOT, (int)-r, 0, FAIL_TARGET);
-    for (int32_t i = 0; i < in->nmounts; i++) {
-        int detail;
-        if ((r = mount_one(&in->mounts[i], &detail)) < 0)
-            fail_at(ctl, STAGE_MOUNT, (int)-r, (int)i + 1, detail);
-    }
-    if (in->root == NULL)
-        return;
-    /* pivot_root(".", "."): the old root ends up on top of the new one and
-     * is detached at once, so the root needs no directory to hold it. */
-    if ((r = RSYS1(SYS_chdir, in->root)) < 0 || (r = RSYS2(SYS_pivot_root, ".", ".")) < 0 ||
-        (r = RSYS2(SYS_umount2, ".", LX_MNT_DETACH)) < 0 || (r = RSYS1(SYS_chdir, "/")) < 0)
-        fail_at(ctl, STAGE_ROOT, (int)-r, 0, FAIL_TARGET);
-}
-
-/* What the workload does to itself after the release, in the documented
- * order; a failing step reports and exits, so no later step runs. */
-static void inside_steps(const struct spawn_args *a, int ctl)
-{
-    const struct inside *in = &a->in;
-    long r;
-    if (in->nmounts > 0 || in->root != NULL)
-        mounts_and_root(in, ctl);
-    if (in->hostname != NULL && (r = RSYS2(SYS_sethostname, in->hostname, str_len(in->hostname))) < 0)
-        fail(ctl, STAGE_HOSTNAME, (int)-r);
-    if (in->ngroups >= 0 && (r = RSYS2(SYS_setgroups, in->ngroups, in->groups)) < 0)
-        fail(ctl, STAGE_SETGROUPS, (int)-r);
-    if (in->gid >= 0 && (r = RSYS3(SYS_setresgid, in->gid, in->gid, in->gid)) < 0)
-        fail(ctl, STAGE_SETRESGID, (int)-r);
-    if (in->uid >= 0 && (r = RSYS3(SYS_setresuid, in->uid, in->uid, in->uid)) < 0)
-        fail(ctl, STAGE_SETRESUID, (int)-r);
-    if (in->gid >= 0 || in->uid >= 0) {
-        /* A change of effective id clears the parent-death signal: arm it
-         * again, and make sure the keeper did not go meanwhile. */
-        RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
-        if (RSYS1(SYS_getppid, 0) != a->parent)
-            rs_exit(127);
-    }
-    if (in->no_new_privs && (r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
-        fail(ctl, STAGE_PRCTL, (int)-r);
-}
-
 /* ---- the workload ---------------------------------------------------------------- */
 
 static _Noreturn void workload_main(const struct spawn_args *a)
@@ -651,7 +403,9 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     if (r != 1)
         rs_exit(127); /* EOF: the host is gone or closed the handle */
 
-    inside_steps(a, ctl);
+    struct inside_fail f;
+    if (linx_inside_run(&a->in, a->parent, &f) < 0)
+        fail_at(ctl, f.stage, f.err, f.step, f.detail);
     if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
         fail(ctl, STAGE_CHDIR, (int)-r);
     r = exec_search(a);
