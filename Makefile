@@ -47,9 +47,17 @@ HEADERS := $(wildcard src/*.h)
 CHILD_OBJ := $(BUILD)/child.o
 CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
 	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-$(CHILD_OBJ): src/child.c src/child.h src/protocol.h Makefile
+# Two units (the keeper and workload, the inside steps), linked into one
+# relocatable object that tools/child-check inspects whole.
+CHILD_HDRS := src/child.h src/child_inside.h src/child_sys.h src/protocol.h
+$(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
+$(BUILD)/child_inside.o: src/child_inside.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_inside.c
+$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o
+	$(CC) -r -nostdlib -o $@ $^
 
 LIB_USER := $(BUILD)/linxuser.so
 LIB_PROC := $(BUILD)/linx/process.so

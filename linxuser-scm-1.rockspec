@@ -39,7 +39,7 @@ build = {
       },
       ["linx.process"] = {
          sources = { "src/process.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
-                     "src/child.c", "src/lerror.c", "src/errname.c" },
+                     "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },

@@ -3,10 +3,14 @@
 -- spawn /bin/true into new user+mount+pid namespaces (parked), write
 -- setgroups/uid_map/gid_map (inside 0 -> our uid/gid), proceed, wait.
 --   linx-lua cycles.lua N
+-- With a root filesystem as the second argument, each container also
+-- pivots into it, mounts proc and sets a hostname (the inside steps):
+--   linx-lua cycles.lua N /path/to/rootfs     (it needs /bin/true and /proc)
 local process = require "linx.process"
 local user = require "linxuser"
 
-local n = assert(tonumber(arg[1]), "usage: cycles.lua N")
+local n = assert(tonumber(arg[1]), "usage: cycles.lua N [rootfs]")
+local rootfs = arg[2]
 
 local f = assert(io.open("/proc/self/status"))
 local status = f:read("a")
@@ -16,6 +20,10 @@ local gid = tonumber(status:match("\nGid:%s*(%d+)"))
 
 -- Built once and reused, as a script doing this in a loop would.
 local spawn_opts = {argv = {"/bin/true"}, namespaces = {"user", "mount", "pid"}}
+if rootfs then
+    spawn_opts.namespaces = {"user", "mount", "pid", "uts"}
+    spawn_opts.inside = {root = rootfs, mounts = {{type = "proc", target = "/proc"}}, hostname = "bench"}
+end
 local maps = {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}
 
 for _ = 1, n do

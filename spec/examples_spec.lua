@@ -69,6 +69,12 @@ checks["errors.lua"] = function(out)
   for _, pat in ipairs(want) do assert.matches(pat, out) end
 end
 
+-- spec/container_spec.lua looks closer.
+checks["container.lua"] = function(out)
+  assert.matches("^hostname: box\nid:       uid=0 gid=0\n", out)
+  assert.matches("\nremoved:  /tmp/linx%-container%.%w+\n$", out)
+end
+
 -- Needs a subordinate range, which neither lane's user has: the example
 -- says so. spec/helper_spec.lua runs it for real as a throw-away user
 -- that has one.

@@ -90,7 +90,7 @@ local function call_graph()
   for _, name in ipairs(sources()) do
     if name:match("%.c$") then
       local obj = dir .. "/" .. room(name) .. ".o"
-      local extra = name == "child.c" and " -ffreestanding -fno-builtin" or ""
+      local extra = name:match("^child") and " -ffreestanding -fno-builtin" or ""
       local out, rc = sh("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags ..
                          " -Isrc -o " .. obj .. " src/" .. name)
       assert(rc == 0, "cc src/" .. name .. ": " .. out)

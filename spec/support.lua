@@ -36,6 +36,21 @@ function support.exists(path)
   return false
 end
 
+-- A fresh directory /tmp/<prefix>.XXXXXX, readable by everyone (so the
+-- children of either lane can enter it).
+function support.tmpdir(prefix)
+  local d = sh("mktemp -d /tmp/" .. prefix .. ".XXXXXX"):gsub("%s+$", "")
+  assert(d:match("^/tmp/"), d)
+  os.execute("chmod 755 " .. d)
+  return d
+end
+
+function support.write_file(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
 -- Wait (bounded) until pred() is true; returns its last value.
 function support.wait_until(pred, tries)
   for _ = 1, tries or 500 do

@@ -82,10 +82,82 @@ static char *put_str(char **dst, const char *s)
     return p;
 }
 
-int linx_block_build(lua_State *L, struct linx_block *b, char **argv, char **envp, const char *cwd, int vm,
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+/* The arrays of a deep copy of in (mounts, groups), 8-byte multiples. */
+static size_t inside_arrays(const struct inside *in)
+{
+    size_t n = ALIGN8((size_t)in->nmounts * sizeof(struct inside_mount));
+    if (in->ngroups > 0)
+        n += ALIGN8((size_t)in->ngroups * sizeof(uint32_t));
+    return n;
+}
+
+static size_t inside_strs(const struct inside *in, int *err)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < in->nmounts; i++) {
+        const struct inside_mount *m = &in->mounts[i];
+        n = add_len(n, m->target, err);
+        if (m->source != NULL)
+            n = add_len(n, m->source, err);
+        if (m->data != NULL)
+            n = add_len(n, m->data, err);
+    }
+    if (in->root != NULL)
+        n = add_len(n, in->root, err);
+    if (in->hostname != NULL)
+        n = add_len(n, in->hostname, err);
+    return n;
+}
+
+/* Deep-copy src into dst: the arrays at *arr (8-aligned), the strings at
+ * *str; both cursors advance. */
+static void inside_copy(struct inside *dst, const struct inside *src, char **arr, char **str)
+{
+    *dst = *src;
+    struct inside_mount *m = (struct inside_mount *)(void *)*arr;
+    *arr += ALIGN8((size_t)src->nmounts * sizeof *m);
+    for (int32_t i = 0; i < src->nmounts; i++) {
+        m[i] = src->mounts[i];
+        m[i].target = put_str(str, src->mounts[i].target);
+        m[i].source = src->mounts[i].source != NULL ? put_str(str, src->mounts[i].source) : NULL;
+        m[i].data = src->mounts[i].data != NULL ? put_str(str, src->mounts[i].data) : NULL;
+    }
+    dst->mounts = src->nmounts > 0 ? m : NULL;
+    if (src->ngroups > 0) {
+        uint32_t *g = (uint32_t *)(void *)*arr;
+        memcpy(g, src->groups, (size_t)src->ngroups * sizeof *g);
+        *arr += ALIGN8((size_t)src->ngroups * sizeof *g);
+        dst->groups = g;
+    } else {
+        dst->groups = NULL;
+    }
+    dst->root = src->root != NULL ? put_str(str, src->root) : NULL;
+    dst->hostname = src->hostname != NULL ? put_str(str, src->hostname) : NULL;
+}
+
+struct inside *linx_inside_dup(const struct inside *in)
+{
+    int err = 0;
+    size_t head = ALIGN8(sizeof(struct inside));
+    size_t arrays = inside_arrays(in), strs = inside_strs(in, &err);
+    if (err)
+        return NULL;
+    char *p = malloc(head + arrays + strs);
+    if (p == NULL)
+        return NULL;
+    char *arr = p + head, *str = arr + arrays;
+    inside_copy((struct inside *)(void *)p, in, &arr, &str);
+    return (struct inside *)(void *)p;
+}
+
+int linx_block_build(lua_State *L, struct linx_block *b, const struct linx_block_src *src, int vm,
                      struct spawn_args **out)
 {
-    char **env = envp != NULL ? envp : environ;
+    char **argv = src->argv;
+    char **env = src->envp != NULL ? src->envp : environ;
+    const char *cwd = src->cwd;
     const char *path = NULL;
     memset(b, 0, sizeof *b);
     if (strchr(argv[0], '/') == NULL) {
@@ -103,12 +175,15 @@ int linx_block_build(lua_State *L, struct linx_block *b, char **argv, char **env
         strs = add_len(strs, path, &err);
     if (cwd != NULL)
         strs = add_len(strs, cwd, &err);
-    if (err || envc > SIZE_MAX / 64 || argc > SIZE_MAX / 64)
+    strs += inside_strs(&src->in, &err);
+    if (err || envc > SIZE_MAX / 64 || argc > SIZE_MAX / 64 || src->nfds < 0 || src->nfds > LINX_MAX_FDS)
         return E2BIG;
+    size_t fdbytes = ALIGN8((size_t)src->nfds * sizeof(int));
+    size_t arrays = inside_arrays(&src->in) + 2 * fdbytes;
     long pg = sysconf(_SC_PAGESIZE);
     size_t page = pg > 0 ? (size_t)pg : 4096;
     size_t head = (sizeof(struct spawn_args) + 15) & ~(size_t)15;
-    size_t data = head + (2 * argc + 3 + envc + 1) * sizeof(char *) + strs;
+    size_t data = head + (2 * argc + 3 + envc + 1) * sizeof(char *) + arrays + strs;
     data = (data + page - 1) / page * page;
     int std = vm && data <= BLOCK_DATA && BLOCK_DATA % page == 0;
     if (std)
@@ -143,7 +218,8 @@ int linx_block_build(lua_State *L, struct linx_block *b, char **argv, char **env
     struct spawn_args *a = blk;
     memset(a, 0, sizeof *a);
     char **p = (char **)(void *)(base + head);
-    char *sp = (char *)(p + 2 * argc + 3 + envc + 1);
+    char *arr = (char *)(p + 2 * argc + 3 + envc + 1);
+    char *sp = arr + arrays;
     a->argv = p;
     a->sh_argv = p + argc + 1;
     a->envp = p + 2 * argc + 3;
@@ -155,6 +231,15 @@ int linx_block_build(lua_State *L, struct linx_block *b, char **argv, char **env
     a->envp[envc] = NULL;
     a->path = path != NULL ? put_str(&sp, path) : NULL;
     a->cwd = cwd != NULL ? put_str(&sp, cwd) : NULL;
+    inside_copy(&a->in, &src->in, &arr, &sp);
+    a->nfds = src->nfds;
+    if (src->nfds > 0) {
+        int *fs = (int *)(void *)arr, *fd = (int *)(void *)(arr + fdbytes);
+        memcpy(fs, src->fd_src, (size_t)src->nfds * sizeof(int));
+        memcpy(fd, src->fd_dst, (size_t)src->nfds * sizeof(int));
+        a->fd_src = fs;
+        a->fd_dst = fd;
+    }
     a->vm = vm;
     a->wstack = vm ? base + len : NULL;
     *out = a;

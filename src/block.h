@@ -25,11 +25,24 @@ struct linx_block {
 void linx_block_register(lua_State *L);
 void linx_block_prepare(lua_State *L);
 
-/* Map (or reuse) and fill a block for argv, envp (NULL: our environment)
- * and cwd (may be NULL). Returns 0 and *out, or an errno value with
- * b->base NULL: a block that failed half-way is unmapped, never kept. */
-int linx_block_build(lua_State *L, struct linx_block *b, char **argv, char **envp, const char *cwd, int vm,
+/* What goes into a block: copied, so the children never read Lua's memory. */
+struct linx_block_src {
+    char **argv;
+    char **envp;     /* NULL: our environment */
+    const char *cwd; /* may be NULL */
+    struct inside in;
+    int nfds;
+    const int *fd_src, *fd_dst;
+};
+
+/* Map (or reuse) and fill a block. Returns 0 and *out, or an errno value
+ * with b->base NULL: a block that failed half-way is unmapped, never kept. */
+int linx_block_build(lua_State *L, struct linx_block *b, const struct linx_block_src *src, int vm,
                      struct spawn_args **out);
+
+/* A malloc'd deep copy of in (free() it), for the host's error messages
+ * once the block may be gone. NULL when out of memory. */
+struct inside *linx_inside_dup(const struct inside *in);
 
 /* Top of the keeper's stack (vm blocks): below the workload's, past a
  * guard page. */

@@ -21,6 +21,9 @@
  * undefined symbols). Each raw call returns the result or -errno. */
 #include "child.h"
 
+#include "child_inside.h"
+#include "child_sys.h"
+
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -41,84 +44,6 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
-
-/* ---- raw system calls ----------------------------------------------------- */
-
-#if defined(__x86_64__)
-static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
-{
-    register long r10 __asm__("r10") = a4;
-    register long r8 __asm__("r8") = a5;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-#else
-/* Elsewhere the children always get a copy of the host's memory, so the
- * errno that syscall() writes is their own (and this unit is not
- * freestanding there). */
-#include <errno.h>
-#include <unistd.h>
-static long rsys(long n, long a1, long a2, long a3, long a4, long a5)
-{
-    long r = syscall(n, a1, a2, a3, a4, a5);
-    return r == -1 ? -errno : r;
-}
-#endif
-
-#define RSYS1(n, a) rsys((n), (long)(a), 0, 0, 0, 0)
-#define RSYS2(n, a, b) rsys((n), (long)(a), (long)(b), 0, 0, 0)
-#define RSYS3(n, a, b, c) rsys((n), (long)(a), (long)(b), (long)(c), 0, 0)
-#define RSYS4(n, a, b, c, d) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0)
-#define RSYS5(n, a, b, c, d, e) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
-
-/* errno values, without <errno.h> (whose errno is libc's TLS). */
-enum {
-    E_INTR = 4, E_NOEXEC = 8, E_AGAIN = 11, E_ACCES = 13, E_NODEV = 19, E_NOTDIR = 20, E_INVAL = 22,
-    E_NAMETOOLONG = 36, E_NOSYS = 38, E_NOENT = 2, E_STALE = 116, E_TIMEDOUT = 110,
-};
-
-static _Noreturn void rs_exit(int code)
-{
-    for (;;)
-        RSYS1(SYS_exit_group, code);
-}
-
-static void rs_close(int fd)
-{
-    RSYS1(SYS_close, fd);
-}
-
-/* The compiler must not turn these loops into memset/memcpy/strlen calls
- * (GCC recognises the idioms even in a freestanding build): volatile
- * accesses keep them loops whatever flags a build system passes. */
-static void zero(void *p, size_t n)
-{
-    volatile unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        b[i] = 0;
-}
-
-static void copy(void *dst, const void *src, size_t n)
-{
-    volatile unsigned char *d = dst;
-    const volatile unsigned char *s = src;
-    for (size_t i = 0; i < n; i++)
-        d[i] = s[i];
-}
-
-static size_t str_len(const char *str)
-{
-    const volatile char *s = str;
-    size_t n = 0;
-    while (s[n] != '\0')
-        n++;
-    return n;
-}
-
 #if defined(__x86_64__)
 /* clone(2) with a stack of our own: the child starts on stack_top and runs
  * fn(arg), then exits with its return value. x86-64 clone takes (flags,
@@ -215,15 +140,23 @@ static int send_msg(int sock, const struct msg *m, int fd1, int fd2)
     return r == (long)sizeof *m ? 0 : -1;
 }
 
-static _Noreturn void fail(int sock, int stage, int err)
+/* Report a failed stage (step and detail: see protocol.h) and exit. */
+static _Noreturn void fail_at(int sock, int stage, int err, int step, int detail)
 {
     struct msg m;
     zero(&m, sizeof m);
     m.type = MSG_FAILED;
     m.stage = stage;
     m.err = err;
+    m.step = step;
+    m.detail = detail;
     send_msg(sock, &m, -1, -1);
     rs_exit(127);
+}
+
+static _Noreturn void fail(int sock, int stage, int err)
+{
+    fail_at(sock, stage, err, 0, 0);
 }
 
 /* ---- fds and signals --------------------------------------------------------- */
@@ -392,40 +325,67 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     if (RSYS1(SYS_getppid, 0) != a->parent)
         rs_exit(127);
 
-    /* Move every fd we need above 2 (the host may run with stdio closed, so
-     * one of ours could sit on 0..2), then install stdio. */
-    int src[3];
+    /* Move every fd we need above 2 and above every number opts.fds asks
+     * for (the host may run with stdio closed, so one of ours could sit on
+     * 0..2; a source may sit on another's target), then install stdio and
+     * the extra fds: no source can be overwritten before it is used. */
+    int hi = 3;
+    for (int i = 0; i < a->nfds; i++)
+        if (a->fd_dst[i] >= hi)
+            hi = a->fd_dst[i] + 1;
+    int src[3], xsrc[LINX_MAX_FDS];
     int low[3] = {0, 0, 0}; /* one of our fds occupies this stdio slot */
     if (a->keep >= 0 && a->keep < 3)
         low[a->keep] = 1;
-    if (ctl < 3) {
-        low[ctl] = 1;
-        ctl = (int)RSYS3(SYS_fcntl, ctl, F_DUPFD_CLOEXEC, 3);
+    if (ctl < hi) {
+        if (ctl < 3)
+            low[ctl] = 1;
+        ctl = (int)RSYS3(SYS_fcntl, ctl, F_DUPFD_CLOEXEC, hi);
         if (ctl < 0)
             rs_exit(127);
     }
     for (int i = 0; i < 3; i++) {
         src[i] = a->stdio[i];
-        if (src[i] >= 0 && src[i] < 3) {
-            low[src[i]] = 1;
-            r = RSYS3(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 3);
+        if (src[i] >= 0 && src[i] < hi) {
+            if (src[i] < 3)
+                low[src[i]] = 1;
+            r = RSYS3(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, hi);
             if (r < 0)
                 fail(ctl, STAGE_STDIO, (int)-r);
             src[i] = (int)r;
         }
     }
+    for (int i = 0; i < a->nfds; i++) {
+        xsrc[i] = a->fd_src[i]; /* the host's own fd: a stdio slot it sits on is no fd of ours */
+        if (xsrc[i] < hi) {
+            r = RSYS3(SYS_fcntl, xsrc[i], F_DUPFD_CLOEXEC, hi);
+            if (r < 0)
+                fail_at(ctl, STAGE_FDS, (int)-r, a->fd_dst[i], 0);
+            xsrc[i] = (int)r;
+        }
+    }
     for (int i = 0; i < 3; i++) {
         if (src[i] >= 0) {
-            r = RSYS3(SYS_dup3, src[i], i, 0); /* src[i] > 2: never equal */
+            r = RSYS3(SYS_dup3, src[i], i, 0); /* src[i] >= hi: never equal */
             if (r < 0)
                 fail(ctl, STAGE_STDIO, (int)-r);
         } else if (low[i]) {
             rs_close(i); /* inherit a closed slot, not one of our fds */
         }
     }
-    /* Keep 0, 1, 2 and the ctl socket: nothing else of the host's. */
-    int keep[4] = {0, 1, 2, ctl};
-    close_all_but(keep, 4);
+    int keep[4 + LINX_MAX_FDS]; /* no initializer: the compiler would zero the rest with memset */
+    keep[0] = 0;
+    keep[1] = 1;
+    keep[2] = 2;
+    keep[3] = ctl;
+    for (int i = 0; i < a->nfds; i++) {
+        r = RSYS3(SYS_dup3, xsrc[i], a->fd_dst[i], 0); /* not close-on-exec */
+        if (r < 0)
+            fail_at(ctl, STAGE_FDS, (int)-r, a->fd_dst[i], 0);
+        keep[4 + i] = a->fd_dst[i];
+    }
+    /* Keep 0, 1, 2, the extra fds and the ctl socket: nothing else of the host's. */
+    close_all_but(keep, 4 + a->nfds);
 
     /* Park. */
     struct msg m;
@@ -443,6 +403,9 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     if (r != 1)
         rs_exit(127); /* EOF: the host is gone or closed the handle */
 
+    struct inside_fail f;
+    if (linx_inside_run(&a->in, a->parent, &f) < 0)
+        fail_at(ctl, f.stage, f.err, f.step, f.detail);
     if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
         fail(ctl, STAGE_CHDIR, (int)-r);
     r = exec_search(a);
@@ -536,12 +499,28 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     }
     if (RSYS1(SYS_getppid, 0) != a->host)
         rs_exit(127); /* the host died before we could watch it */
-    int all[9] = {0, 1, 2, a->ctl, keep, a->stdio[0], a->stdio[1], a->stdio[2], (int)hostfd};
-    close_all_but(all, 9);
+    int all[9 + LINX_MAX_FDS]; /* no initializer: no memset in freestanding code */
+    all[0] = 0;
+    all[1] = 1;
+    all[2] = 2;
+    all[3] = a->ctl;
+    all[4] = keep;
+    for (int i = 0; i < 3; i++)
+        all[5 + i] = a->stdio[i];
+    all[8] = (int)hostfd;
+    for (int i = 0; i < a->nfds; i++)
+        all[9 + i] = a->fd_src[i];
+    close_all_but(all, 9 + a->nfds);
 
     a->parent = (a->flags & CLONE_NEWPID) ? 0 : (pid_t)RSYS1(SYS_getpid, 0);
     int wpidfd = -1;
-    long w = clone_child(a->flags | SIGCHLD, a->vm, a->wstack, &wpidfd, workload_trampoline, a);
+    /* A workload that changes its ids must not share the host's memory:
+     * a change of effective id makes the kernel set the memory's dumpable
+     * flag to suid_dumpable (0), and with CLONE_VM that is the host's
+     * memory: its /proc files, and those of every child it spawns later,
+     * would then belong to root. It gets a copy instead. */
+    int wvm = a->vm && a->in.uid < 0 && a->in.gid < 0;
+    long w = clone_child(a->flags | SIGCHLD, wvm, a->wstack, &wpidfd, workload_trampoline, a);
     if (w < 0)
         fail(keep, STAGE_CLONE, (int)-w);
     rs_close(a->ctl);

@@ -301,7 +301,9 @@ int linx_handle_release(lua_State *L, struct handle *h)
     linx_outbuf_free(&h->pending[1]);
     free(h->argv0);
     free(h->cwd);
+    free(h->inside);
     h->argv0 = h->cwd = NULL;
+    h->inside = NULL;
     h->closed = 1;
     return 0;
 }
@@ -424,7 +426,8 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
         return -1;
 
     struct spawn_args *a = NULL;
-    int err = linx_block_build(L, &h->blk, o->argv, o->envp, o->cwd, want_clone_vm(), &a);
+    struct linx_block_src src = {o->argv, o->envp, o->cwd, o->in, o->nfds, o->fd_src, o->fd_dst};
+    int err = linx_block_build(L, &h->blk, &src, want_clone_vm(), &a);
     if (err || a == NULL)
         return os_failure(L, h, f, err ? err : ENOMEM, NULL, h->blk.call);
     a->flags = o->flags;

@@ -47,6 +47,7 @@ struct handle {
     int exited, code, signaled, signal;
     char *argv0; /* for exec error messages */
     char *cwd;   /* for chdir error messages */
+    struct inside *inside; /* opts.inside's paths, for mount and pivot_root error messages (malloc'd) */
     /* What the children read, and with CLONE_VM their stacks: unmapped
      * only once neither can run on it. */
     struct linx_block blk;

@@ -40,6 +40,7 @@ after a kernel refusal.
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -66,6 +67,14 @@ static const char *stage_name(int stage)
     case STAGE_EXEC: return "exec";
     case STAGE_CLONE: return "clone";
     case STAGE_PROC: return "proc";
+    case STAGE_FDS: return "fds";
+    case STAGE_MOUNT: return "mount";
+    case STAGE_ROOT: return "pivot_root";
+    case STAGE_HOSTNAME: return "sethostname";
+    case STAGE_SETGROUPS: return "setgroups";
+    case STAGE_SETRESGID: return "setresgid";
+    case STAGE_SETRESUID: return "setresuid";
+    case STAGE_PRCTL: return "prctl";
     default: return "spawn";
     }
 }
@@ -129,6 +138,11 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt="inherit"] string opts.stdin `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt="inherit"] string opts.stdout `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt="inherit"] string opts.stderr `"inherit"`, `"null"` or `"pipe"`
+@tparam[opt] table opts.fds `{[3] = file_or_fd, ...}`: extra descriptors the child gets at those numbers (Lua files or fd numbers); every other fd above 2 is closed
+@tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
+`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
+`root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
+`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
@@ -155,7 +169,9 @@ static int l_spawn(lua_State *L)
 
     h->argv0 = dup_str(o.argv[0]);
     h->cwd = o.cwd != NULL ? dup_str(o.cwd) : NULL;
-    if (h->argv0 == NULL || (o.cwd != NULL && h->cwd == NULL)) {
+    int paths = o.in.nmounts > 0 || o.in.root != NULL; /* kept for proceed()'s messages */
+    h->inside = paths ? linx_inside_dup(&o.in) : NULL;
+    if (h->argv0 == NULL || (o.cwd != NULL && h->cwd == NULL) || (paths && h->inside == NULL)) {
         handle_release(L, h);
         return linx_error_os(L, "spawn", NULL, ENOMEM, NULL);
     }
@@ -228,12 +244,79 @@ static int m_host_pid(lua_State *L)
     return 1;
 }
 
+/* The path a failed step names: cwd, argv[1], a mount's target or
+ * source (or a device of a "dev" mount, into buf), the root, or none. */
+static const char *step_path(const struct handle *h, const struct msg *rep, char *buf, size_t len)
+{
+    static const char *const dev_names[INSIDE_DEV_COUNT] = INSIDE_DEV_NAMES;
+    const struct inside *in = h->inside;
+    switch (rep->stage) {
+    case STAGE_CHDIR: return h->cwd;
+    case STAGE_EXEC: return h->argv0;
+    case STAGE_ROOT:
+    case STAGE_MOUNT:
+        if (rep->detail == FAIL_SLASH)
+            return "/";
+        if (in == NULL)
+            return NULL;
+        if (rep->stage == STAGE_ROOT)
+            return in->root;
+        if (rep->step < 1 || rep->step > in->nmounts)
+            return NULL;
+        const struct inside_mount *m = &in->mounts[rep->step - 1];
+        if (rep->detail == FAIL_SOURCE)
+            return m->source;
+        if (rep->detail >= FAIL_DEV && rep->detail < FAIL_DEV + INSIDE_DEV_COUNT) {
+            snprintf(buf, len, "%s/%s", m->target, dev_names[rep->detail - FAIL_DEV]);
+            return buf;
+        }
+        return m->target;
+    default: return NULL;
+    }
+}
+
+static const char *step_hint(const struct handle *h, const struct msg *rep)
+{
+    int e = rep->err;
+    switch (rep->stage) {
+    case STAGE_EXEC:
+        if (e == ENOENT)
+            return strchr(h->argv0 ? h->argv0 : "", '/') ? "no such file" : "not found in PATH";
+        return NULL;
+    case STAGE_MOUNT:
+        if (e == ENOENT || e == ENOTDIR)
+            return rep->detail == FAIL_SOURCE ? "the bind's source does not exist"
+                                              : "the mount point does not exist (with root, it is looked up inside the new root)";
+        if (e == EPERM)
+            return "mounting needs \"mount\" (and, unprivileged, \"user\") in namespaces; proc also \"pid\"";
+        return NULL;
+    case STAGE_ROOT:
+        if (e == ENOENT || e == ENOTDIR)
+            return "root must be an existing directory";
+        return NULL;
+    case STAGE_HOSTNAME:
+        return e == EPERM ? "sethostname needs CAP_SYS_ADMIN over the child's uts namespace (\"user\" and \"uts\")" : NULL;
+    case STAGE_SETGROUPS:
+        if (e == EPERM)
+            return "setgroups is denied in this user namespace (setup_maps writes \"deny\" unless setgroups = \"skip\" and "
+                   "a gid range is mapped)";
+        return e == EINVAL ? "a group is not mapped in the child's user namespace" : NULL;
+    case STAGE_SETRESGID:
+    case STAGE_SETRESUID:
+        return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
+    default: return NULL;
+    }
+}
+
 /***
-Release the parked child into `execve`. Runs once.
+Release the parked child into its inside steps and `execve`. Runs once.
+A step that fails stops the child there (exit code 127).
 @function Handle:proceed
 @treturn[1] boolean `true` once the exec has happened
 @return[2] `nil`
-@treturn[2] linxuser.Error `os` with `operation = "exec"` (and `stage`) if it failed, e.g. ENOENT; `bad_state` if not parked
+@treturn[2] linxuser.Error `os` with `operation` the step that failed (`"mount"`, `"pivot_root"`, `"sethostname"`,
+`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"chdir"`, `"exec"`), `path`, `step` (index in `inside.mounts`);
+`bad_state` if not parked
 @treturn[2] ?int errno
 */
 static int m_proceed(lua_State *L)
@@ -266,13 +349,14 @@ static int m_proceed(lua_State *L)
     if (got < 0)
         return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
     const char *what = stage_name(rep.stage);
-    const char *path = rep.stage == STAGE_CHDIR ? h->cwd : h->argv0;
-    const char *hint = NULL;
-    if (rep.stage == STAGE_EXEC && rep.err == ENOENT)
-        hint = strchr(h->argv0 ? h->argv0 : "", '/') ? "no such file" : "not found in PATH";
-    int r = linx_error_os(L, what, path, rep.err, hint);
+    char buf[INSIDE_PATH_MAX + 16];
+    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep));
     lua_pushstring(L, what);
     lua_setfield(L, -3, "stage");
+    if (rep.stage == STAGE_MOUNT && rep.step > 0) {
+        lua_pushinteger(L, rep.step);
+        lua_setfield(L, -3, "step");
+    }
     return r;
 }
 

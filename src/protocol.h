@@ -28,7 +28,22 @@
 enum msg_type { MSG_PARKED, MSG_FAILED, MSG_STARTED, MSG_EXITED };
 
 /* Where a child failed (MSG_FAILED's stage). */
-enum stage { STAGE_SETUP, STAGE_STDIO, STAGE_CHDIR, STAGE_EXEC, STAGE_CLONE, STAGE_PROC };
+enum stage {
+    STAGE_SETUP, STAGE_STDIO, STAGE_CHDIR, STAGE_EXEC, STAGE_CLONE, STAGE_PROC,
+    STAGE_FDS,        /* installing opts.fds */
+    /* the inside steps (after the release), in the order they run */
+    STAGE_MOUNT,      /* msg.step: the mount (1-based), msg.detail: which path */
+    STAGE_ROOT,       /* pivot_root and what it needs (bind, umount2, chdir) */
+    STAGE_HOSTNAME, STAGE_SETGROUPS, STAGE_SETRESGID, STAGE_SETRESUID, STAGE_PRCTL,
+};
+
+/* MSG_FAILED's detail for STAGE_MOUNT and STAGE_ROOT: the path that failed. */
+enum fail_path {
+    FAIL_TARGET,     /* the mount's target (STAGE_ROOT: the root) */
+    FAIL_SOURCE,     /* a bind's source */
+    FAIL_SLASH,      /* making "/" private */
+    FAIL_DEV = 16,   /* + k: device k of a "dev" mount (inside_dev_names) */
+};
 
 #define HAS_PIDFD 1
 #define HAS_PROCFD 2
@@ -41,7 +56,41 @@ struct msg {
     int32_t fds;    /* MSG_STARTED: HAS_PIDFD | HAS_PROCFD, attached in that order */
     int32_t code;   /* MSG_EXITED: si_code (CLD_EXITED, CLD_KILLED, CLD_DUMPED) */
     int32_t status; /* MSG_EXITED: exit code or signal */
+    int32_t step;   /* MSG_FAILED, STAGE_MOUNT: index into the mounts (1-based) */
+    int32_t detail; /* MSG_FAILED, STAGE_MOUNT/STAGE_ROOT: enum fail_path */
 };
+
+/* The inside steps (spawn's opts.inside), as the workload reads them.
+ * Paths are final: a mount target is already joined to the root. */
+enum inside_mount_kind { INSIDE_PROC, INSIDE_TMPFS, INSIDE_BIND, INSIDE_DEV };
+
+/* What a "dev" mount binds from the host's /dev, in this order. */
+#define INSIDE_DEV_NAMES {"null", "zero", "full", "random", "urandom", "tty"}
+#define INSIDE_DEV_COUNT 6
+/* Longest path a mount target may have (room for "/urandom" after it). */
+#define INSIDE_PATH_MAX 4000
+
+struct inside_mount {
+    int32_t kind;       /* enum inside_mount_kind */
+    int32_t readonly;
+    const char *source; /* bind: the host path; else NULL */
+    const char *target;
+    const char *data;   /* proc/tmpfs options, or NULL */
+};
+
+struct inside {
+    const struct inside_mount *mounts;
+    int32_t nmounts;
+    int32_t ngroups;      /* -1: leave the groups alone */
+    const uint32_t *groups;
+    const char *root;     /* NULL: no pivot */
+    const char *hostname; /* NULL: leave it */
+    int64_t gid, uid;     /* -1: leave it */
+    int32_t no_new_privs;
+};
+
+/* opts.fds: at most this many extra descriptors. */
+#define LINX_MAX_FDS 256
 
 union fd_cmsg {
     char buf[CMSG_SPACE(2 * sizeof(int))];
@@ -66,6 +115,10 @@ struct spawn_args {
     int stdio[3];        /* fd to install as 0/1/2, or -1 to inherit */
     pid_t host;          /* the host process (its pid in the keeper's pid namespace) */
     pid_t parent;        /* the workload's getppid(): set by the keeper (0 in a new pid namespace) */
+    struct inside in;    /* what the workload does to itself after the release */
+    int nfds;            /* opts.fds: install fd_src[i] as fd_dst[i] */
+    const int *fd_src;
+    const int *fd_dst;
 };
 
 #endif

@@ -4,6 +4,7 @@
 #define LINX_SPAWN_OPTS_H
 
 #include "compat.h"
+#include "protocol.h"
 
 enum { IO_INHERIT, IO_NULL, IO_PIPE };
 
@@ -13,6 +14,9 @@ struct spawn_opts {
     const char *cwd;     /* NULL: stay */
     unsigned long flags; /* CLONE_NEW* */
     int stdio[3];        /* IO_* for stdin, stdout, stderr */
+    struct inside in;    /* opts.inside; strings and arrays anchored on the Lua stack */
+    int nfds;            /* opts.fds: fd_src[i] becomes the workload's fd_dst[i] */
+    int *fd_src, *fd_dst;
 };
 
 /* Read and check every option of the table at index opts. Leaves what
