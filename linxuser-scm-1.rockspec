@@ -39,7 +39,7 @@ build = {
          incdirs = { "src" },
       },
       ["linx.process"] = {
-         sources = { "src/process.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
+         sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
                      "src/child.c", "src/lerror.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
