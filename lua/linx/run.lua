@@ -31,9 +31,14 @@ local function error_mt()
   return ERROR_MT
 end
 
-local function new_error(t)
+--- Give a table the library's error metatable (one line through
+-- `tostring`), for adapters that report their own failures.
+-- @tparam table t with `kind` and `operation`
+-- @treturn linxuser.Error t
+function M.error(t)
   return setmetatable(t, error_mt())
 end
+local new_error = M.error
 
 --- An error table of kind `timeout` for a run that ran out of time.
 -- @tparam number seconds the time limit
