@@ -648,6 +648,7 @@ static const luaL_Reg methods[] = {
 
 static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
+    {"now", linx_l_now},
     {NULL, NULL},
 };
 

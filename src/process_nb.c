@@ -306,3 +306,17 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
     linx_outbuf_free(b);
     return 1;
 }
+
+/***
+Seconds on the monotonic clock (not the time of day): what a time limit
+spanning several calls measures with, from pure Lua (`linx.run` does).
+@function now
+@treturn number
+*/
+int linx_l_now(lua_State *L)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    lua_pushnumber(L, (lua_Number)t.tv_sec + (lua_Number)t.tv_nsec / 1e9);
+    return 1;
+}

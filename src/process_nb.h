@@ -47,4 +47,7 @@ int linx_m_fileno(lua_State *L);
 int linx_m_shutdown(lua_State *L);
 int linx_read_now(lua_State *L, struct handle *h, int s);
 
+/* process.now(): monotonic seconds. */
+int linx_l_now(lua_State *L);
+
 #endif

@@ -1,0 +1,117 @@
+-- linx.luv on a real libuv loop (Debian's lua-luv): children run side by
+-- side while the loop turns. Runs as root and as uid 65534.
+local uv = require "luv"
+local luv = require "linx.luv"
+local process = require "linx.process"
+local S = require "support"
+
+local function self_pid()
+  return tonumber(S.read_file("/proc/self/stat"):match("^(%d+)"))
+end
+
+local function child_count()
+  local n, me = 0, self_pid()
+  for tid in S.sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
+    local list = S.read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
+    for _ in list:gmatch("%d+") do n = n + 1 end
+  end
+  return n
+end
+
+local function fd_count()
+  return tonumber((S.sh("ls /proc/" .. self_pid() .. "/fd | wc -l")))
+end
+
+-- Start every job, run the loop until it is idle; the results in order
+-- and the wall time from the first start to the last callback.
+local function run_all(jobs)
+  local results, last = {}, nil
+  local t0 = process.now()
+  for i, opts in ipairs(jobs) do
+    luv.run(opts, function(res, err)
+      results[i] = {res = res, err = err}
+      last = process.now()
+    end)
+  end
+  uv.run()
+  return results, last and last - t0
+end
+
+describe("linx.luv", function()
+  it("runs 10 children of 0.2 s side by side: all callbacks within 0.6 s", function()
+    local jobs = {}
+    for i = 1, 10 do
+      jobs[i] = {argv = {"sh", "-c", "sleep 0.2; echo " .. i}, namespaces = {"user"}}
+    end
+    -- A wall-time bound on a shared 2-core machine: one retry absorbs a
+    -- stall from elsewhere; serial would be 2 s or more every time.
+    local results, took
+    for _ = 1, 2 do
+      results, took = run_all(jobs)
+      if took <= 0.6 then break end
+    end
+    for i = 1, 10 do
+      local r = results[i]
+      assert.is_truthy(r.res, tostring(r.err))
+      assert.are.equal(0, r.res.code)
+      assert.are.equal(i .. "\n", r.res.stdout)
+    end
+    assert.is_true(took >= 0.2, "took " .. took)
+    assert.is_true(took <= 0.6, "took " .. took)
+  end)
+
+  it("keeps the loop turning while children run", function()
+    local ticks = 0
+    local timer = uv.new_timer()
+    timer:start(10, 10, function() ticks = ticks + 1 end)
+    local done = false
+    luv.run({argv = {"sleep", "0.3"}}, function(res)
+      done = res and res.code == 0
+      timer:stop()
+      timer:close()
+    end)
+    uv.run()
+    assert.is_true(done)
+    assert.is_true(ticks >= 10, "ticks " .. ticks)
+  end)
+
+  it("feeds input and collects output of any size", function()
+    local parts = {}
+    for i = 1, 65536 do parts[i] = string.format("%015d\n", i) end
+    local big = table.concat(parts)
+    local results = run_all{
+      {argv = {"cat"}, input = big},
+      {argv = {"sh", "-c", "echo out; echo err >&2; exit 7"}},
+      {argv = {"sh", "-c", "kill -KILL $$"}},
+    }
+    assert.is_true(results[1].res.stdout == big, "round trip differs")
+    assert.are.equal(7, results[2].res.code)
+    assert.are.equal("out\n", results[2].res.stdout)
+    assert.are.equal("err\n", results[2].res.stderr)
+    assert.are.equal(9, results[3].res.signal)
+  end)
+
+  it("times out, reports errors from the loop, and leaves nothing behind", function()
+    local kids, fds = child_count(), fd_count()
+    local results = run_all{
+      {argv = {"sleep", "30"}, namespaces = {"user", "pid"}, timeout = 0.2},
+      {argv = {"/nonexistent/linx"}},
+      {argv = {"true"}, timeout = "soon"},
+    }
+    assert.is_nil(results[1].res)
+    assert.are.equal("timeout", results[1].err.kind)
+    assert.are.equal(0.2, results[1].err.seconds)
+    assert.are.equal("ENOENT", results[2].err.errno)
+    assert.are.equal("bad_option", results[3].err.kind)
+    assert.are.equal(kids, child_count())
+    assert.are.equal(fds, fd_count())
+  end)
+
+  it("calls back from the loop, never before run returns", function()
+    local called = false
+    luv.run({argv = {"true"}, input = 1}, function() called = true end)
+    assert.is_false(called)
+    uv.run()
+    assert.is_true(called)
+  end)
+end)
