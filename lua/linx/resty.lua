@@ -42,21 +42,11 @@ local KNOWN = {
   "inside", "maps", "input", "timeout",
 }
 
-local error_mt -- the shared metatable of linx error tables, once found
-
--- The metatable every linx error table has: the C modules create it per
--- Lua state on their first error; a target of 0 is refused before any
--- system call, so this costs nothing but the table.
-local function errmeta()
-  if not error_mt then
-    local _, e = require("linxuser").deny_setgroups(0)
-    error_mt = getmetatable(e)
-  end
-  return error_mt
-end
-
+-- An error table with the library's shared metatable (linx.run's helper;
+-- loading linx.run here loads the C module too, which the caller's VM
+-- has anyway when it spawns).
 local function new_error(fields)
-  return setmetatable(fields, errmeta())
+  return require("linx.run").error(fields)
 end
 
 local function bad_option(field, reason, value)
@@ -130,12 +120,12 @@ end
 function M._thread_run(opts)
   local ok, run = pcall(require, "linx.run")
   if not ok then
-    return nil, { kind = "bad_setup", operation = "run", reason = "unloadable", field = "linx.run",
+    return nil, { kind = "bad_setup", operation = "run", reason = "unloadable (" .. tostring(run) .. ")", field = "linx.run",
                   message = tostring(run) }
   end
-  local res, err = run.run(opts)
+  local res, err, code = run.run(opts)
   if res then return res end
-  return nil, export(err)
+  return nil, export(err), code
 end
 
 -- Phases in which a request's coroutine may yield to a worker thread.
@@ -148,7 +138,7 @@ local YIELDABLE = {
 -- @tparam table opts `linx.run`'s options
 -- @treturn[1] table `{code =, signal =, stdout =, stderr =}`
 -- @return[2] nil
--- @treturn[2] table error table: `linx.run`'s errors, `bad_option` for an
+-- @treturn[2] linxuser.Error error table: `linx.run`'s errors, `bad_option` for an
 --   option that is not plain data, `bad_state` outside a yieldable phase,
 --   `bad_setup` (field `thread_pool`) when nginx has no such pool or the
 --   thread cannot load the modules
@@ -167,13 +157,15 @@ function M.run(opts)
   local data, derr = plain_opts(opts)
   if not data then return nil, derr end
   local pool = M.thread_pool
-  local ok, res, err = ngx.run_worker_thread(pool, "linx.resty", "_thread_run", data)
+  local ok, res, err, code = ngx.run_worker_thread(pool, "linx.resty", "_thread_run", data)
   if not ok then
-    return nil, new_error { kind = "bad_setup", operation = "run", reason = "worker_thread",
+    -- nginx's own words (no such pool, no Lua VM left, a module the
+    -- thread cannot load): in reason, so that tostring shows them.
+    return nil, new_error { kind = "bad_setup", operation = "run", reason = "unusable (" .. tostring(res) .. ")",
                             field = "thread_pool", value = pool, message = tostring(res) }
   end
   if res then return res end
-  if type(err) == "table" then return nil, new_error(err) end
+  if type(err) == "table" then return nil, new_error(err), code end
   return nil, new_error { kind = "os", operation = "run", message = tostring(err) }
 end
 
