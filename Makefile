@@ -94,8 +94,9 @@ demo: deps
 # builds, prints the report. Knobs: BENCH_N, BENCH_ROUNDS, ... (bench/run).
 .PHONY: bench
 bench:
-	@LINX_EXTRA_PACKAGES="hyperfine bubblewrap valgrind strace time util-linux" tools/deps
+	@LINX_EXTRA_PACKAGES="hyperfine bubblewrap valgrind strace time util-linux nginx libnginx-mod-http-lua apache2-utils" tools/deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory LUA_VERSION=jit modules
 	@BUILD=$(BUILD) CC="$(CC)" LUA_VERSION=$(LUA_VERSION) REF_LUA=$(LUA) bench/run
 
 install: all
