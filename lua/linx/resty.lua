@@ -130,7 +130,7 @@ end
 
 -- Phases in which a request's coroutine may yield to a worker thread.
 local YIELDABLE = {
-  rewrite = true, access = true, content = true, timer = true,
+  rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
   ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
 }
 
