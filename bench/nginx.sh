@@ -17,13 +17,13 @@
 #   execute   os.execute("unshare -Ur true"): the same job as the ngx.pipe
 #             row without ngx.pipe, blocking the worker (fork, sh, unshare)
 #   plain     ngx.say only: the worker's ceiling, for scale
-# Knobs: BENCH_NGINX_N=2000 requests per ab run, BENCH_NGINX_ROUNDS=5
+# Knobs: BENCH_NGINX_N=1000 requests per ab run, BENCH_NGINX_ROUNDS=5
 # interleaved rounds (median kept), BENCH_NGINX_C=20 concurrent clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JIT=${1:?jit build dir}
 RAW=${2:?raw dir}
-N=${BENCH_NGINX_N:-2000}
+N=${BENCH_NGINX_N:-1000}
 ROUNDS=${BENCH_NGINX_ROUNDS:-5}
 C=${BENCH_NGINX_C:-20}
 mkdir -p "$RAW"

@@ -3,20 +3,12 @@
 -- a temp dir and the modules from this build tree, and answers over HTTP.
 -- Needs the LuaJIT build, so it runs in the busted-jit lanes.
 local support = require "support"
-
-local ver = os.getenv("LINX_LUA_VERSION") or ""
-
 local nginx = require "nginx_host"
 local read_file, ppid_of, children_of, status_field = support.read_file, nginx.ppid_of, nginx.children_of,
   nginx.status_field
 
 describe("OpenResty (nginx + lua-nginx-module)", function()
-  if ver ~= "jit" then
-    it("runs in the LuaJIT lanes", function()
-      pending("nginx's Lua is LuaJIT: this spec runs in busted-jit, against build/jit")
-    end)
-    return
-  end
+  if nginx.not_jit(it, pending) then return end
 
   local host
 

@@ -11,8 +11,8 @@
 -- shared, so each is the best of 3 attempts, after a warm-up burst.
 local support = require "support"
 local S = support.bind(function(why) pending(why) end)
+local nginx = require "nginx_host"
 
-local ver = os.getenv("LINX_LUA_VERSION") or ""
 
 local LOCATIONS = [[
         location = /sleep {
@@ -71,14 +71,8 @@ local LOCATIONS = [[
 ]]
 
 describe("linx.resty in nginx", function()
-  if ver ~= "jit" then
-    it("runs in the LuaJIT lanes", function()
-      pending("nginx's Lua is LuaJIT: this spec runs in busted-jit, against build/jit")
-    end)
-    return
-  end
+  if nginx.not_jit(it, pending) then return end
 
-  local nginx = require "nginx_host"
   local socket = require "socket"
 
   -- n concurrent GETs of path over HTTP/1.0 (one connection each, read
