@@ -66,6 +66,10 @@ local LOCATIONS = [[
                 local res = resty.run{argv = {"sh", "-c", "cat; echo err >&2; exit 3"},
                                       input = "in", stdout = "pipe", stderr = "pipe"}
                 ngx.say("io ", res.code, " ", res.stdout, " ", (res.stderr:gsub("\n", "")))
+                local t0 = ngx.now()
+                show("timeout", resty.run{argv = {"sleep", "5"}, namespaces = {"user"}, timeout = 0.2})
+                ngx.update_time()
+                ngx.say("timeout after ", ngx.now() - t0 < 3 and "less than 3 s" or "too long")
             }
         }
 ]]
@@ -198,6 +202,10 @@ describe("linx.resty in nginx", function()
       assert.matches("^pool nil bad_setup run thread_pool true ", lines[5])
       assert.matches("is unusable (thread pool nowhere not found)", lines[5], 1, true)
       assert.are.equal("io 3 in err", lines[6])
+      -- a timeout kills and reaps the child in the thread: the soak test
+      -- below finds no child left in the worker
+      assert.matches("^timeout nil timeout run nil true ", lines[7])
+      assert.are.equal("timeout after less than 3 s", lines[8])
     end)
 
     it("serves 20 requests whose children sleep 0.2 s at once, and a plain one meanwhile", function()
