@@ -8,7 +8,7 @@ local read_file, ppid_of, children_of, status_field = support.read_file, nginx.p
   nginx.status_field
 
 describe("OpenResty (nginx + lua-nginx-module)", function()
-  if nginx.not_jit(it, pending) then return end
+  if nginx.not_jit(it, function(why) pending(why) end) then return end
 
   local host
 

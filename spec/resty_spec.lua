@@ -75,7 +75,7 @@ local LOCATIONS = [[
 ]]
 
 describe("linx.resty in nginx", function()
-  if nginx.not_jit(it, pending) then return end
+  if nginx.not_jit(it, function(why) pending(why) end) then return end
 
   local socket = require "socket"
 
