@@ -156,3 +156,16 @@ describe("linx.run", function()
     assert.are.equal("0\n", res.stdout)
   end)
 end)
+
+describe("linx-lua", function()
+  it("has linx.run and linx.luv built in: no LUA_PATH needed", function()
+    local lx = os.getenv("LINX_LUA")
+    local p = io.popen("cd / && env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_INIT '" .. lx .. "' -e '" ..
+                       "package.path = \"\" " ..
+                       "local r = require(\"linx.run\").run{argv = {\"echo\", \"hi\"}} " ..
+                       "print(r.code, r.stdout, type(package.preload[\"linx.luv\"]))' 2>&1")
+    local out = p:read("*a")
+    p:close()
+    assert.are.equal("0\thi\n\tfunction\n", out)
+  end)
+end)
