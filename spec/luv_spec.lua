@@ -5,22 +5,7 @@ local luv = require "linx.luv"
 local process = require "linx.process"
 local S = require "support"
 
-local function self_pid()
-  return tonumber(S.read_file("/proc/self/stat"):match("^(%d+)"))
-end
-
-local function child_count()
-  local n, me = 0, self_pid()
-  for tid in S.sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
-    local list = S.read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
-    for _ in list:gmatch("%d+") do n = n + 1 end
-  end
-  return n
-end
-
-local function fd_count()
-  return tonumber((S.sh("ls /proc/" .. self_pid() .. "/fd | wc -l")))
-end
+local child_count, fd_count = S.child_count, S.fd_count
 
 -- Start every job, run the loop until it is idle; the results in order
 -- and the wall time from the first start to the last callback.

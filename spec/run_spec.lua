@@ -4,23 +4,7 @@ local run = require "linx.run"
 local process = require "linx.process"
 local S = require "support"
 
-local function self_pid()
-  return tonumber(S.read_file("/proc/self/stat"):match("^(%d+)"))
-end
-
--- Our direct children (every thread's list).
-local function child_count()
-  local n, me = 0, self_pid()
-  for tid in S.sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
-    local list = S.read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
-    for _ in list:gmatch("%d+") do n = n + 1 end
-  end
-  return n
-end
-
-local function fd_count()
-  return tonumber((S.sh("ls /proc/" .. self_pid() .. "/fd | wc -l")))
-end
+local child_count, fd_count = S.child_count, S.fd_count
 
 -- Is any process running exactly this argv?
 local function running(argv)
