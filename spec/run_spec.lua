@@ -109,6 +109,7 @@ describe("linx.run", function()
     assert.are.equal("ENOENT", err.errno)
     assert.are.equal(2, code)
     res, err = run.run{argv = {"true"}, namespace = {"user"}}
+    assert.is_nil(res)
     assert.are.equal("bad_option", err.kind)
     assert.are.equal("namespace", err.field)
     assert.are.equal(kids, child_count())
