@@ -52,18 +52,24 @@ describe("linx.luv", function()
   end)
 
   it("keeps the loop turning while children run", function()
-    local ticks = 0
-    local timer = uv.new_timer()
-    timer:start(10, 10, function() ticks = ticks + 1 end)
-    local done = false
-    luv.run({argv = {"sleep", "0.3"}}, function(res)
-      done = res and res.code == 0
-      timer:stop()
-      timer:close()
-    end)
-    uv.run()
+    -- A 10 ms timer beside a 0.3 s child: about 30 ticks; a run that held
+    -- the loop for the child's life would allow one or two. The bound is
+    -- low and retried once, for a shared, loaded machine.
+    local ticks, done
+    for _ = 1, 2 do
+      ticks, done = 0, false
+      local timer = uv.new_timer()
+      timer:start(10, 10, function() ticks = ticks + 1 end)
+      luv.run({argv = {"sleep", "0.3"}}, function(res)
+        done = res and res.code == 0
+        timer:stop()
+        timer:close()
+      end)
+      uv.run()
+      if ticks >= 8 then break end
+    end
     assert.is_true(done)
-    assert.is_true(ticks >= 10, "ticks " .. ticks)
+    assert.is_true(ticks >= 8, "ticks " .. ticks)
   end)
 
   it("feeds input and collects output of any size", function()
