@@ -104,6 +104,15 @@ describe("linx.luv", function()
     assert.are.equal(fds, fd_count())
   end)
 
+  it("refuses a callback that is not a function, starting nothing", function()
+    local kids = child_count()
+    local ok, err = luv.run({argv = {"sleep", "10"}}, "not a function")
+    assert.is_nil(ok)
+    assert.are.equal("bad_option", err.kind)
+    assert.are.equal("callback", err.field)
+    assert.are.equal(kids, child_count())
+  end)
+
   it("calls back from the loop, never before run returns", function()
     local called = false
     luv.run({argv = {"true"}, input = 1}, function() called = true end)
