@@ -122,6 +122,7 @@ describe("linx.run", function()
       {{argv = {"true"}, timeout = "1"}, "timeout"},
       {{argv = {"true"}, input = 42}, "input"},
       {{argv = {"true"}, maps = "own"}, "maps"},
+      {{argv = {"true"}, input = "x", stdin = "null"}, "input"},
     }) do
       local res, err = run.run(case[1])
       assert.is_nil(res)
