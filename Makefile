@@ -70,9 +70,15 @@ $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS)
 # shared core) and preloads them.
 LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c,$(PROC_SRC)) \
 	$(CORE_SRC)
-$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS)
+# ... and embeds the pure Lua modules of lua/ (tools/embed-lua).
+LUA_MODULES := $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
+EMBED_H := $(BUILD)/linx_lua_embedded.h
+$(EMBED_H): $(LUA_MODULES) tools/embed-lua
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+	tools/embed-lua $@ $(LUA_MODULES)
+$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
 
 deps:
 	@tools/deps

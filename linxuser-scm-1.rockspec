@@ -44,5 +44,8 @@ build = {
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },
+      -- the pure Lua modules of lua/linx/ (linx-lua has them embedded)
+      ["linx.run"] = "lua/linx/run.lua",
+      ["linx.luv"] = "lua/linx/luv.lua",
    },
 }

@@ -4,23 +4,7 @@ local run = require "linx.run"
 local process = require "linx.process"
 local S = require "support"
 
-local function self_pid()
-  return tonumber(S.read_file("/proc/self/stat"):match("^(%d+)"))
-end
-
--- Our direct children (every thread's list).
-local function child_count()
-  local n, me = 0, self_pid()
-  for tid in S.sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
-    local list = S.read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
-    for _ in list:gmatch("%d+") do n = n + 1 end
-  end
-  return n
-end
-
-local function fd_count()
-  return tonumber((S.sh("ls /proc/" .. self_pid() .. "/fd | wc -l")))
-end
+local child_count, fd_count = S.child_count, S.fd_count
 
 -- Is any process running exactly this argv?
 local function running(argv)
@@ -125,6 +109,7 @@ describe("linx.run", function()
     assert.are.equal("ENOENT", err.errno)
     assert.are.equal(2, code)
     res, err = run.run{argv = {"true"}, namespace = {"user"}}
+    assert.is_nil(res)
     assert.are.equal("bad_option", err.kind)
     assert.are.equal("namespace", err.field)
     assert.are.equal(kids, child_count())
@@ -137,6 +122,7 @@ describe("linx.run", function()
       {{argv = {"true"}, timeout = "1"}, "timeout"},
       {{argv = {"true"}, input = 42}, "input"},
       {{argv = {"true"}, maps = "own"}, "maps"},
+      {{argv = {"true"}, input = "x", stdin = "null"}, "input"},
     }) do
       local res, err = run.run(case[1])
       assert.is_nil(res)
@@ -154,5 +140,18 @@ describe("linx.run", function()
     local defaults = {namespaces = {"user"}, timeout = 30}
     local res = ok_run(setmetatable({argv = {"id", "-u"}}, {__index = defaults}))
     assert.are.equal("0\n", res.stdout)
+  end)
+end)
+
+describe("linx-lua", function()
+  it("has linx.run and linx.luv built in: no LUA_PATH needed", function()
+    local lx = os.getenv("LINX_LUA")
+    local p = io.popen("cd / && env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_INIT '" .. lx .. "' -e '" ..
+                       "package.path = \"\" " ..
+                       "local r = require(\"linx.run\").run{argv = {\"echo\", \"hi\"}} " ..
+                       "print(r.code, r.stdout, type(package.preload[\"linx.luv\"]))' 2>&1")
+    local out = p:read("*a")
+    p:close()
+    assert.are.equal("0\thi\n\tfunction\n", out)
   end)
 end)

@@ -122,12 +122,11 @@ describe("targets", function()
       local ran = false
       local opts = setmetatable({}, { __index = function(_, k)
         if k == key then
-          local o = with_finalizer(function()
+          with_finalizer(function() -- garbage at once
             ran = true
             c:close()
             v = spawn()
           end)
-          o = nil -- luacheck: ignore
           collectgarbage("collect")
           collectgarbage("collect")
         end
@@ -169,12 +168,11 @@ describe("targets", function()
       local in_call = false
       c = spawn()
       local mine = c
-      local o = with_finalizer(function()
+      with_finalizer(function() -- garbage at once
         mine:close()
         v = spawn()
         mid = in_call
       end)
-      o = nil -- luacheck: ignore
       collectgarbage("stop")
       collectgarbage("restart")
       in_call = true

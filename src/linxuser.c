@@ -178,6 +178,9 @@ static const char *hint_for(const struct procfs_target *t, const char *file, int
 {
     if (err == ENOENT || err == ESRCH)
         return "the target process has exited";
+    if ((err == EPERM || err == EACCES) && in_own_userns(t))
+        return "the target shares this process's user namespace, whose maps were written when "
+               "it was made: the likely mistake is a spawn without namespaces = {\"user\"}";
     if (err == EACCES)
         return "the target's /proc files belong to another user";
     if (err != EPERM)
@@ -187,9 +190,6 @@ static const char *hint_for(const struct procfs_target *t, const char *file, int
                    ? "setgroups cannot change once gid_map has been written"
                    : "only a writer with CAP_SYS_ADMIN over the target's user namespace "
                      "may change setgroups";
-    if (in_own_userns(t))
-        return "the target shares this process's user namespace, whose maps were written when "
-               "it was made: the likely mistake is a spawn without namespaces = {\"user\"}";
     if (map_written(t, file))
         return "maps are write-once: this map was already written";
     if (strcmp(file, "gid_map") == 0 && geteuid() != 0 && setgroups_allowed(t))
@@ -502,9 +502,11 @@ The options table is read normally, so an `__index` of defaults works.
 @tparam {Map,...} opts.gid the gid map (required)
 @tparam[opt="deny"] string opts.setgroups `"deny"`, or `"skip"` to leave setgroups alone
 (through newgidmap, `"skip"` lets the helper decide: it denies unless a subgid range is mapped)
-@tparam[opt="auto"] string opts.helper `"auto"`: write procfs directly when this process may
-(CAP_SETUID/CAP_SETGID, or the one own-id line of length 1), else run newuidmap/newgidmap;
-`"always"`: always the helpers; `"never"`: always procfs
+@tparam[opt="auto"] string opts.helper `"auto"`: write procfs directly when the kernel will
+take it from this process (CAP_SETUID/CAP_SETGID, or the one own-id line of length 1, for
+the gid map once setgroups is deny), else run newuidmap/newgidmap;
+`"always"`: always the helpers; `"never"`: always procfs (a gid map the kernel would refuse
+after the uid map is written is refused before the first write, kind `helper`, reason `never`)
 @tparam[opt="newuidmap"] string opts.newuidmap helper name (searched in PATH) or path
 @tparam[opt="newgidmap"] string opts.newgidmap helper name (searched in PATH) or path
 @treturn[1] boolean `true`

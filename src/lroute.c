@@ -67,10 +67,11 @@ int lroute_read(lua_State *L, int opts, struct lroute *route)
     static const char op[] = "setup_maps";
     static const char *const keys[] = {"helper", "newuidmap", "newgidmap"};
     int top = lua_gettop(L);
-    int n;
-    for (int i = 0; i < 3; i++)
-        if ((n = lmaps_get_option(L, opts, keys[i], op)) != 0)
+    for (int i = 0; i < 3; i++) {
+        int n = lmaps_get_option(L, opts, keys[i], op);
+        if (n != 0)
             return n;
+    }
     /* top+1 = helper, top+2 = newuidmap, top+3 = newgidmap: they stay
      * on the stack, so the names below stay valid. */
     route->mode = LROUTE_AUTO;

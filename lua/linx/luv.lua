@@ -22,12 +22,20 @@ local M = {}
 -- `callback(res, err)` from the loop: `res` as `linx.run`'s run returns
 -- it (`{code =, signal =, stdout =, stderr =}`), or `nil, err` (a
 -- `timeout` kills and reaps the child). The callback always runs from
--- the loop, never before `run` returns, even for a bad option.
+-- the loop, never before `run` returns, even for a bad option. Output is
+-- what the child wrote by the time it ended (a background grandchild that
+-- keeps the pipe open is not waited for).
 -- @tparam table opts as for `linx.run`'s run: `spawn`'s, plus `maps`, `input`, `timeout`
 -- @tparam function callback `callback(res, err, code)`
--- @treturn boolean `true`
+-- @treturn[1] boolean `true`
+-- @return[2] `nil`
+-- @treturn[2] linxuser.Error `bad_option` when `callback` is not a function
+-- (nothing started, and nothing to call back)
 function M.run(opts, callback)
-  assert(type(callback) == "function", "linx.luv.run: callback must be a function")
+  if type(callback) ~= "function" then
+    return nil, core.error{kind = "bad_option", operation = "run", field = "callback",
+                           reason = "not_a_function", value = callback}
+  end
   local c, plan, code = core.start(opts)
   if not c then
     local err = plan

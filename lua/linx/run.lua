@@ -100,6 +100,7 @@ function M.prepare(opts)
   if so.stdout == nil then so.stdout = "pipe" end
   if so.stderr == nil then so.stderr = "pipe" end
   if input ~= nil and so.stdin == nil then so.stdin = "pipe" end
+  if input ~= nil and so.stdin ~= "pipe" then return bad_option("input", "stdin_not_piped", input) end
   if maps == nil and has_user_ns(so.namespaces) then
     local uid, gid = own_ids()
     maps = {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}
