@@ -47,5 +47,6 @@ build = {
       -- the pure Lua modules of lua/linx/ (linx-lua has them embedded)
       ["linx.run"] = "lua/linx/run.lua",
       ["linx.luv"] = "lua/linx/luv.lua",
+      ["linx.resty"] = "lua/linx/resty.lua",
    },
 }
