@@ -37,7 +37,7 @@ IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelpe
 # The module on top; linxuser.c and linxuser_ids.c side by side (never
 # calling each other); lmaps.c below both (spec/layers_spec.lua).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
-PROC_SRC := src/process.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c
+PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host
@@ -80,9 +80,15 @@ $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
 # shared core) and preloads them.
 LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c,$(PROC_SRC)) \
 	$(CORE_SRC)
-$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
+# ... and embeds the pure Lua modules of lua/ (tools/embed-lua).
+LUA_MODULES := $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
+EMBED_H := $(BUILD)/linx_lua_embedded.h
+$(EMBED_H): $(LUA_MODULES) tools/embed-lua
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+	tools/embed-lua $@ $(LUA_MODULES)
+$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
 
 # C unit tests of the core (no Lua, no namespace, no root), as TAP. The
 # core is built strictly POSIX (no _GNU_SOURCE), which keeps it portable;
@@ -131,8 +137,9 @@ demo:
 # builds, prints the report. Knobs: BENCH_N, BENCH_ROUNDS, ... (bench/run).
 .PHONY: bench
 bench:
-	@LINX_EXTRA_PACKAGES="hyperfine bubblewrap valgrind strace time util-linux" tools/deps
+	@LINX_EXTRA_PACKAGES="hyperfine bubblewrap valgrind strace time util-linux nginx libnginx-mod-http-lua apache2-utils" tools/deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory LUA_VERSION=jit modules
 	@BUILD=$(BUILD) CC="$(CC)" LUA_VERSION=$(LUA_VERSION) REF_LUA=$(LUA) bench/run
 
 install: all

@@ -38,10 +38,14 @@ build = {
          incdirs = { "src" },
       },
       ["linx.process"] = {
-         sources = { "src/process.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
+         sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
                      "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },
+      -- the pure Lua modules of lua/linx/ (linx-lua has them embedded)
+      ["linx.run"] = "lua/linx/run.lua",
+      ["linx.luv"] = "lua/linx/luv.lua",
+      ["linx.resty"] = "lua/linx/resty.lua",
    },
 }

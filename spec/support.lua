@@ -124,4 +124,23 @@ function support.unpriv_only(name)
   return true
 end
 
+-- What a run may leave behind, counted from /proc: our pid, our direct
+-- children (every thread's list: keepers are), our open fds.
+function support.self_pid()
+  return tonumber(read_file("/proc/self/stat"):match("^(%d+)"))
+end
+
+function support.child_count()
+  local n, me = 0, support.self_pid()
+  for tid in sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
+    local list = read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
+    for _ in list:gmatch("%d+") do n = n + 1 end
+  end
+  return n
+end
+
+function support.fd_count()
+  return tonumber((sh("ls /proc/" .. support.self_pid() .. "/fd | wc -l")))
+end
+
 return support

@@ -1,5 +1,7 @@
 /* linx-lua: a lua-compatible interpreter with linxuser and linx.process
- * built in (preloaded into package.preload, no .so needed).
+ * built in (preloaded into package.preload, no .so needed), and the pure
+ * Lua modules of lua/ (linx.run, linx.luv, ...) embedded at build time
+ * (tools/embed-lua) and preloaded the same way.
  *
  *   linx-lua [options] [script [args]]
  *     -e stat   run the string stat
@@ -412,6 +414,23 @@ static int run_options(lua_State *L, char **argv, int script)
     return 0;
 }
 
+#ifdef LINX_EMBEDDED_LUA
+#include "linx_lua_embedded.h"
+
+/* package.preload entry of an embedded module (upvalue: its index):
+ * load its source and run it with the module name, as require would. */
+static int load_embedded(lua_State *L)
+{
+    int i = (int)lua_tointeger(L, lua_upvalueindex(1));
+    if (luaL_loadbuffer(L, (const char *)linx_embedded_lua[i].src, linx_embedded_lua[i].len,
+                        linx_embedded_lua[i].chunkname) != 0)
+        return lua_error(L);
+    lua_pushstring(L, linx_embedded_lua[i].module);
+    lua_call(L, 1, 1);
+    return 1;
+}
+#endif
+
 static void preload(lua_State *L)
 {
     lua_getglobal(L, "package");
@@ -420,6 +439,13 @@ static void preload(lua_State *L)
     lua_setfield(L, -2, "linxuser");
     lua_pushcfunction(L, luaopen_linx_process);
     lua_setfield(L, -2, "linx.process");
+#ifdef LINX_EMBEDDED_LUA
+    for (int i = 0; linx_embedded_lua[i].module != NULL; i++) {
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, load_embedded, 1);
+        lua_setfield(L, -2, linx_embedded_lua[i].module);
+    }
+#endif
     lua_pop(L, 2);
 }
 

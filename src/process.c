@@ -31,6 +31,7 @@ after a kernel refusal.
 #include "handle.h"
 #include "keeper_host.h"
 #include "lerror.h"
+#include "process_nb.h"
 #include "spawn_opts.h"
 
 #include <errno.h>
@@ -57,6 +58,9 @@ after a kernel refusal.
 #define send_signal linx_handle_signal
 #define handle_release linx_handle_release
 #define bad_option linx_bad_option
+#define bad_state linx_bad_state
+#define state_name linx_handle_state_name
+#define drain_ready linx_handle_drain
 
 static const char *stage_name(int stage)
 {
@@ -81,27 +85,6 @@ static const char *stage_name(int stage)
 
 
 /* ---- errors -------------------------------------------------------------- */
-
-/* nil, {kind="bad_state", operation=op, state=, reason=, message=} */
-static int bad_state(lua_State *L, const char *op, const char *state, const char *reason)
-{
-    const char *msg = "the handle cannot do that now";
-    if (strcmp(reason, "closed") == 0)
-        msg = "the handle is closed";
-    else if (strcmp(reason, "parked") == 0)
-        msg = "the child is parked at the checkpoint: proceed() or kill() it first";
-    else if (strcmp(reason, "not_parked") == 0)
-        msg = "the child is no longer parked (proceed() runs once)";
-    else if (strcmp(reason, "stdin_closed") == 0)
-        msg = "the child's stdin pipe is already closed";
-    else if (strcmp(reason, "reaped") == 0)
-        msg = "the child has been reaped: its pid may belong to another process now";
-    linx_error_new(L, "bad_state", op);
-    linx_error_setstr(L, "state", state);
-    linx_error_setstr(L, "reason", reason);
-    linx_error_setstr(L, "message", msg);
-    return linx_error_return(L);
-}
 
 static const char *spawn_hint(int err, unsigned long flags)
 {
@@ -202,18 +185,6 @@ static int l_spawn(lua_State *L)
 static struct handle *check_handle(lua_State *L)
 {
     return luaL_checkudata(L, 1, LINX_HANDLE_MT);
-}
-
-static const char *state_name(const struct handle *h)
-{
-    if (h->closed)
-        return "closed";
-    switch (h->state) {
-    case ST_PARKED: return "parked";
-    case ST_RUNNING: return "running";
-    case ST_REAPED: return "exited";
-    default: return "new";
-    }
 }
 
 /***
@@ -360,33 +331,6 @@ static int m_proceed(lua_State *L)
     return r;
 }
 
-/* Read once from each readable output fd into its pending buffer;
- * a stream at EOF gets its fd closed (-1). Returns 0 or errno. */
-static int drain_ready(struct handle *h, const struct pollfd *pf, const int *which, int n)
-{
-    char buf[16384];
-    for (int i = 0; i < n; i++) {
-        int s = which[i];
-        if (s < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        ssize_t got = read(h->out_fd[s], buf, sizeof buf);
-        if (got < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        h->call = "read";
-        if (got < 0)
-            return errno;
-        if (got == 0) {
-            close_fd(&h->out_fd[s]);
-            continue;
-        }
-        int err = outbuf_append(&h->pending[s], buf, (size_t)got);
-        h->call = NULL;
-        if (err)
-            return err;
-    }
-    return 0;
-}
-
 static int status_table(lua_State *L, const struct handle *h)
 {
     lua_createtable(L, 0, 2);
@@ -406,15 +350,23 @@ static int status_table(lua_State *L, const struct handle *h)
 
 /***
 Wait for the child to end and reap it (blocks). Piped output is collected
-meanwhile, so a child that fills a pipe cannot deadlock the wait.
+meanwhile, so a child that fills a pipe cannot deadlock the wait. With a
+`timeout`, wait at most that many seconds: `wait(0)` never blocks. When
+the time runs out the error is kind `timeout` (field `seconds`) and the
+child is left as it was: still running, stdin still open, pid pinned.
 @function Handle:wait
+@tparam[opt] number timeout seconds (default: no limit)
 @treturn[1] table `{exited = true, code = N}` or `{signaled = true, signal = N}`
 @return[2] `nil`
-@treturn[2] linxuser.Error `bad_state` for a parked or closed handle, or `os`
+@treturn[2] linxuser.Error `timeout`, `bad_state` for a parked or closed handle, or `os`
 */
 static int m_wait(lua_State *L)
 {
     struct handle *h = check_handle(L);
+    double limit;
+    int bad = linx_timeout_arg(L, 2, "wait", &limit);
+    if (bad)
+        return bad;
     if (h->state == ST_REAPED)
         return status_table(L, h);
     if (h->closed)
@@ -427,6 +379,18 @@ static int m_wait(lua_State *L)
         if (r < 0)
             return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
         return bad_state(L, "wait", "parked", "parked");
+    }
+    if (limit >= 0) {
+        int r = linx_handle_wait_for(h, limit);
+        if (r == 0)
+            return linx_timeout_error(L, "wait", limit);
+        if (r > 0)
+            r = collect(L, h, 1);
+        if (r < 0)
+            return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
+        if (r == 0) /* cannot be: the report was there */
+            return linx_timeout_error(L, "wait", limit);
+        return status_table(L, h);
     }
     close_fd(&h->in_fd); /* the child gets EOF on stdin: nothing more comes */
     unpin(h);            /* nothing aims at the pid while we block here */
@@ -465,10 +429,14 @@ static int m_wait(lua_State *L)
 }
 
 /***
-Read a piped stream to its end (blocks until the child closes it).
+Read a piped stream to its end (blocks until the child closes it). With
+`timeout` 0 it never blocks: it returns what has arrived, `""` when
+nothing has yet, and `nil` once the stream has ended and everything was
+returned; it leaves stdin open.
 @function Handle:read
 @tparam[opt="stdout"] string stream `"stdout"` or `"stderr"`, spawned with `"pipe"`
-@treturn[1] string everything the child wrote there
+@tparam[opt] number timeout `0`: do not block
+@treturn[1] string everything the child wrote there (with timeout 0: what arrived, or nil at the end)
 @return[2] `nil`
 @treturn[2] linxuser.Error
 */
@@ -487,8 +455,13 @@ static int m_read(lua_State *L)
         return bad_option(L, "read", "stream", "unknown", 2, 0);
     if (!h->piped[s + 1])
         return bad_option(L, "read", "stream", "not_piped", 2, 0);
+    int nowait = !lua_isnoneornil(L, 3);
+    if (nowait && (lua_type(L, 3) != LUA_TNUMBER || lua_tonumber(L, 3) != 0))
+        return bad_option(L, "read", "timeout", "not_zero", 3, 0);
     if (h->closed)
         return bad_state(L, "read", "closed", "closed");
+    if (nowait)
+        return linx_read_now(L, h, s);
     if (h->state == ST_PARKED)
         return bad_state(L, "read", "parked", "parked");
     close_fd(&h->in_fd); /* reading to EOF: the child's stdin must end too */
@@ -521,10 +494,13 @@ static int m_read(lua_State *L)
 
 /* Write what the stdin pipe takes (our end is non-blocking); while it is
  * full, drain the child's piped output into the pending buffers, so a
- * filter that writes as much as it reads can never deadlock us. With
- * nowait, stop at the first full pipe. Sets *done; returns 0 or errno. */
-static int feed_stdin(struct handle *h, const char *data, size_t len, int nowait, size_t *done)
+ * filter that writes as much as it reads can never deadlock us. Stop at
+ * the deadline (at once with limit 0; never with limit < 0). Sets *done;
+ * returns 0 or errno. */
+static int feed_stdin(struct handle *h, const char *data, size_t len, double limit, size_t *done)
 {
+    struct timespec deadline;
+    linx_deadline_set(&deadline, limit);
     *done = 0;
     while (*done < len) {
         ssize_t n = write(h->in_fd, data + *done, len - *done);
@@ -537,18 +513,22 @@ static int feed_stdin(struct handle *h, const char *data, size_t len, int nowait
         h->call = "write";
         if (errno != EAGAIN)
             return errno;
-        if (nowait)
+        int ms = linx_deadline_ms(&deadline);
+        if (ms == 0)
             return 0;
         struct pollfd pf[3] = {{h->in_fd, POLLOUT, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
         int which[3] = {-1, 0, 1};
         for (int k = 0; k < 2; k++)
             pf[k + 1].fd = h->out_fd[k]; /* -1 (ignored by poll) when not piped or at EOF */
-        if (poll(pf, 3, -1) < 0) {
+        int r = poll(pf, 3, ms);
+        if (r < 0) {
             if (errno == EINTR)
                 continue;
             h->call = "poll";
             return errno;
         }
+        if (r == 0)
+            return 0;
         if (pf[0].revents & (POLLERR | POLLHUP))
             continue; /* the next write says EPIPE */
         int err = drain_ready(h, pf, which, 3);
@@ -563,14 +543,16 @@ Write to the child's piped stdin. It blocks until all of `data` is in the
 pipe, draining the child's piped stdout and stderr meanwhile (what it
 drains, `read` returns later), so any amount can go through a filter such
 as `cat`. With `timeout` 0 it never blocks: it writes what the pipe takes
-now and returns how many bytes that was (possibly 0). A parked child
+now and returns how many bytes that was (possibly 0); with a `timeout` in
+seconds it stops when that runs out, and returns the bytes written too
+(the child is left as it was). A parked child
 reads nothing before `proceed()`, so a write that would block on one
 fails with EAGAIN instead. A child that closed its stdin gives an `os`
 error (EPIPE), never a SIGPIPE in the host.
 @function Handle:write
 @string data
-@tparam[opt] number timeout `0`: do not block
-@treturn[1] boolean|int `true`, or with timeout 0 the number of bytes written
+@tparam[opt] number timeout seconds; `0`: do not block
+@treturn[1] boolean|int `true`, or with a timeout the number of bytes written
 @return[2] `nil`
 @treturn[2] linxuser.Error with `written`, the bytes that went in before the refusal
 */
@@ -581,12 +563,11 @@ static int m_write(lua_State *L)
     if (lua_type(L, 2) != LUA_TSTRING)
         return bad_option(L, "write", "data", "not_a_string", 2, 0);
     const char *data = lua_tolstring(L, 2, &len);
-    int nowait = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        if (lua_type(L, 3) != LUA_TNUMBER || lua_tonumber(L, 3) != 0)
-            return bad_option(L, "write", "timeout", "not_zero", 3, 0);
-        nowait = 1;
-    }
+    double limit;
+    int bad = linx_timeout_arg(L, 3, "write", &limit);
+    if (bad)
+        return bad;
+    int nowait = !lua_isnoneornil(L, 3);
     if (!h->piped[S_STDIN])
         return bad_option(L, "write", "stream", "not_piped", 0, 0);
     if (h->closed)
@@ -609,7 +590,7 @@ static int m_write(lua_State *L)
         return linx_error_os_call(L, "write", h->call, NULL, err, NULL);
     int was_pending = sigismember(&pending, SIGPIPE);
     int parked = h->state == ST_PARKED;
-    err = feed_stdin(h, data, len, nowait || parked, &done);
+    err = feed_stdin(h, data, len, parked && limit < 0 ? 0 : limit, &done);
     if (!err && !nowait && done < len)
         err = EAGAIN; /* parked, and the pipe is full */
     if (err == EPIPE && !was_pending) {
@@ -768,11 +749,13 @@ static int m_tostring(lua_State *L)
 
 static const luaL_Reg methods[] = {
     {"host_pid", m_host_pid}, {"proceed", m_proceed}, {"wait", m_wait},   {"kill", m_kill},
-    {"read", m_read},         {"write", m_write},     {"close", m_close}, {NULL, NULL},
+    {"read", m_read},         {"write", m_write},     {"close", m_close}, {"state", linx_m_state},
+    {"fileno", linx_m_fileno}, {"shutdown", linx_m_shutdown}, {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
+    {"now", linx_l_now},
     {NULL, NULL},
 };
 

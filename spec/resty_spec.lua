@@ -1,0 +1,242 @@
+-- linx.resty in a real nginx (Debian's nginx + lua-nginx-module, one
+-- worker, examples/openresty/nginx.conf with a few spec-only locations):
+-- children run in the `linx` thread pool, so one worker serves 20 requests
+-- whose children sleep 0.2 s at once, answers a plain request meanwhile,
+-- and is left with no child, keeper or descriptor after 3,000 requests.
+-- The same with workers running as a user with /etc/subuid ranges, where
+-- every child's maps go through newuidmap/newgidmap (root lane only: the
+-- spec creates that user). Needs the LuaJIT build: busted-jit lanes.
+--
+-- Wall-time bounds (issue 14 asks for them in a spec): the machine is
+-- shared, so each is the best of 3 attempts, after a warm-up burst.
+local support = require "support"
+local S = support.bind(function(why) pending(why) end)
+local nginx = require "nginx_host"
+
+
+local LOCATIONS = [[
+        location = /sleep {
+            content_by_lua_block {
+                local res, err = require("linx.resty").run{
+                    argv = {"sleep", "0.2"}, namespaces = {"user"}, timeout = 10,
+                }
+                if not res then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code)
+            }
+        }
+        location = /sleep_sub {
+            content_by_lua_block {
+                local maps, merr = require("linxuser").rootless_maps()
+                if not maps then ngx.status = 500 ngx.say(tostring(merr)) return end
+                local res, err = require("linx.resty").run{
+                    argv = {ngx.var.arg_map and "cat" or "sleep", ngx.var.arg_map and "/proc/self/uid_map" or "0.2"},
+                    namespaces = {"user"}, maps = maps, timeout = 10,
+                }
+                if not res then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code)
+                ngx.print((res.stdout:gsub("[ \t]+", " "):gsub("\n ", "\n"):gsub("^ ", "")))
+            }
+        }
+        location = /true {
+            content_by_lua_block {
+                local res, err = require("linx.resty").run{argv = {"true"}, namespaces = {"user"}}
+                if not res then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code)
+            }
+        }
+        location = /plain {
+            content_by_lua_block { ngx.say("plain") }
+        }
+        location = /errors {
+            content_by_lua_block {
+                local resty = require "linx.resty"
+                local _, ref = require("linxuser").deny_setgroups(0)
+                local function show(name, res, err)
+                    ngx.say(name, " ", tostring(res), " ", err and err.kind, " ", err and err.operation,
+                            " ", err and tostring(err.field), " ",
+                            tostring(err and getmetatable(err) == getmetatable(ref)), " ", tostring(err))
+                end
+                show("exec", resty.run{argv = {"/nonexistent/linx"}, namespaces = {"user"}})
+                show("option", resty.run{argv = {"true"}, bogus = 1})
+                show("data", resty.run{argv = {"true"}, env = {X = function() end}})
+                show("opts", resty.run("true"))
+                resty.thread_pool = "nowhere"
+                show("pool", resty.run{argv = {"true"}})
+                resty.thread_pool = "linx"
+                local res = resty.run{argv = {"sh", "-c", "cat; echo err >&2; exit 3"},
+                                      input = "in", stdout = "pipe", stderr = "pipe"}
+                ngx.say("io ", res.code, " ", res.stdout, " ", (res.stderr:gsub("\n", "")))
+                local t0 = ngx.now()
+                show("timeout", resty.run{argv = {"sleep", "5"}, namespaces = {"user"}, timeout = 0.2})
+                ngx.update_time()
+                ngx.say("timeout after ", ngx.now() - t0 < 3 and "less than 3 s" or "too long")
+            }
+        }
+]]
+
+describe("linx.resty in nginx", function()
+  if nginx.not_jit(it, function(why) pending(why) end) then return end
+
+  local socket = require "socket"
+
+  -- n concurrent GETs of path over HTTP/1.0 (one connection each, read
+  -- with select); at probe.at seconds, one blocking GET of probe.path,
+  -- timed. Returns {total =, statuses =, bodies =, probe =, pending_at_probe =}.
+  local function burst(host, path, n, probe)
+    local t0 = socket.gettime()
+    local socks, bufs = {}, {}
+    for i = 1, n do
+      local c = assert(socket.tcp())
+      c:settimeout(10)
+      assert(c:connect("127.0.0.1", host.port))
+      assert(c:send("GET " .. path .. " HTTP/1.0\r\nHost: localhost\r\n\r\n"))
+      c:settimeout(0)
+      socks[i], bufs[c] = c, {}
+    end
+    local out = { statuses = {}, bodies = {} }
+    local deadline = t0 + 60
+    while #socks > 0 and socket.gettime() < deadline do
+      if probe and not out.probe and socket.gettime() - t0 >= probe.at then
+        out.pending_at_probe = #socks
+        local p0 = socket.gettime()
+        local body, code = host:get(probe.path)
+        out.probe = socket.gettime() - p0
+        out.probe_reply = tostring(code) .. " " .. tostring(body)
+      end
+      local ready = socket.select(socks, nil, 0.002)
+      for _, c in ipairs(ready) do
+        local data, err, partial = c:receive(65536)
+        local chunk = data or partial
+        if chunk and #chunk > 0 then table.insert(bufs[c], chunk) end
+        if err == "closed" then
+          for i, x in ipairs(socks) do
+            if x == c then table.remove(socks, i) break end
+          end
+          c:close()
+          local resp = table.concat(bufs[c])
+          out.statuses[#out.statuses + 1] = tonumber(resp:match("^HTTP/1%.%d (%d+)"))
+          out.bodies[#out.bodies + 1] = resp:match("\r\n\r\n(.*)$")
+        end
+      end
+    end
+    out.total = socket.gettime() - t0
+    for _, c in ipairs(socks) do c:close() end
+    return out
+  end
+
+  -- Best of 3 bursts (after one warm-up burst, which also creates the
+  -- thread pool's Lua VMs; up to 3 more while the best is still past a
+  -- bound, since the machine is shared): every reply checked, the smallest
+  -- total and the smallest probe time kept.
+  local TOTAL, PROBE = 0.6, 0.020
+  local function best_of_3(host, path, check)
+    burst(host, path, 20)
+    local best_total, best_probe = math.huge, math.huge
+    for attempt = 1, 6 do
+      if attempt > 3 and best_total <= TOTAL and best_probe <= PROBE then break end
+      local r = burst(host, path, 20, { at = 0.05, path = "/plain" })
+      assert.are.equal(20, #r.statuses, "not every request was answered")
+      for i = 1, 20 do
+        assert.are.equal(200, r.statuses[i], r.bodies[i])
+        check(r.bodies[i])
+      end
+      -- the probe went out while children were still running, and answered
+      assert.is_true(r.pending_at_probe > 0, "every child had ended before the probe")
+      assert.are.equal("200 plain\n", r.probe_reply)
+      best_total = math.min(best_total, r.total)
+      best_probe = math.min(best_probe, r.probe)
+    end
+    assert.is_true(best_total <= TOTAL, ("20 requests took %.3f s (best attempt; bound %.1f s)"):format(best_total, TOTAL))
+    assert.is_true(best_probe <= PROBE, ("/plain took %.1f ms during them (best attempt; bound %d ms)")
+                   :format(best_probe * 1e3, PROBE * 1e3))
+  end
+
+  -- ab -n 3000 -c 20 on /true leaves the worker as it was: no child
+  -- (keeper or zombie), the same descriptors, the same worker.
+  local function soak(host)
+    local worker = host:worker_pid()
+    burst(host, "/true", 20) -- the pool's VMs exist before the count
+    local before = nginx.fds_of(worker)
+    local out = support.sh("ab -q -n 3000 -c 20 http://127.0.0.1:" .. host.port .. "/true 2>&1")
+    assert.are.equal("3000", out:match("Complete requests:%s*(%d+)"), out)
+    assert.are.equal("0", out:match("Failed requests:%s*(%d+)"), out)
+    assert.is_nil(out:match("Non%-2xx responses"), out)
+    local kids = support.wait_until(function()
+      local k = nginx.children_of(worker)
+      return #k == 0 and k
+    end)
+    assert.are.same({}, kids or nginx.children_of(worker))
+    local after = support.wait_until(function()
+      local f = nginx.fds_of(worker)
+      local same = true
+      for fd in pairs(before) do same = same and f[fd] ~= nil end
+      for fd in pairs(f) do same = same and before[fd] ~= nil end
+      return same and f
+    end)
+    assert.are.same(before, after or nginx.fds_of(worker))
+    assert.are.equal(worker, host:worker_pid())
+    local log = host:log()
+    assert.is_nil(log:match("unknown process"), log)
+    assert.is_nil(log:match("%[error%]"), log)
+    assert.is_nil(log:match("%[alert%]"), log)
+  end
+
+  describe("workers as nobody (root) or as the caller", function()
+    local host
+    setup(function()
+      host = nginx.start { locations = LOCATIONS }
+    end)
+    teardown(function()
+      if host then host:stop() end
+    end)
+
+    it("returns linx.run's results and error tables (metatable included)", function()
+      local body, code = host:get("/errors")
+      assert.are.equal(200, code, body)
+      local lines = {}
+      for l in body:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.matches("^exec nil os exec nil true exec failed on /nonexistent/linx: ENOENT", lines[1])
+      assert.matches("^option nil bad_option spawn bogus true ", lines[2])
+      assert.matches("^data nil bad_option run env%.X true ", lines[3])
+      assert.matches("^opts nil bad_option run opts true ", lines[4])
+      assert.matches("^pool nil bad_setup run thread_pool true ", lines[5])
+      assert.matches("is unusable (thread pool nowhere not found)", lines[5], 1, true)
+      assert.are.equal("io 3 in err", lines[6])
+      -- a timeout kills and reaps the child in the thread: the soak test
+      -- below finds no child left in the worker
+      assert.matches("^timeout nil timeout run nil true ", lines[7])
+      assert.are.equal("timeout after less than 3 s", lines[8])
+    end)
+
+    it("serves 20 requests whose children sleep 0.2 s at once, and a plain one meanwhile", function()
+      best_of_3(host, "/sleep", function(b) assert.are.equal("exit 0\n", b) end)
+    end)
+
+    it("ab -n 3000 -c 20 leaves no child, keeper, zombie or descriptor in the worker", function()
+      soak(host)
+    end)
+  end)
+
+  describe("workers as a user with subordinate ranges (newuidmap/newgidmap)", function()
+    local host, fx
+    lazy_setup(function()
+      if not S.is_root then return end
+      fx = require("subid_user").up("r")
+      host = nginx.start { locations = LOCATIONS, user = fx.name .. " " .. fx.name }
+    end)
+    lazy_teardown(function()
+      if host then host:stop() end
+      require("subid_user").down(fx)
+    end)
+
+    it("serves 20 requests whose children sleep 0.2 s at once, and a plain one meanwhile", function()
+      if S.root_only("creating a throw-away user with /etc/subuid and /etc/subgid entries") then return end
+      assert.are.equal(fx.uid, nginx.status_field(host:worker_pid(), "Uid"))
+      -- the children get the user's whole range: the helpers' doing
+      local body, code = host:get("/sleep_sub?map=1")
+      assert.are.equal(200, code, body)
+      assert.are.equal(("exit 0\n0 %d 1\n1 %d 65536\n"):format(fx.uid, fx.ustart), body)
+      best_of_3(host, "/sleep_sub", function(b) assert.are.equal("exit 0\n", b) end)
+    end)
+  end)
+end)
