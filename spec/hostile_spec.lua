@@ -65,7 +65,7 @@ end
 -- Drop the fds of the popen pipe itself, which differ call to call.
 local function stable_fds()
   local fds = fd_table()
-  for n, t in pairs(fds) do if t:match("^pipe:") then fds[n] = nil end end
+  for n, t in pairs(fds) do if t == "" or t:match("^pipe:") then fds[n] = nil end end
   return fds
 end
 
