@@ -531,7 +531,7 @@ static int l_setup_maps(lua_State *L)
     if (n != 0)
         return n;
     if (lua_type(L, 2) != LUA_TTABLE)
-        return bad_setup(L, "not_a_table", NULL);
+        return bad_setup(L, "not_a_table", "opts");
     /* Every Lua value is read first (options may run metamethods), then
      * the handle is resolved, then nothing but C runs until the last
      * write. Stack: 3 = uid, 4 = gid, 5 = setgroups. */

@@ -262,9 +262,12 @@ static int get_paths(lua_State *L, int idx, const char *op, const char **subuid,
         int n = lmaps_get_option(L, idx, keys[i], op);
         if (n != 0)
             return n;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            *dst[i] = lua_tostring(L, -1); /* stays on the stack */
-        else if (!lua_isnil(L, -1))
+        size_t len;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            *dst[i] = lua_tolstring(L, -1, &len); /* stays on the stack */
+            if (strlen(*dst[i]) != len) /* open() would read another file */
+                return lmaps_bad_option(L, op, "contains_nul", keys[i], lua_gettop(L));
+        } else if (!lua_isnil(L, -1))
             return lmaps_bad_option(L, op, "not_a_string", keys[i], lua_gettop(L));
     }
     return 0;

@@ -192,13 +192,17 @@ static int map_tostring(lua_State *L)
         lua_pushliteral(L, "Map(?)");
         return 1;
     }
-    char buf[96];
+    char buf[128];
+    int64_t last_in, last_out;
     if (e.length == 1)
         snprintf(buf, sizeof buf, "%lld -> %lld", (long long)e.inside, (long long)e.outside);
-    else
+    else if (e.length > 1 && !__builtin_add_overflow(e.inside, e.length - 1, &last_in) &&
+             !__builtin_add_overflow(e.outside, e.length - 1, &last_out))
         snprintf(buf, sizeof buf, "%lld..%lld -> %lld..%lld", (long long)e.inside,
-                 (long long)(e.inside + e.length - 1), (long long)e.outside,
-                 (long long)(e.outside + e.length - 1));
+                 (long long)last_in, (long long)e.outside, (long long)last_out);
+    else /* fields a caller put there: no range to show, and no overflow */
+        snprintf(buf, sizeof buf, "%lld -> %lld (length %lld)", (long long)e.inside,
+                 (long long)e.outside, (long long)e.length);
     lua_pushstring(L, buf);
     return 1;
 }

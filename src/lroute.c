@@ -93,9 +93,17 @@ int lroute_read(lua_State *L, int opts, struct lroute *route)
         else
             return lmaps_bad_option(L, op, "invalid", "helper", top + 1);
     }
-    for (int i = 2; i <= 3; i++)
-        if (!lua_isnil(L, top + i) && lua_type(L, top + i) != LUA_TSTRING)
+    for (int i = 2; i <= 3; i++) {
+        if (lua_isnil(L, top + i))
+            continue;
+        if (lua_type(L, top + i) != LUA_TSTRING)
             return lmaps_bad_option(L, op, "not_a_string", keys[i - 1], top + i);
+        /* exec would take the name only up to a NUL: another program */
+        size_t len;
+        const char *name = lua_tolstring(L, top + i, &len);
+        if (strlen(name) != len)
+            return lmaps_bad_option(L, op, "contains_nul", keys[i - 1], top + i);
+    }
     route->uname = lua_isnil(L, top + 2) ? "newuidmap" : lua_tostring(L, top + 2);
     route->gname = lua_isnil(L, top + 3) ? "newgidmap" : lua_tostring(L, top + 3);
     route->uid_helper = route->gid_helper = 0;
