@@ -871,7 +871,8 @@ describe("handle methods", function()
   it("write: any amount through cat; 0 never blocks; EPIPE never kills the host", function()
     local c = spawn { argv = { "cat" }, stdin = "pipe", stdout = "pipe" }
     assert_err("bad_option", "write", c:write(42))
-    assert_err("bad_option", "write", c:write("x", 1))
+    assert_err("bad_option", "write", c:write("x", -1))
+    assert_err("bad_option", "write", c:write("x", 0 / 0))
     assert_err("bad_option", "write", c:write("x", "0"))
     local n = c:write(("p"):rep(200000), 0) -- parked: what the pipe takes now
     assert.is_number(n)
