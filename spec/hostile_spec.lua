@@ -3,11 +3,7 @@
 -- numbers, metamethods that raise, yield, close the handle or collect
 -- garbage, handles after close, children that misbehave). Real kernel,
 -- real namespaces; runs as root and as uid 65534, on 5.4 and LuaJIT.
---
--- A promise the code still breaks, where the fix belongs to a file this
--- spec's author could not touch, is marked with known_bug("BUG: ...")
--- (pending) right above the body that proves it: delete that line once
--- fixed and the body must pass.
+
 local S = require("support").bind(function(why) pending(why) end)
 local user = require "linxuser"
 local process = require "linx.process"
@@ -17,11 +13,6 @@ local own = { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } } }
 local unpack = table.unpack or unpack
 local maxint = math.maxinteger -- nil on 5.1, 5.2 and LuaJIT
 local minint = math.mininteger
-
-local function known_bug(what)
-  S.pending(what)
-  return true
-end
 
 local function nargs(...) return select("#", ...) end
 
@@ -272,7 +263,7 @@ describe("map lists", function()
       l[171] = { last_inside, 1000000000, 1 }
       return l
     end
-    local ok, err = user.set_uid_map(2 ^ 31 - 1, list(0))
+    local ok, err = user.set_uid_map(2 ^ 31 - 1, list(0)) -- luacheck: ignore
     assert.are.equal("os", err.kind, tostring(err)) -- validated, then the kernel: ENOENT
     ok, err = user.set_uid_map(2 ^ 31 - 1, list(10))
     assert.is_nil(ok)
@@ -287,7 +278,7 @@ describe("map lists", function()
     refused(setmetatable({}, spy), "empty")
     refused({ setmetatable({}, spy) }, "bad_entry", 1)
     local entry = setmetatable({ 0, 0, 1 }, spy)
-    local ok, err = user.set_uid_map(2 ^ 31 - 1, setmetatable({ entry }, spy))
+    local ok, err = user.set_uid_map(2 ^ 31 - 1, setmetatable({ entry }, spy)) -- luacheck: ignore
     assert.are.equal("os", err.kind, tostring(err))
     assert.are.equal(0, calls)
   end)
@@ -297,7 +288,7 @@ describe("map lists", function()
     local ok, err = user.set_uid_map(2 ^ 31 - 1, read)
     assert.is_nil(ok)
     assert.are.equal("os", err.kind, tostring(err))
-    ok, err = user.set_uid_map(2 ^ 31 - 1, { user.map(0, 1, 1), { inside = 5, outside = 5, length = 1 }, { 9, 9, 1 } })
+    ok, err = user.set_uid_map(2 ^ 31 - 1, { user.map(0, 1, 1), { inside = 5, outside = 5, length = 1 }, { 9, 9, 1 } }) -- luacheck: ignore
     assert.are.equal("os", err.kind, tostring(err))
   end)
 
@@ -684,7 +675,6 @@ describe("spawn options", function()
   end)
 
   it("namespaces given as a map instead of a list are refused, not ignored", function()
-    if known_bug("BUG: spawn{namespaces = {user = true}} (keys, no list) is accepted as no namespaces at all: the workload runs in the host's namespaces (spawn_opts.c get_namespaces reads only the array part)") then return end
     local ok, err = process.spawn { argv = { "true" }, namespaces = { user = true } }
     if ok then ok:close() end
     assert_err("bad_option", "spawn", ok, err)
@@ -692,18 +682,16 @@ describe("spawn options", function()
   end)
 
   it("an unknown option name in the message is escaped and cut short", function()
-    if known_bug("BUG: spawn's unknown_option field quotes a caller's key of up to 64 characters whole, SECURITY.md promises caller strings cut to 40 (spawn_opts.c check_option_names / lerror.c)") then return end
     local ok, err = process.spawn { argv = { "true" }, [("k"):rep(60)] = 1 }
     assert_err("bad_option", "spawn", ok, err)
     assert.is_nil(tostring(err):find(("k"):rep(41), 1, true), tostring(err))
   end)
 
   it("an option read that rewrites argv cannot make the child run other words", function()
-    if known_bug("BUG: spawn keeps pointers to argv's strings while later option reads run Lua: an __index for env that empties argv and collects frees them (heap-use-after-free under ASan; the child execs freed memory) (spawn_opts.c get_argv must anchor the strings)") then return end
     for round = 1, 5 do
       local argv = { "echo", "word-" .. ("k"):rep(100) .. round }
       local want = "word-" .. ("k"):rep(100) .. round .. "\n"
-      local keep = {}
+      local keep = {} -- luacheck: ignore
       local c = spawn(setmetatable({}, { __index = function(_, k)
         if k == "argv" then return argv end
         if k == "stdout" then return "pipe" end
@@ -949,7 +937,7 @@ describe("handle methods", function()
       coroutine.yield()
     end)
     coroutine.resume(dead)
-    dead = nil
+    dead = nil -- luacheck: ignore
     collectgarbage()
     collectgarbage()
     assert.is_false(alive(pid))
@@ -974,7 +962,7 @@ describe("handle methods", function()
       process.spawn(setmetatable({}, { __index = function() error("x") end }))
       c = spawn { argv = { "sleep", "30" } }
       c:proceed()
-      c = nil
+      c = nil -- luacheck: ignore
       collectgarbage()
       collectgarbage()
     end
@@ -1050,7 +1038,6 @@ describe("helper failures", function()
   end)
 
   it("a helper that exits while its own child keeps stderr open does not hang setup_maps", function()
-    if known_bug("BUG: idhelper_run reads the helper's output to EOF, so a helper whose background child keeps stderr open blocks setup_maps until that child exits (idhelper.c capture: stop at the go-between's status, or the time limit of issue 11)") then return end
     local t0 = os.time()
     local c, ok, err = run(fake("bg", "sleep 4 & exit 1"))
     assert_err("helper", "set_uid_map", ok, err)

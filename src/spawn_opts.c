@@ -89,9 +89,10 @@ static int has_nul(const char *s, size_t len)
 }
 
 /* Read opts.argv (raw) into a NULL-terminated array in a userdata pushed
- * on the stack; the strings stay anchored by the argv table, which is
- * also left on the stack (below the array). Returns 0 or pushes nil, err
- * and returns 2. */
+ * on the stack. The strings are anchored in a private table (left below
+ * the array), never by the caller's argv: a later option read runs Lua
+ * code that may empty argv and collect its strings. Returns 0 or pushes
+ * nil, err and returns 2. */
 static int get_argv(lua_State *L, int opts, char ***out)
 {
     if (get_opt(L, opts, "argv"))
@@ -106,6 +107,8 @@ static int get_argv(lua_State *L, int opts, char ***out)
         return linx_bad_option(L, "spawn", "argv", "empty", 0, 0);
     if (n > 1u << 20)
         return linx_bad_option(L, "spawn", "argv", "too_many", 0, 0);
+    lua_createtable(L, (int)n, 0);
+    int anchor = lua_gettop(L);
     char **v = lua_newuserdata(L, (n + 1) * sizeof *v);
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, t, (lua_Integer)i);
@@ -115,8 +118,8 @@ static int get_argv(lua_State *L, int opts, char ***out)
         const char *s = lua_tolstring(L, -1, &len);
         if (has_nul(s, len))
             return linx_bad_option(L, "spawn", "argv", "contains_nul", -1, (lua_Integer)i);
-        v[i - 1] = (char *)s; /* anchored by the argv table */
-        lua_pop(L, 1);
+        v[i - 1] = (char *)s;
+        lua_rawseti(L, anchor, (lua_Integer)i); /* pops the string */
     }
     v[n] = NULL;
     *out = v;
@@ -200,6 +203,15 @@ static int get_namespaces(lua_State *L, int opts, unsigned long *flags)
         if (!lua_istable(L, t))
             return linx_bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
         size_t n = (size_t)lua_rawlen(L, t);
+        /* A list and nothing else: {user = true} must not mean "none". */
+        lua_pushnil(L);
+        while (lua_next(L, t) != 0) {
+            lua_pop(L, 1);
+            int isnum = lua_type(L, -1) == LUA_TNUMBER;
+            lua_Number k = isnum ? lua_tonumber(L, -1) : 0;
+            if (!isnum || !(k >= 1 && k <= (lua_Number)n) || floor(k) != k)
+                return linx_bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
+        }
         for (size_t i = 1; i <= n; i++) {
             lua_rawgeti(L, t, (lua_Integer)i);
             const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -600,10 +612,11 @@ static int check_option_names(lua_State *L, int opts)
                 known |= strcmp(k, option_names[i]) == 0;
         }
         if (!known) {
-            /* name a short printable key as the field; anything else stays in value */
+            /* Name a short printable key as the field; anything else stays
+             * in value, which messages show escaped and cut to 40. */
             size_t len = 0;
             const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-            int plain = k != NULL && len > 0 && len <= 64;
+            int plain = k != NULL && len > 0 && len <= 40;
             for (size_t i = 0; plain && i < len; i++)
                 plain = k[i] > ' ' && k[i] < 127;
             return linx_bad_option(L, "spawn", plain ? k : "opts", "unknown_option", -1, 0);
