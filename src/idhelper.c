@@ -379,8 +379,10 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
     sigfillset(&all);
     /* Block every signal across the clone so no host handler runs in the
      * child before it resets them. */
-    int err = ok ? 0 : errno;
-    if (ok && (err = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
+    int err;
+    if (!ok)
+        err = errno;
+    else if ((err = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
         call = "pthread_sigmask";
     if (err != 0) {
         int fds[] = {out[0], out[1], st[0], st[1], devnull};

@@ -417,13 +417,11 @@ static int l_rootless_maps(lua_State *L)
     lua_setfield(L, -2, "uid");
     lmaps_push_list(L, gid, ngid);
     lua_setfield(L, -2, "gid");
-    /* A subordinate gid range mapped: leave setgroups to newgidmap, which
-     * keeps it allowed then (podman's behaviour), so the workload may
-     * drop or set its groups. */
-    if (ngid > 1) {
-        lua_pushliteral(L, "skip");
-        lua_setfield(L, -2, "setgroups");
-    }
+    /* A subordinate gid range is always mapped here (ngid >= 2): leave
+     * setgroups to newgidmap, which keeps it allowed then (podman's
+     * behaviour), so the workload may drop or set its groups. */
+    lua_pushliteral(L, "skip");
+    lua_setfield(L, -2, "setgroups");
     return 1;
 }
 
