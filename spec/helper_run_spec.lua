@@ -196,6 +196,24 @@ describe("the helper lookup", function()
   end)
 end)
 
+describe("the helper lookup, unprivileged", function()
+  it("a PATH directory it may not search is no 'not executable' helper: not found", function()
+    if S.is_root then
+      pending("root searches every directory (runs in the unprivileged lane)")
+      return
+    end
+    local locked = dir .. "/locked"
+    os.execute(("mkdir -p %s && chmod 000 %s"):format(locked, locked))
+    with_target(function(pid)
+      local r = child(("PATH=%s:/usr/bin:/bin"):format(locked), pid, "newuidmap-linx-none", nil)
+      assert.is_table(r.err, r.crash)
+      assert.are.same({ "helper", "missing", "ENOENT" }, { r.err.kind, r.err.reason, r.err.errno })
+      assert.matches("newuidmap%-linx%-none was not found in PATH", r.err.message)
+    end)
+    os.execute("chmod 755 " .. locked)
+  end)
+end)
+
 describe("system calls of the helper route that fail", function()
   local function need()
     if not build_shim() then pending("cannot build spec/hosts/fault_shim.c (cc)") return false end

@@ -64,7 +64,10 @@ int idhelper_find(const char *name, const char *path_env, char *out, size_t cap)
                     return 0;
                 seen_eacces |= S_ISREG(st.st_mode);
             } else if (errno == EACCES) {
-                seen_eacces = 1; /* a directory we may not search */
+                /* A directory we may not search (a root-only one in the
+                 * PATH of a dropped user): nothing found there, which is
+                 * what the caller is told; "not executable" would send
+                 * them after a file that may not exist. */
             } else if (!not_here(errno)) {
                 return errno; /* ELOOP, EIO, ...: there, but unusable */
             }
