@@ -166,8 +166,16 @@ static int l_spawn(lua_State *L)
     if (f.child_died) {
         linx_error_new(L, "child_died", "spawn");
         linx_error_setstr(L, "reason", f.reason);
-        if (f.has_code || f.signal > 0)
+        if (f.has_code || f.signal > 0) {
             linx_error_setint(L, f.has_code ? "code" : "signal", f.has_code ? f.code : f.signal);
+            /* status: the shape wait() returns, as the contract names it */
+            lua_createtable(L, 0, 2);
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, f.has_code ? "exited" : "signaled");
+            lua_pushinteger(L, f.has_code ? f.code : f.signal);
+            lua_setfield(L, -2, f.has_code ? "code" : "signal");
+            lua_setfield(L, -2, "status");
+        }
         return linx_error_return(L);
     }
     const char *hint = f.stage == STAGE_PROC ? "linx.process needs procfs mounted on /proc"
