@@ -1151,3 +1151,18 @@ describe("README promises, second pass", function()
     c:close()
   end)
 end)
+
+describe("README promises, second pass: inside.root", function()
+  it("root = \"/\" pivots into a copy of the host's tree, as any other directory", function()
+    for _, root in ipairs { "/", "//" } do
+      local c = spawn { argv = { "sh", "-c", "test -d /proc/self && echo ok" }, stdout = "pipe",
+                        namespaces = { "user", "mount" }, inside = { root = root } }
+      assert(user.setup_maps(c, own))
+      local ok, err = c:proceed()
+      assert.is_true(ok, tostring(err))
+      assert.are.equal("ok\n", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end
+  end)
+end)
