@@ -1126,3 +1126,43 @@ describe("odds and ends the README promises", function()
     assert.is_truthy(out:find("rc=1\n", 1, true), out)
   end)
 end)
+
+------------------------------------------------------------------------
+describe("README promises, second pass", function()
+  it("inside.mounts and inside.groups are lists: a map or a hole is refused, not ignored", function()
+    local cases = {
+      { field = "inside.mounts", opts = { namespaces = { "mount" },
+                                          inside = { mounts = { proc = { type = "proc", target = "/proc" } } } } },
+      { field = "inside.mounts", opts = { namespaces = { "mount" },
+                                          inside = { mounts = { [1] = { type = "tmpfs", target = "/tmp" },
+                                                                [3] = { type = "tmpfs", target = "/mnt" } } } } },
+      { field = "inside.groups", opts = { inside = { groups = { wheel = 10 } } } },
+      { field = "inside.groups", opts = { inside = { groups = { [1] = 0, [3] = 1 } } } },
+      { field = "inside.groups", opts = { inside = { groups = { 0, 1, n = 2 } } } },
+    }
+    for _, case in ipairs(cases) do
+      case.opts.argv = { "true" }
+      local err = assert_err("bad_option", "spawn", process.spawn(case.opts))
+      assert.are.equal(case.field, err.field, tostring(err))
+      assert.are.equal("not_a_list", err.reason, tostring(err))
+    end
+    -- an empty list is still a list
+    local c = spawn { argv = { "true" }, inside = { groups = {} } }
+    c:close()
+  end)
+end)
+
+describe("README promises, second pass: inside.root", function()
+  it("root = \"/\" pivots into a copy of the host's tree, as any other directory", function()
+    for _, root in ipairs { "/", "//" } do
+      local c = spawn { argv = { "sh", "-c", "test -d /proc/self && echo ok" }, stdout = "pipe",
+                        namespaces = { "user", "mount" }, inside = { root = root } }
+      assert(user.setup_maps(c, own))
+      local ok, err = c:proceed()
+      assert.is_true(ok, tostring(err))
+      assert.are.equal("ok\n", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+    end
+  end)
+end)

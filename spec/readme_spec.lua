@@ -38,3 +38,25 @@ describe("README architecture table", function()
     assert.is_true(n >= 10)
   end)
 end)
+
+describe("README verb tables", function()
+  it("name every function of linx.process and linx.run and every handle method", function()
+    local text = assert(S.read_file("README.md"))
+    local process = require "linx.process"
+    local missing = {}
+    for _, m in ipairs { "linx.process", "linx.run" } do
+      for k, v in pairs(require(m)) do
+        if type(v) == "function" and not (text:find("`" .. k .. "(", 1, true) or text:find("`" .. k .. "{", 1, true)) then
+          missing[#missing + 1] = m .. "." .. k
+        end
+      end
+    end
+    local c = assert(process.spawn { argv = { "true" } })
+    for k in pairs(getmetatable(c).__index) do
+      if not text:find("`handle:" .. k .. "(", 1, true) then missing[#missing + 1] = "handle:" .. k end
+    end
+    c:close()
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+end)

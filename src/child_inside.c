@@ -157,8 +157,15 @@ static int mounts_and_root(const struct inside *in, struct inside_fail *f)
     if (in->root == NULL)
         return 0;
     /* pivot_root(".", "."): the old root ends up on top of the new one and
-     * is detached at once, so the root needs no directory to hold it. */
-    if ((r = RSYS1(SYS_chdir, in->root)) < 0 || (r = RSYS2(SYS_pivot_root, ".", ".")) < 0 ||
+     * is detached at once, so the root needs no directory to hold it.
+     * root "/": a lookup of "/" stays below the bind just stacked on it,
+     * and pivoting into the current root is EINVAL; ".." from the root
+     * is the root again, but steps onto what is mounted on it. */
+    int slash = 1;
+    for (const char *p = in->root; *p != '\0'; p++)
+        slash &= *p == '/';
+    if ((r = RSYS1(SYS_chdir, in->root)) < 0 || (slash && (r = RSYS1(SYS_chdir, "..")) < 0) ||
+        (r = RSYS2(SYS_pivot_root, ".", ".")) < 0 ||
         (r = RSYS2(SYS_umount2, ".", LX_MNT_DETACH)) < 0 || (r = RSYS1(SYS_chdir, "/")) < 0)
         return failed(f, STAGE_ROOT, r, 0, FAIL_TARGET);
     return 0;

@@ -315,6 +315,22 @@ static int get_list(lua_State *L, int t, const char *key, const char *field, siz
     *n = (size_t)lua_rawlen(L, -1);
     if (*n > max)
         return linx_bad_option(L, "spawn", field, "too_many", 0, 0);
+    /* A list and nothing else: {proc = {...}} or a hole must not be
+     * skipped in silence (the step would just not happen). */
+    int t_list = lua_gettop(L);
+    size_t keys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t_list) != 0) {
+        lua_pop(L, 1);
+        int isnum = lua_type(L, -1) == LUA_TNUMBER;
+        lua_Number k = isnum ? lua_tonumber(L, -1) : 0;
+        if (!isnum || !(k >= 1 && k <= (lua_Number)*n) || floor(k) != k || ++keys > *n) {
+            lua_pop(L, 1);
+            return linx_bad_option(L, "spawn", field, "not_a_list", t_list, 0);
+        }
+    }
+    if (keys != *n) /* a hole the length did not see past */
+        return linx_bad_option(L, "spawn", field, "not_a_list", t_list, 0);
     return 0;
 }
 
