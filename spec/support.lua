@@ -130,7 +130,16 @@ function support.self_pid()
   return tonumber(read_file("/proc/self/stat"):match("^(%d+)"))
 end
 
+-- Both counts collect garbage first: a handle an earlier spec dropped
+-- would otherwise be closed by its finalizer between a count and the
+-- next, and the counts would differ for no fault of the code under test.
+local function settle()
+  collectgarbage()
+  collectgarbage()
+end
+
 function support.child_count()
+  settle()
   local n, me = 0, support.self_pid()
   for tid in sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
     local list = read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
@@ -140,6 +149,7 @@ function support.child_count()
 end
 
 function support.fd_count()
+  settle()
   return tonumber((sh("ls /proc/" .. support.self_pid() .. "/fd | wc -l")))
 end
 
