@@ -12,9 +12,9 @@
 -- subordinate-range path is held to 1.0 s, not the issue's 0.6 s: its 40
 -- setuid helper runs (each a fork and exec of newuidmap or newgidmap)
 -- cost 0.66-0.79 s on the 2-core CI machine (docs/benchmarks.md), and the
--- plain request asked meanwhile to 1.0 s, not 20 ms: each helper starts
--- from a fork of the worker, whose page-table copy stalls the worker's
--- own thread (0.43-0.56 s for the 40 forks of a burst, measured). Both
+-- plain request asked meanwhile to 1.0 s, not 20 ms: the 40 forks of the
+-- worker and 40 setuid execs of a burst keep both CPUs busy, and the
+-- worker's thread waits its turn (0.43-0.56 s, measured). Both
 -- still fail a worker that runs the children one by one (4 s).
 local support = require "support"
 local S = support.bind(function(why) pending(why) end)
