@@ -88,6 +88,25 @@ static int has_nul(const char *s, size_t len)
     return memchr(s, '\0', len) != NULL;
 }
 
+/* Are the keys of the table at t exactly 1..n (n its raw length)? A map
+ * such as {user = true}, or a hole, must not be read as a shorter list:
+ * a namespace, mount or group would be left out in silence. */
+static int only_list_keys(lua_State *L, int t, size_t n)
+{
+    size_t keys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        int isnum = lua_type(L, -1) == LUA_TNUMBER;
+        lua_Number k = isnum ? lua_tonumber(L, -1) : 0;
+        if (!isnum || !(k >= 1 && k <= (lua_Number)n) || floor(k) != k || ++keys > n) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return keys == n;
+}
+
 /* Read opts.argv (raw) into a NULL-terminated array in a userdata pushed
  * on the stack. The strings are anchored in a private table (left below
  * the array), never by the caller's argv: a later option read runs Lua
@@ -203,15 +222,8 @@ static int get_namespaces(lua_State *L, int opts, unsigned long *flags)
         if (!lua_istable(L, t))
             return linx_bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
         size_t n = (size_t)lua_rawlen(L, t);
-        /* A list and nothing else: {user = true} must not mean "none". */
-        lua_pushnil(L);
-        while (lua_next(L, t) != 0) {
-            lua_pop(L, 1);
-            int isnum = lua_type(L, -1) == LUA_TNUMBER;
-            lua_Number k = isnum ? lua_tonumber(L, -1) : 0;
-            if (!isnum || !(k >= 1 && k <= (lua_Number)n) || floor(k) != k)
-                return linx_bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
-        }
+        if (!only_list_keys(L, t, n)) /* {user = true} must not mean "none" */
+            return linx_bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
         for (size_t i = 1; i <= n; i++) {
             lua_rawgeti(L, t, (lua_Integer)i);
             const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -315,22 +327,8 @@ static int get_list(lua_State *L, int t, const char *key, const char *field, siz
     *n = (size_t)lua_rawlen(L, -1);
     if (*n > max)
         return linx_bad_option(L, "spawn", field, "too_many", 0, 0);
-    /* A list and nothing else: {proc = {...}} or a hole must not be
-     * skipped in silence (the step would just not happen). */
-    int t_list = lua_gettop(L);
-    size_t keys = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t_list) != 0) {
-        lua_pop(L, 1);
-        int isnum = lua_type(L, -1) == LUA_TNUMBER;
-        lua_Number k = isnum ? lua_tonumber(L, -1) : 0;
-        if (!isnum || !(k >= 1 && k <= (lua_Number)*n) || floor(k) != k || ++keys > *n) {
-            lua_pop(L, 1);
-            return linx_bad_option(L, "spawn", field, "not_a_list", t_list, 0);
-        }
-    }
-    if (keys != *n) /* a hole the length did not see past */
-        return linx_bad_option(L, "spawn", field, "not_a_list", t_list, 0);
+    if (!only_list_keys(L, lua_gettop(L), *n)) /* {proc = {...}}, or a hole */
+        return linx_bad_option(L, "spawn", field, "not_a_list", -1, 0);
     return 0;
 }
 
