@@ -18,17 +18,9 @@ local function real(name)
   return p
 end
 
-local dir = S.sh("mktemp -d /tmp/linx-helper-run.XXXXXX"):match("%S+")
-os.execute("chmod 755 " .. dir)
+local dir = S.tmpdir("linx-helper-run")
 
-local function script(name, body)
-  local path = dir .. "/" .. name
-  local f = assert(io.open(path, "w"))
-  f:write("#!/bin/sh\n", body, "\n")
-  f:close()
-  os.execute("chmod 755 " .. path)
-  return path
-end
+local function script(name, body) return S.write_script(dir .. "/" .. name, body) end
 
 local function read(path) return S.read_file(path) end
 

@@ -76,15 +76,7 @@ local function alive(pid)
   return stat ~= nil and stat:match("^%d+ %b() (%a)") ~= "Z"
 end
 
--- Both Lua flavours of a finalizer object.
-local function with_finalizer(fn)
-  if rawget(_G, "newproxy") then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
+local with_finalizer = S.with_finalizer
 
 ------------------------------------------------------------------------
 describe("targets", function()
@@ -974,18 +966,8 @@ end)
 ------------------------------------------------------------------------
 describe("helper failures", function()
   local dir
-  local function fake(name, body)
-    local path = dir .. "/" .. name
-    local f = assert(io.open(path, "w"))
-    f:write("#!/bin/sh\n", body, "\n")
-    f:close()
-    os.execute("chmod 755 " .. path)
-    return path
-  end
-  before_each(function()
-    dir = S.sh("mktemp -d /tmp/linx-hostile.XXXXXX"):gsub("\n$", "")
-    os.execute("chmod 755 " .. dir)
-  end)
+  local function fake(name, body) return S.write_script(dir .. "/" .. name, body) end
+  before_each(function() dir = S.tmpdir("linx-hostile") end)
   after_each(function() os.execute("rm -rf " .. dir) end)
 
   local function run(helper, field)

@@ -198,7 +198,7 @@ end)
 describe("err.syscall", function()
   it("is named by tostring when the error has no path", function()
     if not have_shim then pending("needs " .. shim) return end
-    local dir = S.sh("mktemp -d /tmp/linx-inject.XXXXXX"):gsub("%s+$", "")
+    local dir = S.tmpdir("linx-inject")
     local f = assert(io.open(dir .. "/t.lua", "w"))
     f:write([[
       local p = require "linx.process"

@@ -51,6 +51,24 @@ function support.write_file(path, text)
   f:close()
 end
 
+-- A shell script at path, executable by everyone; returns path.
+function support.write_script(path, body)
+  support.write_file(path, "#!/bin/sh\n" .. body .. "\n")
+  os.execute("chmod 755 " .. path)
+  return path
+end
+
+-- An object whose finalizer runs fn (a table with __gc on 5.2+, a
+-- newproxy on 5.1 and LuaJIT, where tables have no __gc).
+function support.with_finalizer(fn)
+  if rawget(_G, "newproxy") then
+    local p = newproxy(true)
+    getmetatable(p).__gc = fn
+    return p
+  end
+  return setmetatable({}, { __gc = fn })
+end
+
 -- Wait (bounded) until pred() is true; returns its last value.
 function support.wait_until(pred, tries)
   for _ = 1, tries or 500 do

@@ -45,16 +45,7 @@ local function fds_at(links, path)
   return list
 end
 
--- An object whose finalizer runs fn (a table with __gc on 5.2+, a
--- newproxy on 5.1 and LuaJIT).
-local function with_finalizer(fn)
-  if rawget(_G, "newproxy") then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
+local with_finalizer = S.with_finalizer
 
 local helper_installed = S.sh("command -v newuidmap newgidmap"):match("newgidmap") ~= nil
 
