@@ -109,6 +109,17 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/* wait()'s status: {exited = true, code = n} or {signaled = true, signal = n}. */
+static int push_status(lua_State *L, int exited, int n)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, exited ? "exited" : "signaled");
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, exited ? "code" : "signal");
+    return 1;
+}
+
 /***
 Clone a child into the namespaces asked for and park it at the checkpoint.
 Returns once the child is parked: it has not run any of the workload yet.
@@ -168,12 +179,7 @@ static int l_spawn(lua_State *L)
         linx_error_setstr(L, "reason", f.reason);
         if (f.has_code || f.signal > 0) {
             linx_error_setint(L, f.has_code ? "code" : "signal", f.has_code ? f.code : f.signal);
-            /* status: the shape wait() returns, as the contract names it */
-            lua_createtable(L, 0, 2);
-            lua_pushboolean(L, 1);
-            lua_setfield(L, -2, f.has_code ? "exited" : "signaled");
-            lua_pushinteger(L, f.has_code ? f.code : f.signal);
-            lua_setfield(L, -2, f.has_code ? "code" : "signal");
+            push_status(L, f.has_code, f.has_code ? f.code : f.signal); /* as the contract names it */
             lua_setfield(L, -2, "status");
         }
         return linx_error_return(L);
@@ -341,19 +347,7 @@ static int m_proceed(lua_State *L)
 
 static int status_table(lua_State *L, const struct handle *h)
 {
-    lua_createtable(L, 0, 2);
-    if (h->exited) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "exited");
-        lua_pushinteger(L, h->code);
-        lua_setfield(L, -2, "code");
-    } else {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "signaled");
-        lua_pushinteger(L, h->signal);
-        lua_setfield(L, -2, "signal");
-    }
-    return 1;
+    return push_status(L, h->exited, h->exited ? h->code : h->signal);
 }
 
 /***
