@@ -28,6 +28,17 @@ void linx_close_fd(int *fd)
     }
 }
 
+int linx_fd_ready(int fd)
+{
+    if (fd < 0)
+        return 0;
+    struct pollfd pf = {fd, POLLIN, 0};
+    int r;
+    while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return r < 0 ? -errno : r;
+}
+
 void linx_outbuf_free(struct outbuf *b)
 {
     free(b->p);
@@ -183,13 +194,10 @@ int linx_handle_collect(lua_State *L, struct handle *h, int nohang)
         return 1;
     if (h->keep >= 0) {
         if (nohang) {
-            struct pollfd pf = {h->keep, POLLIN, 0};
-            int r;
-            while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
-                ;
+            int r = linx_fd_ready(h->keep);
             if (r < 0) {
                 h->call = "poll";
-                return -errno;
+                return r;
             }
             if (r == 0)
                 return 0;
@@ -240,13 +248,7 @@ int linx_handle_workload_exited(const struct handle *h)
 {
     if (h->have_status)
         return 1;
-    if (h->ref.pidfd < 0)
-        return 0;
-    struct pollfd pf = {h->ref.pidfd, POLLIN, 0};
-    int r;
-    while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
-        ;
-    return r == 1;
+    return linx_fd_ready(h->ref.pidfd) == 1;
 }
 
 int linx_handle_signal(struct handle *h, int sig)

@@ -178,18 +178,6 @@ static struct handle *check_handle(lua_State *L)
     return luaL_checkudata(L, 1, LINX_HANDLE_MT);
 }
 
-/* Is there something to read on fd now? 1, 0, or -errno. */
-static int ready(int fd)
-{
-    if (fd < 0)
-        return 0;
-    struct pollfd pf = {fd, POLLIN, 0};
-    int r;
-    while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
-        ;
-    return r < 0 ? -errno : r;
-}
-
 /***
 @module linx.process
 */
@@ -206,7 +194,7 @@ int linx_m_state(lua_State *L)
     struct handle *h = check_handle(L);
     const char *name = linx_handle_state_name(h);
     if (!h->closed && (h->state == ST_PARKED || h->state == ST_RUNNING) &&
-        (linx_handle_workload_exited(h) || ready(h->keep) == 1))
+        (linx_handle_workload_exited(h) || linx_fd_ready(h->keep) == 1))
         name = "exited";
     lua_pushstring(L, name);
     return 1;
@@ -295,7 +283,7 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
      * without pause cannot keep us here. */
     struct outbuf *b = &h->pending[s];
     while (h->out_fd[s] >= 0 && b->len < (1u << 20)) {
-        int r = ready(h->out_fd[s]);
+        int r = linx_fd_ready(h->out_fd[s]);
         if (r < 0)
             return linx_error_os_call(L, "read", "poll", NULL, -r, NULL);
         if (r == 0)
