@@ -47,16 +47,20 @@ HEADERS := $(wildcard src/*.h)
 CHILD_OBJ := $(BUILD)/child.o
 CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
 	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-# Two units (the keeper and workload, the inside steps), linked into one
-# relocatable object that tools/child-check inspects whole.
-CHILD_HDRS := src/child.h src/child_inside.h src/child_sys.h src/protocol.h
+# Three units (the keeper and workload, the inside steps, a map helper's
+# go-between), linked into one relocatable object that tools/child-check
+# inspects whole.
+CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
 $(BUILD)/child_inside.o: src/child_inside.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_inside.c
-$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o
+$(BUILD)/child_helper.o: src/child_helper.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_helper.c
+$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o
 	$(CC) -r -nostdlib -o $@ $^
 
 LIB_USER := $(BUILD)/linxuser.so
@@ -68,9 +72,10 @@ INJECT := $(BUILD)/inject.so
 all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA)) $(if $(wildcard spec/hosts/inject.c),$(INJECT))
 modules: $(LIB_USER) $(if $(wildcard src/process.c),$(LIB_PROC))
 
-$(LIB_USER): $(USER_SRC) $(HEADERS) Makefile
+# linxuser needs only the go-between (setup_maps' helper route).
+$(LIB_USER): $(USER_SRC) $(BUILD)/child_helper.o $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(BUILD)/child_helper.o $(LDFLAGS)
 
 $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
 	@mkdir -p $(@D)

@@ -48,7 +48,7 @@ local function with_target(fn) S.with_sleeper(fn) end
 
 local function assert_clean(r)
   assert.are.same({}, r.children, "children left: " .. table.concat(r.children, " "))
-  assert.are.equal(r.fds_before, r.fds_after)
+  assert.are.equal(r.fds_before, r.fds_after, r.fd_listings)
 end
 
 local function gone(pid)
@@ -116,6 +116,34 @@ describe("setup_maps runs newuidmap and newgidmap side by side", function()
       assert.are.same({ "helper", "set_gid_map", "exit", g, 4 }, { err.kind, err.operation, err.reason, err.helper, err.status })
       assert.matches("set_gid_map failed: helper: exit: " .. g, tostring(err), 1, true)
       assert.are.same(own.uid, S.triples(user.read_uid_map(pid)))
+    end)
+  end)
+end)
+
+describe("the go-between on a copy of the host (LINX_PROCESS_NO_CLONE_VM=1)", function()
+  -- By default the go-between and the helper share the host's memory
+  -- (CLONE_VM); this is the copying path valgrind and such tools get.
+  it("writes both maps through the real helpers", function()
+    if not (real("newuidmap") and real("newgidmap")) then return pending("no newuidmap/newgidmap (uidmap package)") end
+    with_target(function(pid)
+      local r = child("LINX_PROCESS_NO_CLONE_VM=1", pid, nil, nil)
+      assert.is_true(r.ok, r.err and r.err.text)
+      assert.are.same(own.uid, r.uid_map)
+      assert.are.same(own.gid, r.gid_map)
+      assert_clean(r)
+    end)
+  end)
+
+  it("reports a failing helper's status and words, and a hung one's timeout", function()
+    local u = script("copy-fail-newuidmap", "echo 'copied and refused' >&2; exit 6")
+    local g = script("copy-hang-newgidmap", "exec sleep 1000")
+    with_target(function(pid)
+      local r = child("LINX_PROCESS_NO_CLONE_VM=1", pid, u, nil)
+      assert.are.same({ "helper", "exit", 6, "copied and refused" }, { r.err.kind, r.err.reason, r.err.status, r.err.stderr })
+      assert_clean(r)
+      r = child("LINX_PROCESS_NO_CLONE_VM=1 LINX_HELPER_TIMEOUT=0.3", pid, nil, g)
+      assert.are.same({ "helper", "set_gid_map", "timeout" }, { r.err.kind, r.err.operation, r.err.reason })
+      assert_clean(r)
     end)
   end)
 end)

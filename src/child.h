@@ -6,21 +6,8 @@
 #ifndef LINX_CHILD_H
 #define LINX_CHILD_H
 
+#include "clonevm.h"
 #include "protocol.h"
-
-/* CLONE_VM needs the raw clone (x86-64 only for now) and a build that does
- * not instrument the children: ASan/TSan keep per-thread state in the TLS
- * the children would share with the host, so those builds copy. */
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define LINX_NO_CLONE_VM 1
-#endif
-#endif
-#ifndef LINX_NO_CLONE_VM
-#define LINX_CAN_CLONE_VM 1
-#endif
-#endif
 
 /* Clone the keeper, which runs on a (and, with a->vm, on the stack whose
  * top is ktop, in our memory; otherwise on a copy of it). It has no exit

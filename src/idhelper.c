@@ -1,5 +1,7 @@
 #include "idhelper.h"
 
+#include "child_helper.h"
+#include "clonevm.h"
 #include "decimal.h"
 
 #include <errno.h>
@@ -10,7 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -147,94 +149,6 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
-/* Records on the status pipe, one packet each (O_DIRECT), from the two
- * processes below. */
-enum {
-    REC_EXEC = 1, /* grandchild: execve failed (errno) */
-    REC_WAIT,     /* go-between: the helper's wait status */
-    REC_TIMEOUT,  /* go-between: time limit reached, killed and reaped (status) */
-    REC_CLONE,    /* go-between: could not clone the helper (errno) */
-    REC_REAP,     /* go-between: could not reap the helper (errno) */
-};
-struct record {
-    int stage;
-    int value;
-};
-
-static void send_record(int fd, int stage, int value)
-{
-    struct record rec = {stage, value};
-    ssize_t n = write(fd, &rec, sizeof rec);
-    (void)n;
-}
-
-/* Only async-signal-safe calls from here on: these run in copies of a
- * host process that may have other threads. */
-
-/* Mark every fd from 3 up close-on-exec by walking /proc/self/fd with
- * raw getdents64 (no malloc); 0 when done. */
-static int cloexec_walk(void)
-{
-    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return -1;
-    char buf[2048];
-    long n;
-    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n;) {
-            /* struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name */
-            unsigned short reclen;
-            memcpy(&reclen, buf + off + 16, sizeof reclen);
-            const char *name = buf + off + 19;
-            int fd = 0, ok = name[0] != '\0';
-            for (const char *c = name; *c != '\0' && ok; c++) {
-                ok = *c >= '0' && *c <= '9' && fd < 100000000;
-                fd = fd * 10 + (*c - '0');
-            }
-            if (ok && fd > 2 && fd != dir)
-                fcntl(fd, F_SETFD, FD_CLOEXEC);
-            off += reclen;
-        }
-    }
-    close(dir);
-    return n == 0 ? 0 : -1;
-}
-
-/* Whatever the host left without O_CLOEXEC stays out of a setuid
- * program (ours are all CLOEXEC already). close_range's CLOEXEC flag
- * needs Linux 5.11 (ENOSYS before 5.9, EINVAL before 5.11): then the
- * /proc/self/fd walk, and without /proc every number below the limit. */
-static void cloexec_above_stdio(void)
-{
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-        return;
-#endif
-    if (cloexec_walk() == 0)
-        return;
-    struct rlimit rl;
-    long top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-                   ? (long)rl.rlim_cur
-                   : 65536;
-    for (long fd = 3; fd < top; fd++)
-        fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-}
-
-/* The helper itself (grandchild): stdio in place, then execve. */
-static _Noreturn void grandchild(const char *path, char *const argv[], int devnull, int out_w,
-                                 int status_w)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (dup2(devnull, 0) >= 0 && dup2(out_w, 1) >= 0 && dup2(out_w, 2) >= 0) {
-        cloexec_above_stdio();
-        execve(path, argv, environ);
-    }
-    send_record(status_w, REC_EXEC, errno);
-    _exit(127);
-}
-
 static long ms_left(const struct timespec *deadline)
 {
     struct timespec now;
@@ -256,71 +170,6 @@ static int reap(pid_t pid, int *status, int flags)
             break;
     }
     return err;
-}
-
-/* The direct child. It never execs, so it keeps the exit signal 0 it
- * was cloned with (execve resets a process's exit signal to SIGCHLD):
- * only our waitpid(__WCLONE) can reap it, never a host's waitpid(-1).
- * It runs the helper as its own child, waits for it until the deadline
- * (SIGCHLD stays blocked: sigtimedwait takes it), kills it when the time
- * is up, reaps it, and reports. */
-static _Noreturn void child(const char *path, char *const argv[], int devnull, int out_w,
-                            int status_w, const struct timespec *deadline)
-{
-    /* Host handlers must not run here, nor in the helper before its exec;
-     * SIGCHLD back to default so an ignored SIGCHLD cannot auto-reap it. */
-    for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0)
-            continue;
-        if (sa.sa_handler == SIG_DFL || (sa.sa_handler == SIG_IGN && sig != SIGCHLD))
-            continue;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        sigaction(sig, &sa, NULL);
-    }
-    /* vfork: no copy of the page tables (a copy of the host's, as big as
-     * an nginx worker's), no atfork handlers. This process has one
-     * thread and is stopped until the helper's exec, and grandchild()
-     * touches only its stack and errno before execve or _exit. */
-    long pid = vfork(); // NOLINT(clang-analyzer-security.insecureAPI.vfork): the stall is the point
-    if (pid == 0)
-        grandchild(path, argv, devnull, out_w, status_w);
-    if (pid < 0) {
-        send_record(status_w, REC_CLONE, errno);
-        _exit(1);
-    }
-    close(out_w); /* the caller sees EOF when the helper is done */
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    int status = 0;
-    for (;;) {
-        long w = waitpid((pid_t)pid, &status, WNOHANG);
-        if (w == pid) {
-            send_record(status_w, REC_WAIT, status);
-            _exit(0);
-        }
-        if (w < 0 && errno != EINTR)
-            break;
-        long ms = ms_left(deadline);
-        if (ms <= 0) {
-            /* Still ours (unreaped), so the pid is the helper's. */
-            kill((pid_t)pid, SIGKILL);
-            int err = reap((pid_t)pid, &status, 0);
-            send_record(status_w, err == 0 ? REC_TIMEOUT : REC_REAP, err == 0 ? status : err);
-            _exit(0);
-        }
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-        sigtimedwait(&chld, NULL, &ts);
-    }
-    /* waitpid failed for good: kill, reap if the kernel lets us, and
-     * report the failure. */
-    int err = errno;
-    kill((pid_t)pid, SIGKILL);
-    reap((pid_t)pid, &status, 0);
-    send_record(status_w, REC_REAP, err);
-    _exit(0);
 }
 
 /* Read what is there of the helper's output (non-blocking fd); 1 at
@@ -364,12 +213,49 @@ static void result_init(struct idhelper_result *r, long timeout_ms)
     r->out[0] = '\0';
 }
 
+/* Only once the go-between is reaped: until then it may run on them. */
+static void unmap_stacks(struct idhelper_proc *p)
+{
+    if (p->map != NULL)
+        munmap(p->map, p->map_len);
+    p->map = NULL;
+}
+
+/* The go-between's and the helper's stacks, each above a guard page,
+ * and the go-between's instructions on the page above: low to high,
+ * guard, helper stack, guard, go-between stack, struct helper_spawn. */
+enum { STACK_SIZE = 16 * 1024 };
+
+/* NULL with errno and *call set when a call fails. */
+static struct helper_spawn *map_stacks(struct idhelper_proc *p, const char **call)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    p->page = page > 0 ? (size_t)page : 4096;
+    size_t len = 3 * p->page + 2 * STACK_SIZE;
+    *call = "mmap";
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    p->map = m;
+    p->map_len = len;
+    *call = "mprotect";
+    if (mprotect(p->map, p->page, PROT_NONE) != 0 ||
+        mprotect(p->map + p->page + STACK_SIZE, p->page, PROT_NONE) != 0) {
+        int err = errno;
+        unmap_stacks(p);
+        errno = err;
+        return NULL;
+    }
+    return (struct helper_spawn *)(p->map + len - p->page);
+}
+
 int idhelper_start(const char *path, char *const argv[], long timeout_ms,
                    struct idhelper_proc *p, struct idhelper_result *r)
 {
     result_init(r, timeout_ms);
     p->pid = -1;
     p->out_fd = p->st_fd = -1;
+    p->map = NULL;
     int out[2] = {-1, -1}, st[2] = {-1, -1};
     int devnull = above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY));
     if (devnull < 0)
@@ -382,6 +268,8 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
         ok = fcntl(out[0], F_SETFL, O_NONBLOCK) == 0 && (out[1] = above_stdio(out[1])) >= 0 &&
              (st[1] = above_stdio(st[1])) >= 0;
     }
+    struct helper_spawn *s = ok ? map_stacks(p, &call) : NULL;
+    ok = s != NULL;
     sigset_t all, old;
     sigfillset(&all);
     /* Block every signal across the clone so no host handler runs in the
@@ -395,21 +283,24 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
         int fds[] = {out[0], out[1], st[0], st[1], devnull};
         for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
             close_fd(&fds[i]);
+        unmap_stacks(p);
         return spawn_failed(r, call, err);
     }
-    clock_gettime(CLOCK_MONOTONIC, &p->deadline);
-    p->deadline.tv_sec += timeout_ms / 1000;
-    p->deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (p->deadline.tv_nsec >= 1000000000) {
-        p->deadline.tv_sec++;
-        p->deadline.tv_nsec -= 1000000000;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
     }
-    /* fork() semantics, but exit signal 0: a "clone child", invisible to
-     * a plain waitpid(-1) and reaped with __WCLONE. */
-    long pid = syscall(SYS_clone, 0UL, NULL, NULL, NULL, NULL);
-    if (pid == 0)
-        child(path, argv, devnull, out[1], st[1], &p->deadline);
-    int clone_err = errno;
+    p->deadline = deadline;
+    *s = (struct helper_spawn){path, argv, environ, devnull, out[1], st[1], deadline,
+                               p->map + p->page + STACK_SIZE};
+    int vm = linx_clone_vm_wanted();
+    long pid = linx_helper_clone(s, (char *)s, vm);
+    if (pid < 0 && vm) /* e.g. a seccomp filter: the copying path may still work */
+        pid = linx_helper_clone(s, (char *)s, 0);
     int mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL);
     close_fd(&out[1]);
     close_fd(&st[1]);
@@ -419,7 +310,8 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
     if (pid < 0) {
         close_fd(&p->out_fd);
         close_fd(&p->st_fd);
-        return spawn_failed(r, "clone", clone_err);
+        unmap_stacks(p);
+        return spawn_failed(r, "clone", (int)-pid);
     }
     p->pid = (pid_t)pid;
     if (mask_err != 0) {
@@ -442,7 +334,7 @@ int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
      * and exited, and the helper's exec closed its copy (CLOEXEC). The
      * output meanwhile; a process the helper left behind may hold the
      * output pipe open for ever, so its end of file is not waited for. */
-    struct record rec[3];
+    struct helper_record rec[3];
     size_t got = 0;
     int read_err = 0, timed_out = 0;
     while (p->st_fd >= 0) {
@@ -464,7 +356,7 @@ int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
             capture(p, r);
         if (pf[0].revents == 0)
             continue;
-        struct record one;
+        struct helper_record one;
         ssize_t k = read(p->st_fd, &one, sizeof one);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
@@ -497,6 +389,11 @@ int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
         wait_err = reap(p->pid, &status, __WCLONE);
     }
     p->pid = -1;
+    /* Reaped (or gone: ECHILD), it runs on them no more; a go-between
+     * that could not be reaped keeps them, leaked rather than pulled from
+     * under a live process. */
+    if (wait_err == 0 || wait_err == ECHILD)
+        unmap_stacks(p);
     if (read_err != 0)
         return spawn_failed(r, r->call, read_err);
     if (wait_err != 0 && wait_err != ECHILD) /* ECHILD: reaped by another */
@@ -508,19 +405,19 @@ int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
     int have_wait = 0, wait_status = 0;
     for (size_t i = 0; i < got; i++) {
         switch (rec[i].stage) {
-        case REC_EXEC:
+        case HELPER_REC_EXEC:
             r->outcome = IDHELPER_EXEC;
             r->err = rec[i].value;
             return -1;
-        case REC_CLONE:
+        case HELPER_REC_CLONE:
             return spawn_failed(r, "clone", rec[i].value);
-        case REC_REAP:
+        case HELPER_REC_REAP:
             return spawn_failed(r, "waitpid", rec[i].value);
-        case REC_TIMEOUT:
+        case HELPER_REC_TIMEOUT:
             r->outcome = IDHELPER_TIMEOUT;
             r->status = rec[i].value;
             return -1;
-        case REC_WAIT:
+        case HELPER_REC_WAIT:
             have_wait = 1;
             wait_status = rec[i].value;
             break;

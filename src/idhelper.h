@@ -56,6 +56,8 @@ struct idhelper_proc {
     pid_t pid; /* the go-between, a clone child of ours; -1 when none */
     int out_fd, st_fd;
     struct timespec deadline; /* CLOCK_MONOTONIC */
+    char *map;                /* the go-between's stacks (mmap), or NULL */
+    size_t map_len, page;
 };
 
 /* Build "helper pid inside outside length ..." into argv (IDHELPER_MAX_ARGS

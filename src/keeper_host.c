@@ -369,23 +369,6 @@ static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o
     return 0;
 }
 
-/* LINX_PROCESS_NO_CLONE_VM=1: copy the host's memory for the keeper and
- * the workload instead of sharing it. Valgrind refuses CLONE_VM without
- * CLONE_THREAD and exits, so a host that runs under it (its preload
- * libraries are in LD_PRELOAD) copies too, without being told. */
-static int want_clone_vm(void)
-{
-#ifdef LINX_CAN_CLONE_VM
-    const char *no = getenv("LINX_PROCESS_NO_CLONE_VM");
-    if (no != NULL && no[0] != '\0' && strcmp(no, "0") != 0)
-        return 0;
-    const char *pre = getenv("LD_PRELOAD");
-    return pre == NULL || strstr(pre, "/vgpreload_") == NULL;
-#else
-    return 0;
-#endif
-}
-
 /* Clone the keeper with every signal blocked: the keeper keeps them all
  * blocked for good, and the workload until it has reset every
  * disposition, so no host handler ever runs in either. */
@@ -429,7 +412,7 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
 
     struct spawn_args *a = NULL;
     struct linx_block_src src = {o->argv, o->envp, o->cwd, o->in, o->nfds, o->fd_src, o->fd_dst};
-    int err = linx_block_build(L, &h->blk, &src, want_clone_vm(), &a);
+    int err = linx_block_build(L, &h->blk, &src, linx_clone_vm_wanted(), &a);
     if (err || a == NULL)
         return os_failure(L, h, f, err ? err : ENOMEM, NULL, h->blk.call);
     a->flags = o->flags;
