@@ -224,7 +224,7 @@ static void unmap_stacks(struct idhelper_proc *p)
 /* The go-between's and the helper's stacks, each above a guard page,
  * and the go-between's instructions on the page above: low to high,
  * guard, helper stack, guard, go-between stack, struct helper_spawn. */
-enum { STACK_SIZE = 16 * 1024 };
+#define STACK_SIZE ((size_t)16 * 1024)
 
 /* NULL with errno and *call set when a call fails. */
 static struct helper_spawn *map_stacks(struct idhelper_proc *p, const char **call)
@@ -269,17 +269,16 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
              (st[1] = above_stdio(st[1])) >= 0;
     }
     struct helper_spawn *s = ok ? map_stacks(p, &call) : NULL;
-    ok = s != NULL;
     sigset_t all, old;
     sigfillset(&all);
     /* Block every signal across the clone so no host handler runs in the
      * child before it resets them. */
-    int err;
-    if (!ok)
-        err = errno;
+    int err = 0;
+    if (s == NULL)
+        err = errno != 0 ? errno : EIO;
     else if ((err = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
         call = "pthread_sigmask";
-    if (err != 0) {
+    if (s == NULL || err != 0) {
         int fds[] = {out[0], out[1], st[0], st[1], devnull};
         for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
             close_fd(&fds[i]);
@@ -297,10 +296,11 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
     p->deadline = deadline;
     *s = (struct helper_spawn){path, argv, environ, devnull, out[1], st[1], deadline,
                                p->map + p->page + STACK_SIZE};
-    int vm = linx_clone_vm_wanted();
-    long pid = linx_helper_clone(s, (char *)s, vm);
-    if (pid < 0 && vm) /* e.g. a seccomp filter: the copying path may still work */
-        pid = linx_helper_clone(s, (char *)s, 0);
+    /* Sharing our memory first when wanted; where that clone is refused
+     * (a seccomp filter, say) the copying path may still work. */
+    long pid = -1;
+    for (int vm = linx_clone_vm_wanted(); vm >= 0 && pid < 0; vm--)
+        pid = linx_helper_clone(s, (char *)s, vm);
     int mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL);
     close_fd(&out[1]);
     close_fd(&st[1]);
