@@ -36,13 +36,7 @@ local function children()
   return out
 end
 
-local function fd_count()
-  local n = 0
-  for name in lfs.dir("/proc/self/fd") do
-    if tonumber(name) then n = n + 1 end
-  end
-  return n - 1 -- the directory being listed
-end
+local fd_count = S.fd_count
 
 local function rss_kib()
   return tonumber(S.read_file("/proc/self/status"):match("VmRSS:%s*(%d+)"))

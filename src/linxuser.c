@@ -562,6 +562,7 @@ static int l_setup_maps(lua_State *L)
     struct lroute route;
     if ((n = lroute_read(L, 2, &route)) != 0)
         return n;
+    lroute_reserve(L, &route, uid.e, uid.n, gid.e, gid.n, !deny);
     struct procfs_target *t = target_new(L);
     n = target_resolve(L, 1, op, t);
     if (n == 0)

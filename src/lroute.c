@@ -108,13 +108,29 @@ int lroute_read(lua_State *L, int opts, struct lroute *route)
     route->gname = lua_isnil(L, top + 3) ? "newgidmap" : lua_tostring(L, top + 3);
     route->uid_helper = route->gid_helper = 0;
     route->uid_path[0] = route->gid_path[0] = '\0';
-    /* Made now, before the target is resolved: an allocation may run Lua
-     * code (a finalizer), which must not happen between the resolving
-     * and the last write. */
-    route->scratch =
-        route->mode == LROUTE_NEVER ? NULL : lua_newuserdata(L, lroute_scratch_size());
+    route->scratch = NULL;
     route->timeout_ms = idhelper_timeout_ms(getenv("LINX_HELPER_TIMEOUT"));
     return 0;
+}
+
+void lroute_reserve(lua_State *L, struct lroute *route, const struct idmap_entry *uid, size_t nuid,
+                    const struct idmap_entry *gid, size_t ngid, int skip_setgroups)
+{
+    int mode = route->mode;
+    route->euid = geteuid();
+    route->egid = getegid();
+    route->uid_helper = mode == LROUTE_ALWAYS ||
+                        (mode == LROUTE_AUTO && !may_write(CAP_SETUID, route->euid, uid, nuid, 0));
+    /* setgroups "skip" may leave it allow: the gid map's worst case. */
+    route->gid_helper = mode == LROUTE_ALWAYS ||
+                        (mode == LROUTE_AUTO &&
+                         !may_write(CAP_SETGID, route->egid, gid, ngid, skip_setgroups));
+    /* Made now, before the target is resolved: an allocation may run Lua
+     * code (a finalizer), which must not happen between the resolving
+     * and the last write. Only when a helper may run: the buffers are
+     * tens of kilobytes, garbage after every call. */
+    if (route->uid_helper || route->gid_helper)
+        route->scratch = lua_newuserdata(L, lroute_scratch_size());
 }
 
 /* helper = "never", and the gid map is one the kernel will refuse from
@@ -143,15 +159,16 @@ int lroute_plan(lua_State *L, struct lroute *route, const struct idmap_entry *ui
                 const struct idmap_entry *gid, size_t ngid, int setgroups_allow)
 {
     int mode = route->mode;
-    route->uid_helper = mode == LROUTE_ALWAYS ||
-                        (mode == LROUTE_AUTO && !may_write(CAP_SETUID, geteuid(), uid, nuid, 0));
-    int gid_direct = may_write(CAP_SETGID, getegid(), gid, ngid, setgroups_allow);
-    route->gid_helper = mode == LROUTE_ALWAYS || (mode == LROUTE_AUTO && !gid_direct);
+    /* lroute_reserve decided the uid map and the gid map's worst case;
+     * the target's setgroups, known now, can only spare the gid helper,
+     * so a helper never runs without its buffers. */
+    int gid_direct = may_write(CAP_SETGID, route->egid, gid, ngid, setgroups_allow);
+    route->gid_helper = route->gid_helper && (mode == LROUTE_ALWAYS || !gid_direct);
     /* A uid map the kernel refuses is its EPERM at the first map write,
      * with nothing spent; a gid map it would refuse after the uid map
      * went in is refused here. */
     if (mode == LROUTE_NEVER && !gid_direct &&
-        may_write(CAP_SETUID, geteuid(), uid, nuid, 0))
+        may_write(CAP_SETUID, route->euid, uid, nuid, 0))
         return refused_gid(L, route, setgroups_allow);
     /* Find both helpers before the first write: a missing one leaves
      * nothing behind. */

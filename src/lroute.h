@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum lroute_mode { LROUTE_AUTO, LROUTE_ALWAYS, LROUTE_NEVER };
 
@@ -18,22 +19,30 @@ enum lroute_mode { LROUTE_AUTO, LROUTE_ALWAYS, LROUTE_NEVER };
 struct lroute {
     enum lroute_mode mode;
     const char *uname, *gname; /* helper names, kept on the Lua stack */
-    void *scratch;   /* the helper runs' buffers, a userdata on the stack; NULL for "never" */
+    void *scratch;   /* the helper runs' buffers, a userdata on the stack; NULL when no helper can run */
     long timeout_ms; /* each helper's time limit (LINX_HELPER_TIMEOUT) */
     int uid_helper, gid_helper;
+    int64_t euid, egid; /* ours, read once by lroute_reserve */
     char uid_path[PATH_MAX], gid_path[PATH_MAX];
 };
 
 /* Read opts.helper ("auto" default, "always", "never") and the optional
  * opts.newuidmap / opts.newgidmap names from the options table at index
- * opts, and make the helper's result buffer: every Lua step of the
- * route, done before the target is resolved. Leaves values on the
- * stack. Returns 0, or pushes nil, err and returns 2. */
+ * opts. Leaves values on the stack. Returns 0, or pushes nil, err and
+ * returns 2. */
 int lroute_read(lua_State *L, int opts, struct lroute *route);
+
+/* The last Lua step of the route, before the target is resolved: decide
+ * which maps may need a helper (skip_setgroups: setgroups = "skip", so
+ * the target's setgroups may still be allow) and, if any, push the
+ * helper runs' buffers. Pushes nothing when no helper can run. */
+void lroute_reserve(lua_State *L, struct lroute *route, const struct idmap_entry *uid, size_t nuid,
+                    const struct idmap_entry *gid, size_t ngid, int skip_setgroups);
 
 /* Decide the route of each (validated) map from what the kernel will
  * take from this process (setgroups_allow: the target's setgroups will
- * still be "allow" when the gid map is written), and find the helpers
+ * still be "allow" when the gid map is written), after lroute_reserve
+ * and the target's resolving, and find the helpers
  * it needs, all before any write. Runs no Lua code unless it fails.
  * helper = "never" with a gid map the kernel would refuse after the uid
  * map went in is an error (kind helper, reason "never"). Returns 0, or
@@ -57,7 +66,7 @@ int lroute_write_both(lua_State *L, const struct lroute *route, const struct pro
                       const struct idmap_entry *uid, size_t nuid, const struct idmap_entry *gid,
                       size_t ngid);
 
-/* Bytes of the scratch userdata lroute_read makes. */
+/* Bytes of the scratch userdata lroute_reserve makes. */
 size_t lroute_scratch_size(void);
 
 #endif
