@@ -10,7 +10,7 @@
 /* The helper: stdio in place, nothing else of the host's open (the
  * status pipe is close-on-exec), signals as a fresh process has them,
  * then execve. The go-between reset the dispositions already. */
-static _Noreturn void helper_main(struct helper_spawn *s)
+_Noreturn void linx_helper_exec(struct helper_spawn *s)
 {
     unblock_signals();
     long r = RSYS3(SYS_dup3, s->devnull, 0, 0);
@@ -30,7 +30,7 @@ static _Noreturn void helper_main(struct helper_spawn *s)
 
 static int helper_trampoline(void *arg)
 {
-    helper_main(arg);
+    linx_helper_exec(arg);
 }
 
 static void report(int fd, int stage, int value)
@@ -72,8 +72,9 @@ static _Noreturn void go_between_main(struct helper_spawn *s, int vm)
     default_signals();
     /* vfork-like with vm: the helper runs on its own stack in this memory
      * and we wait until its execve; no page table is copied. */
-    long pid = clone_child(vm ? CLONE_VM | CLONE_VFORK | SIGCHLD : SIGCHLD, vm, s->helper_stack,
-                           NULL, helper_trampoline, s);
+    long pid = vm ? clone_child(CLONE_VM | CLONE_VFORK | SIGCHLD, 1, s->helper_stack, NULL,
+                                helper_trampoline, s)
+                  : s->start_copied(s);
     if (pid < 0) {
         report(s->status_w, HELPER_REC_CLONE, (int)-pid);
         rs_exit(1);

@@ -17,6 +17,10 @@ struct helper_spawn {
     int devnull, out_w, status_w; /* all above 2; status_w close-on-exec */
     struct timespec deadline;     /* CLOCK_MONOTONIC */
     char *helper_stack;           /* top of the helper's stack (vm) */
+    /* How a go-between on a copy of the host starts the helper: the copy
+     * has libc to itself, so the host's side passes a vfork, which spares
+     * a second copy of the page tables. Returns the pid or -errno. */
+    long (*start_copied)(struct helper_spawn *s);
 };
 
 /* Records on the status pipe, one packet each (O_DIRECT). */
@@ -39,5 +43,10 @@ struct helper_record {
  * reports on status_w. The caller blocks every signal around the call.
  * Returns the go-between's pid or -errno. */
 long linx_helper_clone(struct helper_spawn *s, char *stack_top, int vm);
+
+/* The helper's own part: stdio in place, every other fd closed but the
+ * status pipe, signals unblocked, execve; on failure a record and exit
+ * 127. For start_copied's child. */
+_Noreturn void linx_helper_exec(struct helper_spawn *s);
 
 #endif

@@ -249,6 +249,17 @@ static struct helper_spawn *map_stacks(struct idhelper_proc *p, const char **cal
     return (struct helper_spawn *)(p->map + len - p->page);
 }
 
+/* The go-between's way to start the helper when it runs on a copy of us
+ * (with libc of its own there): vfork, as the copy's page tables need no
+ * copy of their own. */
+static long vfork_helper(struct helper_spawn *s)
+{
+    pid_t pid = vfork(); // NOLINT(clang-analyzer-security.insecureAPI.vfork): the stall is the point
+    if (pid == 0)
+        linx_helper_exec(s);
+    return pid < 0 ? -errno : pid;
+}
+
 int idhelper_start(const char *path, char *const argv[], long timeout_ms,
                    struct idhelper_proc *p, struct idhelper_result *r)
 {
@@ -294,8 +305,15 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
         deadline.tv_nsec -= 1000000000;
     }
     p->deadline = deadline;
-    *s = (struct helper_spawn){path, argv, environ, devnull, out[1], st[1], deadline,
-                               p->map + p->page + STACK_SIZE};
+    *s = (struct helper_spawn){.path = path,
+                               .argv = argv,
+                               .envp = environ,
+                               .devnull = devnull,
+                               .out_w = out[1],
+                               .status_w = st[1],
+                               .deadline = deadline,
+                               .helper_stack = p->map + p->page + STACK_SIZE,
+                               .start_copied = vfork_helper};
     /* Sharing our memory first when wanted; where that clone is refused
      * (a seccomp filter, say) the copying path may still work. */
     long pid = -1;
