@@ -255,8 +255,8 @@ static struct helper_spawn *map_stacks(struct idhelper_proc *p, const char **cal
 static long vfork_helper(struct helper_spawn *s)
 {
     pid_t pid = vfork(); // NOLINT(clang-analyzer-security.insecureAPI.vfork): the stall is the point
-    if (pid == 0)
-        linx_helper_exec(s);
+    if (pid == 0) /* raw system calls only, then execve or exit */
+        linx_helper_exec(s); // NOLINT(clang-analyzer-unix.Vfork)
     return pid < 0 ? -errno : pid;
 }
 
