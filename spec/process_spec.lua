@@ -484,6 +484,30 @@ describe("linx.process", function()
       assert.is_nil((d:host_pid()))
     end)
 
+    it("gives the child only its stdio with close_range refused (before Linux 5.9)", function()
+      -- The keeper and the workload close what they must not keep with raw
+      -- close_range calls; a seccomp filter makes those fail, as an older
+      -- kernel would, and the fd-by-fd fallback must close the same.
+      local host, linx_lua = S.seccomp_host(), os.getenv("LINX_LUA")
+      if not (host and linx_lua and S.exists(linx_lua)) then return pending("needs linx-lua and cc") end
+      local out = S.sh(("%s 436 38 %s -e '%s' 2>&1"):format(host, linx_lua, [[
+        local leaky = assert(io.open("/proc/self/status"))
+        local p = require "linx.process"
+        local c = assert(p.spawn { argv = { "ls", "/proc/self/fd" }, stdout = "pipe" })
+        assert(c:proceed())
+        io.write(c:read("stdout"))
+        print("code", c:wait().code)
+        c:close()
+        leaky:close()]]))
+      local fds = {}
+      for line in out:gmatch("[^\n]+") do
+        if line:match("^%d+$") then fds[#fds + 1] = tonumber(line) end
+      end
+      table.sort(fds)
+      assert.matches("code\t0", out)
+      assert.are.same({ 0, 1, 2, 3 }, fds, out)
+    end)
+
     it("gives the child only its stdio (ls /proc/self/fd)", function()
       -- io.open does not set O_CLOEXEC: a leak would show here
       local leaky = assert(io.open("/proc/self/status", "r"))

@@ -58,6 +58,19 @@ function support.write_script(path, body)
   return path
 end
 
+-- spec/hosts/seccomp_errno.c built once per run (nil when cc fails):
+-- `<it> NR ERRNO program args...` runs the program with system call NR
+-- failing with ERRNO in it and in all its children, raw calls included.
+local seccomp_host
+function support.seccomp_host()
+  if seccomp_host == nil then
+    local exe = support.tmpdir("linx-seccomp") .. "/seccomp_errno"
+    sh(("cc -std=c11 -O1 -o %s spec/hosts/seccomp_errno.c 2>&1"):format(exe))
+    seccomp_host = support.exists(exe) and exe or false
+  end
+  return seccomp_host or nil
+end
+
 -- An object whose finalizer runs fn (a table with __gc on 5.2+, a
 -- newproxy on 5.1 and LuaJIT, where tables have no __gc).
 function support.with_finalizer(fn)

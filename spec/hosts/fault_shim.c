@@ -5,8 +5,6 @@
  *   LINX_FAULT=what:ERRNO[:times]     (times: 1 when left out)
  *
  * what:
- *   close_range      syscall(SYS_close_range) fails, in every process
- *                    (the helper's own fork runs it), as before Linux 5.11
  *   pthread_sigmask  pthread_sigmask fails in the host process
  *   waitpid_wclone   waitpid(..., __WCLONE) fails in the host process
  *   read_status      read() of one status record (8 bytes) from a pipe
@@ -17,11 +15,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,26 +51,6 @@ static int fire(const char *name, int host_only)
     if (host_only)
         times_left--;
     return 1;
-}
-
-long syscall(long nr, ...)
-{
-    va_list ap;
-    va_start(ap, nr);
-    long a[6];
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
-    va_end(ap);
-#ifdef SYS_close_range
-    if (nr == SYS_close_range && fire("close_range", 0)) {
-        errno = fault_errno;
-        return -1;
-    }
-#endif
-    static long (*real)(long, ...);
-    if (real == NULL)
-        real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
-    return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
