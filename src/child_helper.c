@@ -67,6 +67,10 @@ static long reap(long pid, int *status, int flags)
  * blocked here; sigtimedwait takes SIGCHLD. */
 static _Noreturn void go_between_main(struct helper_spawn *s, int vm)
 {
+    /* glibc's pthread_sigmask leaves its own signals 32 and 33 open: the
+     * kernel lets us block them too. */
+    unsigned long long all = ~0ULL;
+    RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof all);
     /* No host handler may run in the helper before its exec; SIGCHLD
      * back to default so an ignored SIGCHLD cannot auto-reap it. */
     default_signals();
