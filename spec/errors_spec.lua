@@ -132,6 +132,8 @@ describe("option mistakes", function()
     assert.are.same({"bad_setup", "setup_maps"}, {err.kind, err.operation})
     _, err = user.setup_maps(1, {uid = {{0, 0, 1}}, gid = {{0, 0, 1}}, helper = "sometimes"})
     assert.are.same({"bad_setup", "invalid", "helper"}, {err.kind, err.reason, err.field})
+    _, err = user.setup_maps(1, {uid = {{0, 0, 1}}, gid = {{0, 0, 1}}, helpers = "always"})
+    assert.are.same({"bad_setup", "unknown_option", "helpers"}, {err.kind, err.reason, err.field})
   end)
 
   it("every other verb: bad_option", function()

@@ -314,6 +314,21 @@ describe("linxuser", function()
       end)
     end)
 
+    it("refuses an option it does not know (a typo), before any write", function()
+      S.with_sleeper(function(pid)
+        -- "setgroup" for "setgroups": ignored, it would leave setgroups denied
+        local ok, err = user.setup_maps(pid, { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } }, setgroup = "skip" })
+        assert.is_nil(ok)
+        assert.are.same({ "bad_setup", "unknown_option", "setgroup" }, { err.kind, err.reason, err.field })
+        assert.matches("setgroup", tostring(err), 1, true)
+        ok, err = user.setup_maps(pid, { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } }, [1] = true })
+        assert.is_nil(ok)
+        assert.are.same({ "unknown_option", "opts" }, { err.reason, err.field })
+        nothing_written(pid)
+        assert.are.equal("allow", user.read_setgroups(pid))
+      end)
+    end)
+
     it("reads options normally, so __index defaults work", function()
       S.with_sleeper(function(pid)
         local defaults = { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } } }

@@ -347,3 +347,28 @@ int linx_error_os_call(lua_State *L, const char *operation, const char *call, co
     }
     return n;
 }
+
+int linx_unknown_key(lua_State *L, int t, const char *const *names)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int known = 0;
+        for (int i = 0; k != NULL && names[i] != NULL; i++)
+            known |= strcmp(k, names[i]) == 0;
+        if (!known)
+            return 1;
+    }
+    return 0;
+}
+
+const char *linx_plain_key(lua_State *L, int idx, size_t max)
+{
+    size_t len = 0;
+    const char *k = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+    int plain = k != NULL && len > 0 && len <= max;
+    for (size_t i = 0; plain && i < len; i++)
+        plain = k[i] > ' ' && k[i] < 127;
+    return plain ? k : NULL;
+}

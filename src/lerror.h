@@ -23,6 +23,15 @@ int linx_error_os_call(lua_State *L, const char *operation, const char *call, co
 /* With an error table on top of the stack: push nil below it; returns 2. */
 int linx_error_return(lua_State *L);
 
+/* Typos in an options table must not pass silently: the first key of
+ * the table at t (read raw: no metamethod runs) that is not one of names
+ * (NULL-terminated). Returns 1 with that key pushed, or 0. */
+int linx_unknown_key(lua_State *L, int t, const char *const *names);
+
+/* The string at idx when it is short (1..max bytes) and printable, to
+ * name as an error's field; else NULL. */
+const char *linx_plain_key(lua_State *L, int idx, size_t max);
+
 /* Set err[field] = string / integer on the table at the top. */
 void linx_error_setstr(lua_State *L, const char *field, const char *value);
 void linx_error_setint(lua_State *L, const char *field, long long value);

@@ -496,6 +496,18 @@ static int bad_setup(lua_State *L, const char *reason, const char *field)
     return linx_error_return(L);
 }
 
+/* A key setup_maps does not know, such as the typo "setgroup", would
+ * otherwise leave setgroups at its default unnoticed. */
+static int unknown_setup_key(lua_State *L, int opts)
+{
+    static const char *const known[] = {"uid",    "gid",       "setgroups", "helper",
+                                        "newuidmap", "newgidmap", NULL};
+    if (!linx_unknown_key(L, opts, known))
+        return 0;
+    const char *k = linx_plain_key(L, -1, 40);
+    return bad_setup(L, "unknown_option", k != NULL ? k : "opts");
+}
+
 /***
 The whole sequence: `deny_setgroups`, `set_uid_map`, `set_gid_map`.
 Both maps and the options are checked before the first write, so a bad gid
@@ -532,6 +544,8 @@ static int l_setup_maps(lua_State *L)
         return n;
     if (lua_type(L, 2) != LUA_TTABLE)
         return bad_setup(L, "not_a_table", "opts");
+    if ((n = unknown_setup_key(L, 2)) != 0)
+        return n;
     /* Every Lua value is read first (options may run metamethods), then
      * the handle is resolved, then nothing but C runs until the last
      * write. Stack: 3 = uid, 4 = gid, 5 = setgroups. */

@@ -288,22 +288,10 @@ static const char *check_path(lua_State *L, int idx, const char **reason)
 /* Unknown keys of a table read raw: "prefix.key" unknown_option. */
 static int check_keys(lua_State *L, int t, const char *const *names, const char *prefix)
 {
-    lua_pushnil(L);
-    while (lua_next(L, t) != 0) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        int known = 0;
-        for (int i = 0; k != NULL && names[i] != NULL; i++)
-            known |= strcmp(k, names[i]) == 0;
-        if (!known) {
-            size_t len = 0;
-            int plain = k != NULL && (lua_tolstring(L, -1, &len), len > 0 && len <= 32);
-            for (size_t i = 0; plain && i < len; i++)
-                plain = k[i] > ' ' && k[i] < 127;
-            return bad_at(L, "unknown_option", -1, 0, "%s%s%s", prefix, plain ? "." : "", plain ? k : "");
-        }
-    }
-    return 0;
+    if (!linx_unknown_key(L, t, names))
+        return 0;
+    const char *k = linx_plain_key(L, -1, 32);
+    return bad_at(L, "unknown_option", -1, 0, "%s%s%s", prefix, k != NULL ? "." : "", k != NULL ? k : "");
 }
 
 /* Keep the value on top alive while the block is built: into the anchor table. */
@@ -616,27 +604,12 @@ static int get_fds(lua_State *L, int opts, struct spawn_opts *o)
  * workload in the host's namespaces): reject unknown keys. */
 static int check_option_names(lua_State *L, int opts)
 {
-    lua_pushnil(L);
-    while (lua_next(L, opts) != 0) {
-        lua_pop(L, 1);
-        int known = 0;
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            const char *k = lua_tostring(L, -1);
-            for (int i = 0; option_names[i] != NULL; i++)
-                known |= strcmp(k, option_names[i]) == 0;
-        }
-        if (!known) {
-            /* Name a short printable key as the field; anything else stays
-             * in value, which messages show escaped and cut to 40. */
-            size_t len = 0;
-            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-            int plain = k != NULL && len > 0 && len <= 40;
-            for (size_t i = 0; plain && i < len; i++)
-                plain = k[i] > ' ' && k[i] < 127;
-            return linx_bad_option(L, "spawn", plain ? k : "opts", "unknown_option", -1, 0);
-        }
-    }
-    return 0;
+    if (!linx_unknown_key(L, opts, option_names))
+        return 0;
+    /* Name a short printable key as the field; anything else stays in
+     * value, which messages show escaped and cut to 40. */
+    const char *k = linx_plain_key(L, -1, 40);
+    return linx_bad_option(L, "spawn", k != NULL ? k : "opts", "unknown_option", -1, 0);
 }
 
 int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
