@@ -261,6 +261,12 @@ describe("faults", function()
     os.execute("mkfifo " .. dir .. "/hold")
     local host = tonumber(S.sh(("%s %s/park.lua <>%s/hold >%s/out 2>&1 & echo $!"):format(linx_lua, dir, dir, dir)))
     assert.is_truthy(host)
+    -- whatever fails below, the host (blocked for good) must not outlive
+    -- the spec; its parked child dies with it
+    finally(function()
+      os.execute("kill -9 " .. host .. " 2>/dev/null")
+      os.execute("rm -rf " .. dir)
+    end)
     local child = eventually(function() return tonumber((S.read_file(dir .. "/out") or ""):match("^(%d+)\n")) end)
     assert.is_truthy(child, "the host never reported its child")
     local cst = stat(child)
@@ -279,7 +285,6 @@ describe("faults", function()
     os.execute("kill -9 " .. host)
     assert.is_true(eventually(function() return dead(child, cst.start) end),
       "the parked child outlived its SIGKILLed host")
-    os.execute("rm -rf " .. dir)
   end)
 
   local function cycle(i)
