@@ -226,27 +226,29 @@ static void unmap_stacks(struct idhelper_proc *p)
  * guard, helper stack, guard, go-between stack, struct helper_spawn. */
 #define STACK_SIZE ((size_t)16 * 1024)
 
-/* NULL with errno and *call set when a call fails. */
-static struct helper_spawn *map_stacks(struct idhelper_proc *p, const char **call)
+/* The instructions' place, with *helper_top the top of the helper's
+ * stack; NULL with errno and *call set when a call fails. */
+static struct helper_spawn *map_stacks(struct idhelper_proc *p, const char **call,
+                                       char **helper_top)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    p->page = page > 0 ? (size_t)page : 4096;
-    size_t len = 3 * p->page + 2 * STACK_SIZE;
+    long sys_page = sysconf(_SC_PAGESIZE);
+    size_t page = sys_page > 0 ? (size_t)sys_page : 4096;
+    size_t len = 3 * page + 2 * STACK_SIZE;
     *call = "mmap";
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
     p->map = m;
     p->map_len = len;
+    *helper_top = p->map + page + STACK_SIZE;
     *call = "mprotect";
-    if (mprotect(p->map, p->page, PROT_NONE) != 0 ||
-        mprotect(p->map + p->page + STACK_SIZE, p->page, PROT_NONE) != 0) {
+    if (mprotect(p->map, page, PROT_NONE) != 0 || mprotect(*helper_top, page, PROT_NONE) != 0) {
         int err = errno;
         unmap_stacks(p);
         errno = err;
         return NULL;
     }
-    return (struct helper_spawn *)(p->map + len - p->page);
+    return (struct helper_spawn *)(p->map + len - page);
 }
 
 /* The go-between's way to start the helper when it runs on a copy of us
@@ -279,7 +281,8 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
         ok = fcntl(out[0], F_SETFL, O_NONBLOCK) == 0 && (out[1] = above_stdio(out[1])) >= 0 &&
              (st[1] = above_stdio(st[1])) >= 0;
     }
-    struct helper_spawn *s = ok ? map_stacks(p, &call) : NULL;
+    char *helper_top = NULL;
+    struct helper_spawn *s = ok ? map_stacks(p, &call, &helper_top) : NULL;
     sigset_t all, old;
     sigfillset(&all);
     /* Block every signal across the clone so no host handler runs in the
@@ -312,7 +315,7 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
                                .out_w = out[1],
                                .status_w = st[1],
                                .deadline = deadline,
-                               .helper_stack = p->map + p->page + STACK_SIZE,
+                               .helper_stack = helper_top,
                                .start_copied = vfork_helper};
     /* Sharing our memory first when wanted; where that clone is refused
      * (a seccomp filter, say) the copying path may still work. */

@@ -57,7 +57,7 @@ struct idhelper_proc {
     int out_fd, st_fd;
     struct timespec deadline; /* CLOCK_MONOTONIC */
     char *map;                /* the go-between's stacks (mmap), or NULL */
-    size_t map_len, page;
+    size_t map_len;
 };
 
 /* Build "helper pid inside outside length ..." into argv (IDHELPER_MAX_ARGS
