@@ -50,7 +50,7 @@ CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-bui
 # Three units (the keeper and workload, the inside steps, a map helper's
 # go-between), linked into one relocatable object that tools/child-check
 # inspects whole.
-CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h
+CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c

@@ -48,7 +48,35 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
             }
         }
 ]]
-    host = nginx.start{locations = late_wait}
+    -- Another: a parked child of the worker, whose handlers are nginx's
+    -- (SIGCHLD, SIGHUP, ...): the child must not keep one of them.
+    -- It answers with the worker's SigCgt/SigIgn and the child's, once
+    -- the child has set its own back (or after a second).
+    local parked_signals = [[
+        location = /parked_signals {
+            content_by_lua_block {
+                local process = require "linx.process"
+                local function masks(pid)
+                    local f = assert(io.open("/proc/" .. pid .. "/status"))
+                    local t = f:read("*a")
+                    f:close()
+                    return t:match("\nSigCgt:\t(%x+)") .. " " .. t:match("\nSigIgn:\t(%x+)")
+                end
+                local c, err = process.spawn{argv = {"true"}, stdin = "null"}
+                if not c then ngx.say("spawn ", tostring(err)) return end
+                local child
+                for _ = 1, 1000 do
+                    child = masks(c:host_pid())
+                    if child == "0000000000000000 0000000000000000" then break end
+                    ngx.sleep(0.001)
+                end
+                c:close()
+                ngx.say("worker ", masks("self"))
+                ngx.say("child ", child)
+            }
+        }
+]]
+    host = nginx.start{locations = late_wait .. parked_signals}
   end)
 
   teardown(function()
@@ -106,6 +134,17 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
       -- exit code, not ECHILD.
       assert.are.equal("before wait Z\nexit 0\n", body)
     end
+  end)
+
+  it("gives a child none of the worker's signal handlers", function()
+    local body, code = get("/parked_signals")
+    assert.are.equal(200, code, body)
+    local cgt, ign = body:match("^worker (%x+) (%x+)\n")
+    assert.is_string(cgt, body)
+    -- nginx catches signals (and ignores SIGPIPE): the check is not empty
+    assert.are_not.equal("0000000000000000", cgt, body)
+    assert.are_not.equal("0000000000000000", ign, body)
+    assert.matches("\nchild 0000000000000000 0000000000000000\n$", body)
   end)
 
   it("leaves no child behind, and nginx's own reaper never sees one", function()

@@ -508,6 +508,40 @@ describe("linx.process", function()
       assert.are.same({ 0, 1, 2, 3 }, fds, out)
     end)
 
+    it("starts the child with every signal at its default, those its host ignores too", function()
+      -- An ignored signal stays ignored across execve; the workload sets
+      -- back to default what its own status lists as ignored or caught.
+      -- Parked, the child has done it before the release; cat shows that
+      -- it held through execve.
+      local linx_lua = os.getenv("LINX_LUA")
+      if not (linx_lua and S.exists(linx_lua)) then return pending("needs linx-lua") end
+      local out = S.sh(("env --ignore-signal=HUP,PIPE,USR1,RTMIN+3 %s -e '%s' 2>&1"):format(linx_lua, [[
+        local function masks(text) return text:match("\nSigIgn:\t(%x+)") .. " " .. text:match("\nSigCgt:\t(%x+)") end
+        local function status(pid) local f = assert(io.open("/proc/" .. pid .. "/status")) local t = f:read("a") f:close() return t end
+        print("host", masks(status("self")))
+        local p = require "linx.process"
+        local c = assert(p.spawn { argv = { "cat", "/proc/self/status" }, stdout = "pipe" })
+        local parked
+        for _ = 1, 2000 do
+          parked = masks(status(c:host_pid()))
+          if parked == "0000000000000000 0000000000000000" then break end
+        end
+        print("parked", parked)
+        assert(c:proceed())
+        print("exec", masks(c:read("stdout")))
+        print("code", c:wait().code)
+        c:close()]]))
+      -- HUP = 1, USR1 = 10, PIPE = 13, RTMIN+3 = 37: bits 0, 9, 12, 36
+      -- (the low 40 bits: exact in a double on every Lua)
+      local low40 = tonumber(assert(out:match("host\t%x%x%x%x%x%x(%x+) "), out), 16)
+      for _, bit in ipairs { 0, 9, 12, 36 } do
+        assert.are.equal(1, math.floor(low40 / 2 ^ bit) % 2, "host ignores signal " .. (bit + 1))
+      end
+      assert.matches("parked\t0000000000000000 0000000000000000\n", out)
+      assert.matches("exec\t0000000000000000 0000000000000000\n", out)
+      assert.matches("code\t0", out)
+    end)
+
     it("gives the child only its stdio (ls /proc/self/fd)", function()
       -- io.open does not set O_CLOEXEC: a leak would show here
       local leaky = assert(io.open("/proc/self/status", "r"))

@@ -5,6 +5,9 @@
 #ifndef LINX_CHILD_SYS_H
 #define LINX_CHILD_SYS_H
 
+#include "sigstatus.h"
+
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -210,15 +213,44 @@ struct k_sigaction {
     unsigned long mask;
 };
 
+/* The signals that are caught or ignored (SigCgt | SigIgn of our own
+ * status); all of them when that cannot be read. Reading it costs a
+ * few system calls where resetting every signal costs 62. */
+static inline unsigned long long nondefault_signals(void)
+{
+    char text[4096];
+    long fd = RSYS4(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return ~0ULL;
+    size_t len = 0;
+    for (;;) {
+        long r = RSYS3(SYS_read, fd, text + len, sizeof text - len);
+        if (r == -E_INTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (len == sizeof text)
+            break;
+    }
+    rs_close((int)fd);
+    unsigned long long ign, cgt;
+    if (!linx_status_mask(text, len, "SigIgn:\t", &ign) || !linx_status_mask(text, len, "SigCgt:\t", &cgt))
+        return ~0ULL;
+    return ign | cgt;
+}
+
 /* Default disposition for every signal, so no host handler can ever run
- * in a child and it starts as a fresh process would. */
+ * in a child and it starts as a fresh process would. Only the signals
+ * that are not at their default already need the call. */
 static inline void default_signals(void)
 {
     struct k_sigaction dfl;
     zero(&dfl, sizeof dfl);
     dfl.handler = SIG_DFL;
+    unsigned long long todo = nondefault_signals();
     for (int sig = 1; sig <= 64; sig++) {
-        if (sig != SIGKILL && sig != SIGSTOP)
+        if (sig != SIGKILL && sig != SIGSTOP && (todo >> (sig - 1) & 1))
             RSYS4(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     }
 }

@@ -48,5 +48,6 @@ int main(void)
     test_idmap();
     test_subid();
     test_idtrans();
+    test_sigstatus();
     return tap_done();
 }

@@ -18,5 +18,6 @@ void test_errname(void);
 void test_idmap(void);
 void test_subid(void);
 void test_idtrans(void);
+void test_sigstatus(void);
 
 #endif
