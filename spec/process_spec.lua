@@ -789,6 +789,40 @@ describe("linx.process", function()
       end))
     end)
 
+    it("lets the keeper sleep while the workload runs, wait() or not", function()
+      -- The keeper asks whether the host has unpinned only once the
+      -- workload has ended: a wait() that starts meanwhile wakes nobody.
+      -- The host is a linx-lua of its own, driven through its stdio.
+      local linx_lua = os.getenv("LINX_LUA")
+      if not (linx_lua and S.exists(linx_lua)) then return pending("needs linx-lua") end
+      local host = assert(process.spawn { argv = { linx_lua, "-e", [[
+        local c = assert(require("linx.process").spawn { argv = { "sleep", "1" } })
+        assert(c:proceed())
+        io.write("ready\n") io.flush()
+        io.read("l")
+        io.write("code ", c:wait().code, "\n") io.flush()]] }, stdin = "pipe", stdout = "pipe" })
+      assert(host:proceed())
+      local out = ""
+      for _ = 1, 500 do
+        out = out .. (host:read("stdout", 0) or "")
+        if out:find("ready\n", 1, true) then break end
+        os.execute("sleep 0.01")
+      end
+      assert.are.equal("ready\n", out)
+      local keeper = tonumber(S.read_file("/proc/" .. host:host_pid() .. "/task/" .. host:host_pid() .. "/children"))
+      assert.is_number(keeper)
+      local function switches()
+        return tonumber(S.read_file("/proc/" .. keeper .. "/status"):match("\nvoluntary_ctxt_switches:%s*(%d+)"))
+      end
+      local before = switches()
+      assert(host:write("go\n"))
+      os.execute("sleep 0.3") -- the host is in wait() by now
+      assert.are.equal(before, switches())
+      assert.matches("^code 0\n$", host:read("stdout"))
+      assert.are.equal(0, host:wait().code)
+      host:close()
+    end)
+
     it("takes a running child with it when the host dies", function()
       local pid = linx_lua_host([[
         local c = assert(require("linx.process").spawn{argv={"sleep","600"}})

@@ -404,20 +404,19 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     /* Nonblocking reads of our socket: EOF (the host unpinned) vs nothing. */
     RSYS3(SYS_fcntl, keep, F_SETFL, O_NONBLOCK);
 
-    /* Wait for the workload's end, the host's death, or the host's EOF
-     * (it waits for or closes the handle: reap as soon as reported). */
-    int unpinned = 0;
+    /* Wait for the workload's end or the host's death. Whether the host
+     * has unpinned (its EOF: it waits for or closes the handle, so reap as
+     * soon as reported) is asked only then: watching for the EOF would
+     * cost a wakeup while the workload runs. */
     if (hostfd >= 0 && wpidfd >= 0) {
         for (;;) {
-            struct pollfd pf[3] = {{(int)hostfd, 0, 0}, {wpidfd, 0, 0}, {unpinned ? -1 : keep, 0, 0}};
-            if (poll_in(pf, 3) < 0)
+            struct pollfd pf[2] = {{(int)hostfd, 0, 0}, {wpidfd, 0, 0}};
+            if (poll_in(pf, 2) < 0)
                 break; /* cannot watch: wait for the workload below */
             if (pf[0].revents) {
                 kill_and_reap(w); /* the host process is gone */
                 rs_exit(127);
             }
-            if (pf[2].revents && saw_eof(keep))
-                unpinned = 1;
             if (pf[1].revents)
                 break;
         }
@@ -434,6 +433,7 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     m.code = si.si_code;
     m.status = si.si_status;
     if (send_msg(keep, &m, -1, -1) == 0) {
+        int unpinned = saw_eof(keep);
         while (!unpinned) {
             struct pollfd pf[2] = {{(int)hostfd, 0, 0}, {keep, 0, 0}};
             if (poll_in(pf, 2) < 0 || pf[0].revents || (pf[1].revents && saw_eof(keep)))
