@@ -1,12 +1,13 @@
 /* The physical limit for the job linx-lua does, in plain C, and the
  * helpers the benchmark harness needs around it.
  *
- *   baseline cycles N
+ *   baseline cycles N [PROGRAM]
  *       N times: clone(NEWUSER|NEWNS|NEWPID) -> child parks on a pipe ->
  *       write setgroups "deny", uid_map "0 <uid> 1", gid_map "0 <gid> 1" ->
- *       release (close the pipe) -> child execve /bin/true -> waitpid.
+ *       release (close the pipe) -> child execve PROGRAM (default
+ *       /bin/true) -> waitpid.
  *       Nothing else: no pidfd, no death signal, no exec-error pipe.
- *   baseline cycles-vm N
+ *   baseline cycles-vm N [PROGRAM]
  *       the same with CLONE_VM: the child runs on a stack of its own and
  *       shares our memory until execve, so the kernel copies no page
  *       tables and the parent takes no copy-on-write faults afterwards.
@@ -69,6 +70,8 @@ static void write_file(pid_t pid, const char *name, const char *text, size_t len
 
 struct vm_child {
     int rd, wr;
+    const char *program;
+    char *const *argv;
 };
 
 /* The CLONE_VM child: shares our memory, so it only makes raw syscalls
@@ -76,16 +79,15 @@ struct vm_child {
 static int vm_child_main(void *arg)
 {
     const struct vm_child *c = arg;
-    static char *const argv[] = {"true", NULL};
     char byte;
     syscall(SYS_close, c->wr);
     syscall(SYS_read, c->rd, &byte, 1);
-    syscall(SYS_execve, "/bin/true", argv, environ);
+    syscall(SYS_execve, c->program, c->argv, environ);
     syscall(SYS_exit, 127);
     return 127;
 }
 
-static void cycles(long n, int share_vm)
+static void cycles(long n, int share_vm, const char *program)
 {
     size_t stack_size = 64 * 1024;
     char *stack = NULL;
@@ -105,7 +107,7 @@ static void cycles(long n, int share_vm)
             die("pipe2");
         pid_t pid;
         if (share_vm) {
-            struct vm_child c = {p[0], p[1]};
+            struct vm_child c = {p[0], p[1], program, argv};
             /* waitpid below keeps c and the stack alive until the child is gone */
             pid = clone(vm_child_main, stack + stack_size,
                         CLONE_VM | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, &c);
@@ -119,7 +121,7 @@ static void cycles(long n, int share_vm)
             close(p[1]);
             while (read(p[0], &c, 1) < 0 && errno == EINTR)
                 ;
-            execve("/bin/true", argv, environ);
+            execve(program, argv, environ);
             _exit(127);
         }
         close(p[0]);
@@ -257,18 +259,18 @@ static int scale(long k, long m)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && strcmp(argv[1], "cycles") == 0) {
-        cycles(atol(argv[2]), 0);
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "cycles") == 0) {
+        cycles(atol(argv[2]), 0, argc == 4 ? argv[3] : "/bin/true");
         return 0;
     }
-    if (argc >= 3 && strcmp(argv[1], "cycles-vm") == 0) {
-        cycles(atol(argv[2]), 1);
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "cycles-vm") == 0) {
+        cycles(atol(argv[2]), 1, argc == 4 ? argv[3] : "/bin/true");
         return 0;
     }
     if (argc >= 4 && strcmp(argv[1], "park") == 0)
         return park_run(atol(argv[2]), argc - 3, argv + 3);
     if (argc == 4 && strcmp(argv[1], "scale") == 0)
         return scale(atol(argv[2]), atol(argv[3]));
-    fprintf(stderr, "usage: baseline cycles[-vm] N | park M CMD [ARGS...] | scale K M\n");
+    fprintf(stderr, "usage: baseline cycles[-vm] N [PROGRAM] | park M CMD [ARGS...] | scale K M\n");
     return 2;
 }

@@ -6,6 +6,8 @@
 -- With a root filesystem as the second argument, each container also
 -- pivots into it, mounts proc and sets a hostname (the inside steps):
 --   linx-lua cycles.lua N /path/to/rootfs     (it needs /bin/true and /proc)
+-- BENCH_CYCLE_PROGRAM=/path runs that program instead of /bin/true (the
+-- exit0 rows: bench/exit0.c, an exec that costs next to nothing).
 local process = require "linx.process"
 local user = require "linxuser"
 
@@ -19,7 +21,8 @@ local uid = tonumber(status:match("\nUid:%s*(%d+)"))
 local gid = tonumber(status:match("\nGid:%s*(%d+)"))
 
 -- Built once and reused, as a script doing this in a loop would.
-local spawn_opts = {argv = {"/bin/true"}, namespaces = {"user", "mount", "pid"}}
+local program = os.getenv("BENCH_CYCLE_PROGRAM") or "/bin/true"
+local spawn_opts = {argv = {program}, namespaces = {"user", "mount", "pid"}}
 if rootfs then
     spawn_opts.namespaces = {"user", "mount", "pid", "uts"}
     spawn_opts.inside = {root = rootfs, mounts = {{type = "proc", target = "/proc"}}, hostname = "bench"}
