@@ -517,7 +517,7 @@ describe("linx.process", function()
       if not (linx_lua and S.exists(linx_lua)) then return pending("needs linx-lua") end
       local out = S.sh(("env --ignore-signal=HUP,PIPE,USR1,RTMIN+3 %s -e '%s' 2>&1"):format(linx_lua, [[
         local function masks(text) return text:match("\nSigIgn:\t(%x+)") .. " " .. text:match("\nSigCgt:\t(%x+)") end
-        local function status(pid) local f = assert(io.open("/proc/" .. pid .. "/status")) local t = f:read("a") f:close() return t end
+        local function status(pid) local f = assert(io.open("/proc/" .. pid .. "/status")) local t = f:read("*a") f:close() return t end
         print("host", masks(status("self")))
         local p = require "linx.process"
         local c = assert(p.spawn { argv = { "cat", "/proc/self/status" }, stdout = "pipe" })
@@ -799,7 +799,7 @@ describe("linx.process", function()
         local c = assert(require("linx.process").spawn { argv = { "sleep", "1" } })
         assert(c:proceed())
         io.write("ready\n") io.flush()
-        io.read("l")
+        io.read("*l")
         io.write("code ", c:wait().code, "\n") io.flush()]] }, stdin = "pipe", stdout = "pipe" })
       assert(host:proceed())
       local out = ""
