@@ -148,6 +148,37 @@ describe("the go-between on a copy of the host (LINX_PROCESS_NO_CLONE_VM=1)", fu
   end)
 end)
 
+describe("a helper's signals", function()
+  -- The host ignores four signals (HUP, USR1, PIPE, RTMIN+3: an ignored
+  -- signal survives execve); each fake helper records the masks its
+  -- program starts with. The shell keeps what was ignored on entry, so
+  -- what grep shows is what the helper was given (a caught signal cannot
+  -- outlive execve: grep's SigCgt is grep's own).
+  for _, path in ipairs { { "", "sharing memory" }, { "LINX_PROCESS_NO_CLONE_VM=1", "copying" } } do
+    it("starts with every signal at its default and none blocked (" .. path[2] .. ")", function()
+      local u = script("sig-newuidmap", ("exec grep -E '^Sig(Blk|Ign)' /proc/self/status > %s/sig-u"):format(dir))
+      local g = script("sig-newgidmap", ("exec grep -E '^Sig(Blk|Ign)' /proc/self/status > %s/sig-g"):format(dir))
+      os.remove(dir .. "/sig-u")
+      os.remove(dir .. "/sig-g")
+      with_target(function(pid)
+        local r = child(path[1] .. " --ignore-signal=HUP,PIPE,USR1,RTMIN+3", pid, u, g)
+        assert.is_true(r.ok, r.err and r.err.text)
+        assert_clean(r)
+      end)
+      for _, f in ipairs { "sig-u", "sig-g" } do
+        local text = assert(read(dir .. "/" .. f), "no masks from " .. f)
+        assert.are.equal("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n", text)
+      end
+    end)
+  end
+
+  it("would show an ignored signal (the check above can fail)", function()
+    local u = script("sig-control", ("exec grep -E '^SigIgn' /proc/self/status > %s/sig-c"):format(dir))
+    S.sh(("env --ignore-signal=HUP,PIPE,USR1,RTMIN+3 %s"):format(u))
+    assert.are_not.equal("SigIgn:\t0000000000000000\n", read(dir .. "/sig-c"))
+  end)
+end)
+
 describe("a helper that never exits", function()
   it("is killed and reaped at LINX_HELPER_TIMEOUT: kind helper, reason timeout", function()
     local u = script("hang-newuidmap", ("echo $$ > %s/hang.pid; exec sleep 1000"):format(dir))
