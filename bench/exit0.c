@@ -1,5 +1,5 @@
 /* The cheapest program to exec: no libc, no dynamic loader, one page of
- * code that exits 0. bench/run's static rows run it, so a cycle around it
+ * code that exits 0. bench/run's exit0 rows run it, so a cycle around it
  * is the namespaces and the hand-offs between processes, not the exec.
  * Built with -static -nostdlib; other architectures skip those rows. */
 #if defined(__x86_64__)
