@@ -1,0 +1,15 @@
+/* spawn's inside.mounts and inside.root: reading and checking the mount
+ * plan in the host, before any child exists (src/spawn_mounts.c). */
+#ifndef LINX_SPAWN_MOUNTS_H
+#define LINX_SPAWN_MOUNTS_H
+
+#include "compat.h"
+#include "protocol.h"
+
+/* The n entries of the list at index ms (inside.mounts, read raw) into
+ * in->mounts; every string and array is anchored in the table at anchor.
+ * flags: the CLONE_NEW* of the spawn. Returns 0, or pushes nil, err
+ * (bad_option naming the field) and returns 2. */
+int linx_spawn_mounts(lua_State *L, int ms, size_t n, unsigned long flags, int anchor, struct inside *in);
+
+#endif
