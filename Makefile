@@ -50,17 +50,20 @@ CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-bui
 # Three units (the keeper and workload, the inside steps, a map helper's
 # go-between), linked into one relocatable object that tools/child-check
 # inspects whole.
-CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h
+CHILD_HDRS := src/child.h src/child_inside.h src/child_mounts.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
 $(BUILD)/child_inside.o: src/child_inside.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_inside.c
+$(BUILD)/child_mounts.o: src/child_mounts.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_mounts.c
 $(BUILD)/child_helper.o: src/child_helper.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_helper.c
-$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o
+$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_mounts.o $(BUILD)/child_helper.o
 	$(CC) -r -nostdlib -o $@ $^
 
 LIB_USER := $(BUILD)/linxuser.so

@@ -95,8 +95,8 @@ describe("inside steps", function()
         "inside.mounts[2].type", "missing" },
       { "type unknown", { inside = { mounts = { { type = "proc", target = "/proc" }, { type = "nfs", target = "/x" } } } },
         "inside.mounts[2].type", "unknown" },
-      { "unknown key in an entry", { inside = { mounts = { { type = "tmpfs", target = "/t", mode = "ro" } } } },
-        "inside.mounts[1].mode", "unknown_option" },
+      { "unknown key in an entry", { inside = { mounts = { { type = "tmpfs", target = "/t", flags = "ro" } } } },
+        "inside.mounts[1].flags", "unknown_option" },
       { "target missing", { inside = { mounts = { { type = "proc" } } } }, "inside.mounts[1].target", "missing" },
       { "target relative", { inside = { mounts = { { type = "proc", target = "proc" } } } },
         "inside.mounts[1].target", "not_absolute" },
@@ -207,7 +207,8 @@ describe("inside steps", function()
       local out, code = run { argv = { "sh", "-c", script },
                               inside = { mounts = { { type = "dev", target = dir } } } }
       assert.are.equal(0, code)
-      assert.are.equal("fd\nfull\nnull\nrandom\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n 00 00 00\n", out)
+      assert.are.equal("fd\nfull\nnull\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n 00 00 00\n",
+                       out)
     end)
 
     it("pivots into a root and enters cwd inside it", function()
@@ -275,7 +276,7 @@ describe("inside steps", function()
                                                     { type = "tmpfs", target = "/tmp" } },
                                          uid = 0, gid = 0, no_new_privs = true } }
       assert.are.equal(0, code)
-      assert.are.equal("box\n0\nsh\n10\ntmpfs\n/tmp\ninside the root\n", out)
+      assert.are.equal("box\n0\nsh\n13\ntmpfs\n/tmp\ninside the root\n", out)
     end)
   end)
 
@@ -290,10 +291,10 @@ describe("inside steps", function()
       assert.truthy(tostring(err):find("^mount failed on " .. scratch:gsub("%p", "%%%0") .. "/missing: ENOENT"))
     end)
 
-    it("joins mount targets to the root", function()
+    it("looks mount targets up inside the root, and names them as the container sees them", function()
       local err = fails { argv = { "true" },
                           inside = { root = root .. "/", mounts = { { type = "proc", target = "/nope" } } } }
-      assert.are.same({ "mount", "ENOENT", 1, root .. "/nope" }, { err.operation, err.errno, err.step, err.path })
+      assert.are.same({ "mount", "ENOENT", 1, "/nope" }, { err.operation, err.errno, err.step, err.path })
     end)
 
     it("names a bind's missing source", function()

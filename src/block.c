@@ -101,7 +101,9 @@ static size_t inside_strs(const struct inside *in, int *err)
         n = add_len(n, m->target, err);
         if (m->source != NULL)
             n = add_len(n, m->source, err);
-        if (m->data != NULL)
+        if (m->data != NULL && m->kind == INSIDE_FILE)
+            n += ALIGN8((size_t)m->len + 1); /* bytes, NULs among them; spawn caps len */
+        else if (m->data != NULL)
             n = add_len(n, m->data, err);
     }
     if (in->root != NULL)
@@ -123,6 +125,12 @@ static void inside_copy(struct inside *dst, const struct inside *src, char **arr
         m[i].target = put_str(str, src->mounts[i].target);
         m[i].source = src->mounts[i].source != NULL ? put_str(str, src->mounts[i].source) : NULL;
         m[i].data = src->mounts[i].data != NULL ? put_str(str, src->mounts[i].data) : NULL;
+        if (m[i].data != NULL && m[i].kind == INSIDE_FILE) { /* put_str stopped at the first NUL */
+            *str = (char *)m[i].data;
+            memcpy(*str, src->mounts[i].data, (size_t)m[i].len);
+            (*str)[m[i].len] = '\0';
+            *str += ALIGN8((size_t)m[i].len + 1);
+        }
     }
     dst->mounts = src->nmounts > 0 ? m : NULL;
     if (src->ngroups > 0) {

@@ -79,6 +79,10 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
+    case STAGE_MKDIR: return "mkdir";
+    case STAGE_SYMLINK: return "symlink";
+    case STAGE_OPEN: return "open";
+    case STAGE_WRITE: return "write";
     default: return "spawn";
     }
 }
@@ -240,6 +244,10 @@ static const char *step_path(const struct handle *h, const struct msg *rep, char
     case STAGE_EXEC: return h->argv0;
     case STAGE_ROOT:
     case STAGE_MOUNT:
+    case STAGE_MKDIR:
+    case STAGE_SYMLINK:
+    case STAGE_OPEN:
+    case STAGE_WRITE:
         if (rep->detail == FAIL_SLASH)
             return "/";
         if (in == NULL)
@@ -271,10 +279,18 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
     case STAGE_MOUNT:
         if (e == ENOENT || e == ENOTDIR)
             return rep->detail == FAIL_SOURCE ? "the bind's source does not exist"
-                                              : "the mount point does not exist (with root, it is looked up inside the new root)";
+                                              : "the mount point does not exist (looked up inside the new root, as the container sees it)";
         if (e == EPERM)
             return "mounting needs \"mount\" (and, unprivileged, \"user\") in namespaces; proc also \"pid\"";
         return NULL;
+    case STAGE_MKDIR:
+    case STAGE_SYMLINK:
+    case STAGE_OPEN:
+        if (e == ENOENT || e == ENOTDIR)
+            return "the parent directory does not exist (looked up inside the new root)";
+        if (e == EEXIST)
+            return "the path exists already (a \"file\" or \"symlink\" never replaces one)";
+        return e == EROFS ? "the parent is read-only: create it on a tmpfs (or a writable root)" : NULL;
     case STAGE_ROOT:
         if (e == ENOENT || e == ENOTDIR)
             return "root must be an existing directory";
@@ -338,7 +354,7 @@ static int m_proceed(lua_State *L)
     int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep));
     lua_pushstring(L, what);
     lua_setfield(L, -3, "stage");
-    if (rep.stage == STAGE_MOUNT && rep.step > 0) {
+    if ((rep.stage == STAGE_MOUNT || (rep.stage >= STAGE_MKDIR && rep.stage <= STAGE_WRITE)) && rep.step > 0) {
         lua_pushinteger(L, rep.step);
         lua_setfield(L, -3, "step");
     }

@@ -35,6 +35,11 @@ enum stage {
     STAGE_MOUNT,      /* msg.step: the mount (1-based), msg.detail: which path */
     STAGE_ROOT,       /* pivot_root and what it needs (bind, umount2, chdir) */
     STAGE_HOSTNAME, STAGE_SETGROUPS, STAGE_SETRESGID, STAGE_SETRESUID, STAGE_PRCTL,
+    /* more of the mount plan (msg.step and msg.detail as STAGE_MOUNT) */
+    STAGE_MKDIR,      /* a "dir" entry (or a parent of it) */
+    STAGE_SYMLINK,    /* a "symlink" entry */
+    STAGE_OPEN,       /* a "file" entry: creating it */
+    STAGE_WRITE,      /* a "file" entry: writing its data */
 };
 
 /* MSG_FAILED's detail for STAGE_MOUNT and STAGE_ROOT: the path that failed. */
@@ -61,12 +66,23 @@ struct msg {
 };
 
 /* The inside steps (spawn's opts.inside), as the workload reads them.
- * Paths are final: a mount target is already joined to the root. */
-enum inside_mount_kind { INSIDE_PROC, INSIDE_TMPFS, INSIDE_BIND, INSIDE_DEV };
+ * A mount target is the path as the container sees it (normal form,
+ * checked by spawn): the workload resolves it inside the new root. */
+enum inside_mount_kind {
+    INSIDE_PROC, INSIDE_TMPFS, INSIDE_BIND, INSIDE_DEV,
+    INSIDE_DIR, INSIDE_SYMLINK, INSIDE_FILE, INSIDE_REMOUNT, INSIDE_MQUEUE, INSIDE_DEVPTS, INSIDE_OVERLAY,
+};
 
-/* What a "dev" mount binds from the host's /dev, in this order. */
-#define INSIDE_DEV_NAMES {"null", "zero", "full", "random", "urandom", "tty"}
-#define INSIDE_DEV_COUNT 6
+/* What a "dev" mount binds from the host's /dev, in this order (the
+ * first INSIDE_DEV_NODES), then what it makes of its own. */
+#define INSIDE_DEV_NAMES {"null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm"}
+#define INSIDE_DEV_COUNT 9
+#define INSIDE_DEV_NODES 6
+/* inside_mount.flags and inside.root_flags */
+#define INSIDE_F_TRY 1    /* bind: a missing source skips the entry */
+#define INSIDE_F_DEV 2    /* bind, root: device nodes usable (no nodev) */
+#define INSIDE_F_SUID 4   /* bind, root: setuid honoured (no nosuid) */
+#define INSIDE_F_RDONLY 8 /* root: read-only */
 /* Longest path a mount target may have (room for "/urandom" after it). */
 #define INSIDE_PATH_MAX 4000
 
@@ -75,7 +91,10 @@ struct inside_mount {
     int32_t readonly;
     const char *source; /* bind: the host path; else NULL */
     const char *target;
-    const char *data;   /* proc/tmpfs options, or NULL */
+    const char *data;   /* proc/tmpfs/devpts/overlay options, or NULL; file: its bytes */
+    int32_t mode;       /* dir, file: permission bits */
+    int32_t flags;      /* INSIDE_F_* */
+    uint32_t len;       /* file: bytes at data */
 };
 
 struct inside {
@@ -87,6 +106,7 @@ struct inside {
     const char *hostname; /* NULL: leave it */
     int64_t gid, uid;     /* -1: leave it */
     int32_t no_new_privs;
+    int32_t root_flags;   /* INSIDE_F_RDONLY, _SUID, _DEV */
 };
 
 /* opts.fds: at most this many extra descriptors. */

@@ -274,6 +274,7 @@ static int get_id(lua_State *L, int idx, int64_t *out)
 
 /* A path option: a non-empty absolute string without NUL, short enough to
  * have a device name appended. Returns NULL and the reason. */
+__attribute__((unused)) /* inside.root moved to spawn_mounts.c; kept for other path options */
 static const char *check_path(lua_State *L, int idx, const char **reason)
 {
     if (lua_type(L, idx) != LUA_TSTRING) {
@@ -324,7 +325,7 @@ static int get_list(lua_State *L, int t, const char *key, const char *field, siz
 static int get_mounts(lua_State *L, int t, unsigned long flags, int anchor, struct inside *in)
 {
     size_t n;
-    if (get_list(L, t, "mounts", "inside.mounts", LINX_MAX_FDS, &n))
+    if (get_list(L, t, "mounts", "inside.mounts", INSIDE_MAX_MOUNTS, &n))
         return 2;
     int ms = lua_gettop(L);
     if (n > 0 && !(flags & CLONE_NEWNS))
@@ -375,16 +376,12 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
     luaL_checkstack(L, 24, NULL);
     lua_newtable(L); /* anchors every string and array the children's block is built from */
     int anchor = lua_gettop(L);
-    const char *why;
 
     if (get_field(L, t, "root", "inside.root"))
         return 2;
     if (!lua_isnil(L, -1)) {
-        if ((in->root = check_path(L, -1, &why)) == NULL)
-            return linx_bad_option(L, "spawn", "inside.root", why, -1, 0);
-        if (!(flags & CLONE_NEWNS))
-            return linx_bad_option(L, "spawn", "inside.root", "needs_mount_namespace", 0, 0);
-        anchor_top(L, anchor);
+        if (linx_spawn_root(L, flags, anchor, in))
+            return 2;
     } else {
         lua_pop(L, 1);
     }
