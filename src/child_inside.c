@@ -22,8 +22,14 @@ static int failed(struct inside_fail *f, int stage, long r, int step, int detail
 int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f)
 {
     long r;
-    if ((in->nmounts > 0 || in->root != NULL) && linx_mounts_run(in, f) < 0)
+    struct mount_fail mf;
+    if ((in->nmounts > 0 || in->root != NULL) && linx_mounts_run(in, &mf) < 0) {
+        f->stage = mf.stage;
+        f->err = mf.err;
+        f->step = mf.step;
+        f->detail = mf.detail;
         return -1;
+    }
     if (in->hostname != NULL && (r = RSYS2(SYS_sethostname, in->hostname, str_len(in->hostname))) < 0)
         return failed(f, STAGE_HOSTNAME, r, 0, 0);
     if (in->ngroups >= 0 && (r = RSYS2(SYS_setgroups, in->ngroups, in->groups)) < 0)

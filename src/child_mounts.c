@@ -334,7 +334,7 @@ static long mount_one(int rootfd, const struct inside_mount *m, int *stage, int 
     return r;
 }
 
-static int failed(struct inside_fail *f, int stage, long r, int step, int detail)
+static int failed(struct mount_fail *f, int stage, long r, int step, int detail)
 {
     f->stage = stage;
     f->err = (int)-r;
@@ -370,7 +370,7 @@ static long bind_root(const struct inside *in)
  * a fully visible proc already in the mount namespace (the host's, until
  * the old root is detached). The tree is made private first, so nothing
  * propagates to the mount namespace we came from. */
-int linx_mounts_run(const struct inside *in, struct inside_fail *f)
+int linx_mounts_run(const struct inside *in, struct mount_fail *f)
 {
     long r = RSYS5(SYS_mount, "none", "/", NULL, LX_REC | LX_PRIVATE, NULL);
     if (r < 0)

@@ -138,8 +138,10 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt="inherit"] string opts.stderr `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt] table opts.fds `{[3] = file_or_fd, ...}`: extra descriptors the child gets at those numbers (Lua files or fd numbers); every other fd above 2 is closed
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
-`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
-`root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
+`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`;
+also `"dir"`, `"symlink"`, `"file"`, `"remount"`, `"mqueue"`, `"devpts"`, `"overlay"`: README "The mount plan"),
+`root = path` or `{path =, readonly =, suid =, dev =}` (bind, `nosuid,nodev` by default, `pivot_root`, detach the
+old root; needs `"mount"`), `hostname =` (needs `"uts"`),
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
 @treturn[1] Handle the parked child
 @return[2] `nil`
