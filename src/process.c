@@ -284,6 +284,8 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
                                               : "the mount point does not exist (looked up inside the new root, as the container sees it)";
         if (e == EPERM)
             return "mounting needs \"mount\" (and, unprivileged, \"user\") in namespaces; proc also \"pid\"";
+        if (e == ENOSYS)
+            return "the mount plan needs Linux 5.12 (open_tree, fsmount, mount_setattr; openat2 5.6)";
         return NULL;
     case STAGE_MKDIR:
     case STAGE_SYMLINK:
