@@ -214,15 +214,22 @@ describe("mount plan", function()
         assert.are.equal("8\n600\ntwo\n", out:gsub(" ", ""))
       end)
 
-      it("file: from a host path and from a Lua file", function()
+      it("file: from a host path, a Lua file and an fd number, read by spawn", function()
         local src = scratch .. "/file-src"
         S.write_file(src, "from the host\n")
         local fh = assert(io.open(src))
-        local out = run(("cat %s/p %s/h; stat -c %%a %s/p"):format(base, base, base),
+        local fd_src = scratch .. "/fd-src"
+        S.write_file(fd_src, "through an fd\n")
+        local fd = assert(io.open(fd_src))
+        local num = tonumber(S.sh("ls -l /proc/" .. S.self_pid() .. "/fd"):match("(%d+) %-> " .. fd_src:gsub("%p", "%%%0")))
+        assert.is_number(num)
+        local out = run(("cat %s/p %s/h %s/n; stat -c %%a %s/p"):format(base, base, base, base),
                         plan { { type = "file", target = base .. "/p", source = src },
-                               { type = "file", target = base .. "/h", source = fh } })
+                               { type = "file", target = base .. "/h", source = fh },
+                               { type = "file", target = base .. "/n", source = num } })
         fh:close()
-        assert.are.equal("from the host\nfrom the host\n644\n", out)
+        fd:close()
+        assert.are.equal("from the host\nfrom the host\nthrough an fd\n644\n", out)
       end)
 
       it("remount: read-only on a mount made earlier", function()
