@@ -104,6 +104,24 @@ describe("mount plan", function()
       rm(r)
     end)
 
+    it("a tmpfs on / covers the root: later targets and the pivot go into it (bwrap's --tmpfs /)", function()
+      local c = assert(process.spawn { argv = { "/bin/sh", "-c", "echo /*; test -e /marker || echo covered" },
+                                       stdout = "pipe", namespaces = NS,
+                                       inside = { root = root,
+                                                  mounts = { { type = "tmpfs", target = "/" },
+                                                             { type = "dir", target = "/bin" },
+                                                             { type = "file", target = "/bin/sh", data = "" },
+                                                             { type = "bind", source = "/bin/busybox", target = "/bin/sh",
+                                                               readonly = true } } } })
+      assert(user.setup_maps(c, own))
+      local ok, err = c:proceed()
+      assert(ok, tostring(err))
+      assert.are.equal("/bin\ncovered\n", c:read("stdout"))
+      assert.are.equal(0, c:wait().code)
+      c:close()
+      assert.is_string(S.read_file(root .. "/bin/sh")) -- the rootfs below is untouched
+    end)
+
     it("cwd is entered after the pivot: a link in the rootfs leads inside the root", function()
       local r = rootfs()
       assert(os.execute("ln -s /opt " .. r .. "/mnt"))

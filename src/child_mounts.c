@@ -117,7 +117,7 @@ static long mount_fs(int tfd, const char *fs, const char *opts, unsigned attrs, 
  * at shm, and the fd links. The host's nodes are cloned before the tmpfs
  * covers anything, so a "dev" at /dev binds the host's devices, not its
  * own placeholders. *detail says which path failed. */
-static long mount_dev(int tfd, int readonly, int *detail)
+static long mount_dev(int tfd, int readonly, int *detail, long *top)
 {
     static const char *const names[INSIDE_DEV_COUNT] = INSIDE_DEV_NAMES;
     static const char *const links[5][2] = {
@@ -180,14 +180,16 @@ static long mount_dev(int tfd, int readonly, int *detail)
 out:
     for (int i = 0; i < k; i++)
         rs_close((int)nodes[i]);
-    if (dfd >= 0)
+    if (dfd >= 0 && r >= 0 && top != NULL)
+        *top = dfd;
+    else if (dfd >= 0)
         rs_close((int)dfd);
     return r;
 }
 
 /* A bind: the source's tree cloned, its attributes set while it is still
  * detached (read-only, nosuid, nodev), then moved onto the target. */
-static long mount_bind(const struct inside_mount *m, int tfd, int *detail)
+static long mount_bind(const struct inside_mount *m, int tfd, int *detail, long *top)
 {
     long tree = RSYS3(SYS_open_tree, AT_FDCWD, m->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (tree < 0) {
@@ -199,7 +201,10 @@ static long mount_bind(const struct inside_mount *m, int tfd, int *detail)
     long r = mount_attr((int)tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set);
     if (r >= 0)
         r = attach((int)tree, tfd);
-    rs_close((int)tree);
+    if (r >= 0 && top != NULL)
+        *top = tree; /* now the attached mount itself */
+    else
+        rs_close((int)tree);
     return r;
 }
 
@@ -268,8 +273,10 @@ static long make_file(int rootfd, const struct inside_mount *m, int *stage)
     return r;
 }
 
-/* One of inside.mounts, its target resolved from rootfd. */
-static long mount_one(int rootfd, const struct inside_mount *m, int *stage, int *detail)
+/* One of inside.mounts, its target resolved from rootfd. top: NULL, or
+ * where the new mount's descriptor goes (a mount on the root itself,
+ * which later targets and the pivot must see). */
+static long mount_one(int rootfd, const struct inside_mount *m, int *stage, int *detail, long *top)
 {
     unsigned ro = m->readonly ? MOUNT_ATTR_RDONLY : 0;
     long r;
@@ -302,27 +309,27 @@ static long mount_one(int rootfd, const struct inside_mount *m, int *stage, int 
     }
     switch (m->kind) {
     case INSIDE_PROC:
-        r = mount_fs((int)tfd, "proc", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | ro, NULL);
+        r = mount_fs((int)tfd, "proc", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | ro, top);
         break;
     case INSIDE_TMPFS:
-        r = mount_fs((int)tfd, "tmpfs", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ro, NULL);
+        r = mount_fs((int)tfd, "tmpfs", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ro, top);
         break;
     case INSIDE_MQUEUE:
-        r = mount_fs((int)tfd, "mqueue", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | ro, NULL);
+        r = mount_fs((int)tfd, "mqueue", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | ro, top);
         break;
     case INSIDE_DEVPTS:
-        r = mount_fs((int)tfd, "devpts", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | ro, NULL);
+        r = mount_fs((int)tfd, "devpts", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | ro, top);
         break;
     case INSIDE_OVERLAY:
-        r = mount_fs((int)tfd, "overlay", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ro, NULL);
+        r = mount_fs((int)tfd, "overlay", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ro, top);
         break;
     case INSIDE_BIND:
-        r = mount_bind(m, (int)tfd, detail);
+        r = mount_bind(m, (int)tfd, detail, top);
         if (r == -E_NOENT && *detail == FAIL_SOURCE && (m->flags & INSIDE_F_TRY))
             r = 0; /* try: a missing source skips the entry */
         break;
     case INSIDE_DEV:
-        r = mount_dev((int)tfd, m->readonly, detail);
+        r = mount_dev((int)tfd, m->readonly, detail, top);
         break;
     case INSIDE_REMOUNT:
         r = mount_attr((int)tfd, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY);
@@ -380,9 +387,19 @@ int linx_mounts_run(const struct inside *in, struct mount_fail *f)
         return failed(f, in->root != NULL ? STAGE_ROOT : STAGE_MOUNT, rootfd, 0, FAIL_TARGET);
     for (int32_t i = 0; i < in->nmounts; i++) {
         int stage, detail;
-        if ((r = mount_one((int)rootfd, &in->mounts[i], &stage, &detail)) < 0) {
+        const struct inside_mount *m = &in->mounts[i];
+        /* A mount on the root itself (bwrap's --tmpfs /) covers it: later
+         * targets are resolved in it, and the pivot enters it. Without a
+         * root the workload keeps its own "/" whatever is stacked there. */
+        long top = -1;
+        int on_root = in->root != NULL && m->target[0] == '/' && m->target[1] == '\0';
+        if ((r = mount_one((int)rootfd, m, &stage, &detail, on_root ? &top : NULL)) < 0) {
             rs_close((int)rootfd);
             return failed(f, stage, r, (int)i + 1, detail);
+        }
+        if (top >= 0) {
+            rs_close((int)rootfd);
+            rootfd = top;
         }
     }
     if (in->root == NULL) {
