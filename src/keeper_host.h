@@ -7,6 +7,7 @@
 
 #include "block.h"
 #include "handle.h"
+#include "hostutil.h" /* linx_close_fd */
 #include "spawn_opts.h"
 
 #include <stddef.h>
@@ -107,7 +108,6 @@ void linx_handle_left_memory(struct handle *h);
 
 void linx_outbuf_free(struct outbuf *b);
 int linx_outbuf_append(struct outbuf *b, const char *data, size_t n);
-void linx_close_fd(int *fd);
 /* Is fd readable now (a poll that does not wait)? 1, 0 (also for fd < 0),
  * or -errno. */
 int linx_fd_ready(int fd);

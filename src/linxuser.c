@@ -252,7 +252,7 @@ static int l_map(lua_State *L)
                 lua_pushvalue(L, k);
                 lua_rawseti(L, -2, k);
             }
-            return lmaps_bad_map(L, "map", "bad_entry", 1, lua_gettop(L));
+            return linx_bad_map(L, "map", "bad_entry", 1, lua_gettop(L));
         }
     }
     e.inside = f[0];
@@ -265,7 +265,7 @@ static int l_map(lua_State *L)
             lua_pushvalue(L, k);
             lua_rawseti(L, -2, k);
         }
-        return lmaps_bad_map(L, "map", idmap_reason_name(p.reason), 1, lua_gettop(L));
+        return linx_bad_map(L, "map", idmap_reason_name(p.reason), 1, lua_gettop(L));
     }
     lmaps_push_map(L, &e);
     return 1;
@@ -366,7 +366,7 @@ static int write_map(lua_State *L, const char *op, const struct procfs_target *t
     char text[IDMAP_MAX_TEXT];
     long len = idmap_render(entries, count, text, sizeof text);
     if (len < 0) /* validated already: cannot happen, but never write half */
-        return lmaps_bad_map(L, op, "too_long", 0, 0);
+        return linx_bad_map(L, op, "too_long", 0, 0);
     int err = procfs_write_once(t, map_file(kind), text, (size_t)len);
     if (err != 0)
         return os_error(L, op, t, map_file(kind), err);

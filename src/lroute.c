@@ -91,18 +91,18 @@ int lroute_read(lua_State *L, int opts, struct lroute *route)
         else if (strcmp(v, "never") == 0)
             route->mode = LROUTE_NEVER;
         else
-            return lmaps_bad_option(L, op, "invalid", "helper", top + 1);
+            return linx_bad_option(L, op, "helper", "invalid", top + 1, 0);
     }
     for (int i = 2; i <= 3; i++) {
         if (lua_isnil(L, top + i))
             continue;
         if (lua_type(L, top + i) != LUA_TSTRING)
-            return lmaps_bad_option(L, op, "not_a_string", keys[i - 1], top + i);
+            return linx_bad_option(L, op, keys[i - 1], "not_a_string", top + i, 0);
         /* exec would take the name only up to a NUL: another program */
         size_t len;
         const char *name = lua_tolstring(L, top + i, &len);
         if (strlen(name) != len)
-            return lmaps_bad_option(L, op, "contains_nul", keys[i - 1], top + i);
+            return linx_bad_option(L, op, keys[i - 1], "contains_nul", top + i, 0);
     }
     route->uname = lua_isnil(L, top + 2) ? "newuidmap" : lua_tostring(L, top + 2);
     route->gname = lua_isnil(L, top + 3) ? "newgidmap" : lua_tostring(L, top + 3);

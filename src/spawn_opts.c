@@ -16,27 +16,6 @@
 #define CLONE_NEWCGROUP 0x02000000
 #endif
 
-/* nil, {kind="bad_option", operation=op, field=, reason=[, value=][, index=]} */
-int linx_bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
-                    lua_Integer index)
-{
-    if (value_idx < 0)
-        value_idx = lua_gettop(L) + value_idx + 1; /* lua_absindex is 5.2+ */
-    linx_error_new(L, "bad_option", op);
-    linx_error_setstr(L, "field", field);
-    linx_error_setstr(L, "reason", reason);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    if (index > 0)
-        linx_error_setint(L, "index", index);
-    linx_error_return(L);
-    return 2; /* nil, err: visibly non-zero, so callers' "r != 0" paths are clear to analyzers */
-}
-
-
-
 #define NS_COUNT 7
 static const struct {
     const char *name;
