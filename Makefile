@@ -35,8 +35,9 @@ CORE_SRC := src/idmap.c src/decimal.c src/procfs.c src/lerror.c src/errname.c
 # linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
 IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelper.c
 # The module on top; linxuser.c and linxuser_ids.c side by side (never
-# calling each other); lmaps.c below both (spec/layers_spec.lua).
-USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
+# calling each other); lmaps.c below both (spec/layers_spec.lua); ltarget.c
+# (a verb's target) below linxuser.c and lroute.c (setup_maps).
+USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c src/ltarget.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c
 HEADERS := $(wildcard src/*.h)
 
