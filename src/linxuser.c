@@ -265,6 +265,34 @@ Read the target's gid map; as `read_uid_map`.
 static int l_read_uid_map(lua_State *L) { return read_map(L, UID_MAP); }
 static int l_read_gid_map(lua_State *L) { return read_map(L, GID_MAP); }
 
+/* ---- setup_maps: lroute.c ---------------------------------------------- */
+
+/***
+The whole sequence: `deny_setgroups`, `set_uid_map`, `set_gid_map`.
+Both maps and the options are checked before the first write, so a bad gid
+map never leaves a written uid map behind. On a kernel refusal it stops and
+returns that step's error (earlier steps cannot be undone: write-once).
+The options table is read normally, so an `__index` of defaults works.
+@function setup_maps
+@tparam int|userdata target host pid or `linx.process` handle
+@tparam table opts
+@tparam {Map,...} opts.uid the uid map (required)
+@tparam {Map,...} opts.gid the gid map (required)
+@tparam[opt="deny"] string opts.setgroups `"deny"`, or `"skip"` to leave setgroups alone
+(through newgidmap, `"skip"` lets the helper decide: it denies unless a subgid range is mapped)
+@tparam[opt="auto"] string opts.helper `"auto"`: write procfs directly when the kernel will
+take it from this process (CAP_SETUID/CAP_SETGID, or the one own-id line of length 1, for
+the gid map once setgroups is deny), else run newuidmap/newgidmap;
+`"always"`: always the helpers; `"never"`: always procfs (a gid map the kernel would refuse
+after the uid map is written is refused before the first write, kind `helper`, reason `never`)
+@tparam[opt="newuidmap"] string opts.newuidmap helper name (searched in PATH) or path
+@tparam[opt="newgidmap"] string opts.newgidmap helper name (searched in PATH) or path
+@treturn[1] boolean `true`
+@return[2] `nil`
+@treturn[2] Error what went wrong (`field` says which map, for `bad_map`)
+@treturn[2] ?int errno, when the kernel refused
+@usage assert(user.setup_maps(child, {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}))
+*/
 /* ---- registration ----------------------------------------------------- */
 
 static const luaL_Reg maps_verbs[] = {

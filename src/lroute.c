@@ -3,9 +3,6 @@
  * need, resolve the target (ltarget.c: the one prologue and liveness
  * check), plan each map's route (procfs directly, or the setuid
  * newuidmap/newgidmap helpers, found before the first write), write. */
-/***
-@submodule linxuser
-*/
 #include "lroute.h"
 
 #include "idhelper.h"
@@ -164,9 +161,22 @@ static int may_write(const struct setup *s, enum map_kind k, int needs_deny)
     return has_cap(k == UID_MAP ? CAP_SETUID : CAP_SETGID);
 }
 
-/* Helper runs' scratch: one struct run per map. */
-struct run;
-static size_t scratch_size(void);
+/* One helper's run on the way: its argument vector and result. */
+struct run {
+    const char *path;
+    struct idhelper_result *res;
+    struct idhelper_proc proc;
+    int started;
+    char *argv[IDHELPER_MAX_ARGS];
+    char text[IDHELPER_ARGTEXT];
+    struct idhelper_result result;
+};
+
+/* The scratch reserve makes: one run per map, by enum map_kind. */
+static size_t scratch_size(void)
+{
+    return 2 * sizeof(struct run);
+}
 
 /* The last Lua step, before the target is resolved. */
 static void reserve(lua_State *L, struct setup *s)
@@ -280,22 +290,6 @@ static const char *helper_hint(const char *out)
     if (strstr(out, "user name") != NULL)
         return "the caller's uid has no passwd entry";
     return NULL;
-}
-
-/* One helper's run on the way: its argument vector and result. */
-struct run {
-    const char *path;
-    struct idhelper_result *res;
-    struct idhelper_proc proc;
-    int started;
-    char *argv[IDHELPER_MAX_ARGS];
-    char text[IDHELPER_ARGTEXT];
-    struct idhelper_result result;
-};
-
-static size_t scratch_size(void)
-{
-    return 2 * sizeof(struct run);
 }
 
 /* The helper names the target by pid. A handle's child is unreaped
@@ -436,32 +430,8 @@ static int write_all(lua_State *L, const struct setup *s)
 
 /* ---- the verb --------------------------------------------------------- */
 
-/***
-The whole sequence: `deny_setgroups`, `set_uid_map`, `set_gid_map`.
-Both maps and the options are checked before the first write, so a bad gid
-map never leaves a written uid map behind. On a kernel refusal it stops and
-returns that step's error (earlier steps cannot be undone: write-once).
-The options table is read normally, so an `__index` of defaults works.
-@function setup_maps
-@tparam int|userdata target host pid or `linx.process` handle
-@tparam table opts
-@tparam {Map,...} opts.uid the uid map (required)
-@tparam {Map,...} opts.gid the gid map (required)
-@tparam[opt="deny"] string opts.setgroups `"deny"`, or `"skip"` to leave setgroups alone
-(through newgidmap, `"skip"` lets the helper decide: it denies unless a subgid range is mapped)
-@tparam[opt="auto"] string opts.helper `"auto"`: write procfs directly when the kernel will
-take it from this process (CAP_SETUID/CAP_SETGID, or the one own-id line of length 1, for
-the gid map once setgroups is deny), else run newuidmap/newgidmap;
-`"always"`: always the helpers; `"never"`: always procfs (a gid map the kernel would refuse
-after the uid map is written is refused before the first write, kind `helper`, reason `never`)
-@tparam[opt="newuidmap"] string opts.newuidmap helper name (searched in PATH) or path
-@tparam[opt="newgidmap"] string opts.newgidmap helper name (searched in PATH) or path
-@treturn[1] boolean `true`
-@return[2] `nil`
-@treturn[2] Error what went wrong (`field` says which map, for `bad_map`)
-@treturn[2] ?int errno, when the kernel refused
-@usage assert(user.setup_maps(child, {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}))
-*/
+/* linxuser.setup_maps (its API comment is in linxuser.c, with the
+ * other verbs): the five steps in order. */
 int lroute_setup_maps(lua_State *L)
 {
     struct setup s;
