@@ -30,7 +30,7 @@ build = {
    type = "builtin",
    modules = {
       linxuser = {
-         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c",
+         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c", "src/ltarget.c",
                      "src/linxuser_ids.c", "src/lroute.c", "src/subid.c", "src/idtrans.c",
                      "src/idhelper.c", "src/child_helper.c", "src/idmap.c", "src/decimal.c", "src/procfs.c", "src/lerror.c",
                      "src/errname.c" },

@@ -193,7 +193,9 @@ struct shown {
 static const char *parse_ref(const char *s, char *mode, const char **name, size_t *len, const char **dflt,
                              size_t *dlen)
 {
-    *mode = (*s == '=' || *s == '!') ? *s++ : 0;
+    *mode = 0;
+    if (*s == '=' || *s == '!')
+        *mode = *s++;
     *name = s;
     *len = strcspn(s, "|}");
     s += *len;
@@ -213,6 +215,16 @@ static const struct shown *find_shown(const struct shown *f, int n, const char *
         if (f[i].len == len && memcmp(f[i].name, name, len) == 0)
             return &f[i];
     return NULL;
+}
+
+/* Push err[field] (err at index t); return it as text (a number converted
+ * on this stack copy, which stays there until the caller resets the
+ * stack), or NULL. */
+static const char *field_text(lua_State *L, int t, const char *field)
+{
+    lua_getfield(L, t, field);
+    int type = lua_type(L, -1);
+    return type == LUA_TSTRING || type == LUA_TNUMBER ? lua_tostring(L, -1) : NULL;
 }
 
 /* Push every field the shape names (err at index t); returns how many. */
@@ -274,9 +286,9 @@ static void render(luaL_Buffer *b, lua_State *L, const char *s, const char *end,
             size_t len, dlen;
             s = parse_ref(s + 1, &mode, &name, &len, &dflt, &dlen);
             const struct shown *v = find_shown(f, n, name, len);
-            if (mode == '=')
+            if (mode == '=' && v != NULL)
                 add_value(b, L, v->idx);
-            else if (mode == 0 && v->text != NULL)
+            else if (mode == 0 && v != NULL && v->text != NULL)
                 add_text(b, v->text);
             else if (mode == 0 && dflt != NULL)
                 luaL_addlstring(b, dflt, dlen);
@@ -310,14 +322,13 @@ static int error_tostring(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, SHAPE_FIELDS + 8, NULL);
     /* Fetch every field before the buffer takes over the stack top. */
-    struct shown head[2];
-    fetch_shown(L, 1, "{operation}{kind}", head);
-    const char *shape = shape_of(head[1].text);
+    const char *op = field_text(L, 1, "operation");
+    const char *shape = shape_of(field_text(L, 1, "kind"));
     struct shown f[SHAPE_FIELDS];
     int n = fetch_shown(L, 1, shape, f);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    add_text(&b, head[0].text != NULL ? head[0].text : "linx");
+    add_text(&b, op != NULL ? op : "linx");
     render(&b, L, shape, shape + strlen(shape), f, n);
     luaL_pushresult(&b);
     return 1;

@@ -434,7 +434,7 @@ static int write_all(lua_State *L, const struct setup *s)
  * other verbs): the five steps in order. */
 int lroute_setup_maps(lua_State *L)
 {
-    struct setup s;
+    struct setup s = {.deny = 1, .mode = ROUTE_AUTO};
     lua_settop(L, 2);
     int n = read_all(L, &s);
     if (n != 0)
