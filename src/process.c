@@ -33,6 +33,7 @@ after a kernel refusal.
 #include "lerror.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
+#include "spawn_policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +80,11 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
+    case STAGE_CAPBSET: return "prctl";
+    case STAGE_CAPSET: return "capset";
+    case STAGE_AMBIENT: return "prctl";
+    case STAGE_PRLIMIT: return "prlimit";
+    case STAGE_LANDLOCK: return "landlock";
     default: return "spawn";
     }
 }
@@ -163,7 +169,7 @@ static int l_spawn(lua_State *L)
 
     h->argv0 = dup_str(o.argv[0]);
     h->cwd = o.cwd != NULL ? dup_str(o.cwd) : NULL;
-    int paths = o.in.nmounts > 0 || o.in.root != NULL; /* kept for proceed()'s messages */
+    int paths = o.in.nmounts > 0 || o.in.root != NULL || o.in.policy != NULL; /* kept for proceed()'s messages */
     h->inside = paths ? linx_inside_dup(&o.in) : NULL;
     if (h->argv0 == NULL || (o.cwd != NULL && h->cwd == NULL) || (paths && h->inside == NULL)) {
         handle_release(L, h);
@@ -256,11 +262,11 @@ static const char *step_path(const struct handle *h, const struct msg *rep, char
             return buf;
         }
         return m->target;
-    default: return NULL;
+    default: return linx_policy_path(in, rep);
     }
 }
 
-static const char *step_hint(const struct handle *h, const struct msg *rep)
+static const char *step_hint(const struct handle *h, const struct msg *rep, char *buf, size_t len)
 {
     int e = rep->err;
     switch (rep->stage) {
@@ -289,7 +295,7 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
     case STAGE_SETRESGID:
     case STAGE_SETRESUID:
         return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
-    default: return NULL;
+    default: return linx_policy_hint(rep, buf, len);
     }
 }
 
@@ -323,8 +329,13 @@ static int m_proceed(lua_State *L)
                                   err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
     }
     h->state = ST_RUNNING;
+    h->proceeded = 1;
     struct msg rep;
     int got = recv_msg(h->ctl, &rep, NULL);
+    if (got > 0 && rep.type == MSG_POLICY) { /* what the workload enforced, before its exec */
+        h->landlock = rep.landlock;
+        got = recv_msg(h->ctl, &rep, NULL);
+    }
     close_fd(&h->ctl);
     if (got == 0) { /* EOF: CLOEXEC closed the workload's end in execve */
         linx_handle_left_memory(h); /* execve replaced its memory before closing CLOEXEC fds */
@@ -334,8 +345,8 @@ static int m_proceed(lua_State *L)
     if (got < 0)
         return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
     const char *what = stage_name(rep.stage);
-    char buf[INSIDE_PATH_MAX + 16];
-    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep));
+    char buf[INSIDE_PATH_MAX + 16], hbuf[256];
+    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep, hbuf, sizeof hbuf));
     lua_pushstring(L, what);
     lua_setfield(L, -3, "stage");
     if (rep.stage == STAGE_MOUNT && rep.step > 0) {
@@ -752,7 +763,7 @@ static int m_tostring(lua_State *L)
 static const luaL_Reg methods[] = {
     {"host_pid", m_host_pid}, {"proceed", m_proceed}, {"wait", m_wait},   {"kill", m_kill},
     {"read", m_read},         {"write", m_write},     {"close", m_close}, {"state", linx_m_state},
-    {"fileno", linx_m_fileno}, {"shutdown", linx_m_shutdown}, {NULL, NULL},
+    {"fileno", linx_m_fileno}, {"shutdown", linx_m_shutdown}, {"landlock", linx_m_landlock}, {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {
