@@ -12,6 +12,10 @@ local own = { uid = { { 0, uid, 1 } }, gid = { { 0, gid, 1 } } }
 -- the caller's own ids as uid/gid 1000 inside: no id change in the workload
 local own1000 = { uid = { { 1000, uid, 1 } }, gid = { { 1000, gid, 1 } } }
 local range = { uid = { { 0, 100000, 65536 } }, gid = { { 0, 100000, 65536 } }, setgroups = "skip" }
+-- root's own ids as 0 inside, and a range above: the workload starts as
+-- uid 0 inside, whose change to 1000 empties the permitted set unless kept
+local root_range = { uid = { { 0, 0, 1 }, { 1, 100001, 65535 } }, gid = { { 0, 0, 1 }, { 1, 100001, 65535 } },
+                     setgroups = "skip" }
 local linx_lua = os.getenv("LINX_LUA") or "build/5.4/linx-lua"
 local BUSYBOX = "/bin/busybox"
 
@@ -87,6 +91,9 @@ describe("inside.caps", function()
     if S.root_only("a 65536-id range") then return end
     local out = run({ argv = CAT_CAPS,
                       inside = { gid = 1000, uid = 1000, caps = { "Net_Bind_Service", "cap_sys_chroot" } } }, range)
+    assert.are.same(sets(KEPT, KEPT, KEPT, KEPT, KEPT), capsets(out))
+    out = run({ argv = CAT_CAPS, inside = { gid = 1000, uid = 1000, caps = { "net_bind_service", "sys_chroot" } } },
+              root_range)
     assert.are.same(sets(KEPT, KEPT, KEPT, KEPT, KEPT), capsets(out))
     -- the control: without caps, uid 1000 loses everything at execve
     out = run({ argv = CAT_CAPS, inside = { gid = 1000, uid = 1000 } }, range)
