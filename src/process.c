@@ -142,7 +142,9 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
 `mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
-`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
+`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
+and among them (README "Narrowing the workload") `caps = {"net_bind_service", ...}`,
+`rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
@@ -306,7 +308,8 @@ A step that fails stops the child there (exit code 127).
 @treturn[1] boolean `true` once the exec has happened
 @return[2] `nil`
 @treturn[2] linxuser.Error `os` with `operation` the step that failed (`"mount"`, `"pivot_root"`, `"sethostname"`,
-`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"chdir"`, `"exec"`), `path`, `step` (index in `inside.mounts`);
+`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"capset"`, `"prlimit"`, `"landlock"`, `"chdir"`, `"exec"`),
+`path`, `step` (index in `inside.mounts`);
 `bad_state` if not parked
 @treturn[2] ?int errno
 */
