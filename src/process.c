@@ -80,12 +80,7 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
-    case STAGE_CAPBSET: return "prctl";
-    case STAGE_CAPSET: return "capset";
-    case STAGE_AMBIENT: return "prctl";
-    case STAGE_PRLIMIT: return "prlimit";
-    case STAGE_LANDLOCK: return "landlock";
-    default: return "spawn";
+    default: return linx_policy_stage(stage, "spawn");
     }
 }
 

@@ -341,6 +341,18 @@ int linx_policy_read(lua_State *L, int t, int anchor, struct inside *in)
 
 /* ---- failures and Handle:landlock -------------------------------------------------- */
 
+const char *linx_policy_stage(int stage, const char *other)
+{
+    switch (stage) {
+    case STAGE_CAPBSET: return "prctl";
+    case STAGE_CAPSET: return "capset";
+    case STAGE_AMBIENT: return "prctl";
+    case STAGE_PRLIMIT: return "prlimit";
+    case STAGE_LANDLOCK: return "landlock";
+    default: return other;
+    }
+}
+
 const char *linx_policy_path(const struct inside *in, const struct msg *rep)
 {
     if (rep->stage != STAGE_LANDLOCK || in == NULL || in->policy == NULL || rep->step < 1 ||

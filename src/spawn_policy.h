@@ -14,6 +14,10 @@
  * (bad_option) and returns 2. */
 int linx_policy_read(lua_State *L, int t, int anchor, struct inside *in);
 
+/* The operation of a policy step's stage (STAGE_CAPBSET .. STAGE_LANDLOCK),
+ * else other. */
+const char *linx_policy_stage(int stage, const char *other);
+
 /* For a failed policy step (STAGE_CAPBSET .. STAGE_LANDLOCK): the path
  * it names (a Landlock rule's; in may be NULL) and a hint (buf holds it
  * when it names a resource), else NULL. */
