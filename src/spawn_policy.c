@@ -1,14 +1,11 @@
 /* spawn's inside.caps, inside.rlimits and inside.landlock (see
  * spawn_policy.h): checked and packed into one policy block before any
  * child exists, so a bad name is bad_option from spawn, never a step
- * error; and the host's side of their failures and of Handle:landlock. */
+ * error; and the host's side of their failures. */
 #include "spawn_policy.h"
 
 #include "child_policy.h"
-#include "keeper_host.h"
 #include "lerror.h"
-#include "process_nb.h"
-#include "spawn_opts.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,6 +16,33 @@
 #include <sys/resource.h>
 
 /* ---- reading ---------------------------------------------------------------------- */
+
+/* nil, {kind = "bad_option", operation = "spawn", field =, reason =[, value =][,
+ * index =]}, as spawn_opts.c's linx_bad_option (not called: spawn_opts
+ * calls this room). field from a format; value_idx 0: no value. */
+static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
+{
+    char field[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(field, sizeof field, fmt, ap);
+    va_end(ap);
+    if (value_idx < 0)
+        value_idx = lua_gettop(L) + value_idx + 1;
+    linx_error_new(L, "bad_option", "spawn");
+    linx_error_setstr(L, "field", field);
+    linx_error_setstr(L, "reason", reason);
+    if (value_idx != 0) {
+        lua_pushvalue(L, value_idx);
+        lua_setfield(L, -2, "value");
+    }
+    if (index > 0)
+        linx_error_setint(L, "index", index);
+    linx_error_return(L);
+    return 2;
+}
 
 static int gettable_k(lua_State *L)
 {
@@ -34,20 +58,8 @@ static int get_field(lua_State *L, int t, const char *key, const char *field)
     lua_pushvalue(L, t);
     lua_pushstring(L, key);
     if (lua_pcall(L, 2, 1, 0) != 0)
-        return linx_bad_option(L, "spawn", field, "unreadable", -1, 0);
+        return bad(L, "unreadable", -1, 0, "%s", field);
     return 0;
-}
-
-static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-{
-    char field[96];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(field, sizeof field, fmt, ap);
-    va_end(ap);
-    return linx_bad_option(L, "spawn", field, reason, value_idx, index);
 }
 
 /* The list at idx, read raw: its length, or -1 when it is not a list
@@ -102,7 +114,7 @@ static int read_caps(lua_State *L, int t, struct inside_policy *p)
     }
     long n = list_len(L, c);
     if (n < 0)
-        return linx_bad_option(L, "spawn", "inside.caps", "not_a_list", c, 0);
+        return bad(L, "not_a_list", c, 0, "%s", "inside.caps");
     p->caps = 1;
     for (long i = 1; i <= n; i++) {
         lua_rawgeti(L, c, (lua_Integer)i);
@@ -174,7 +186,7 @@ static int read_rlimits(lua_State *L, int t, struct inside_policy *p)
         return 0;
     }
     if (!lua_istable(L, r))
-        return linx_bad_option(L, "spawn", "inside.rlimits", "not_a_table", r, 0);
+        return bad(L, "not_a_table", r, 0, "%s", "inside.rlimits");
     struct policy_rlimit by_res[POLICY_RLIMITS];
     int given[POLICY_RLIMITS] = {0};
     lua_pushnil(L);
@@ -244,7 +256,7 @@ static int read_landlock(lua_State *L, int t, struct inside_policy *p, int *lt, 
     if (lua_isnil(L, *lt))
         return 0;
     if (!lua_istable(L, *lt))
-        return linx_bad_option(L, "spawn", "inside.landlock", "not_a_table", *lt, 0);
+        return bad(L, "not_a_table", *lt, 0, "%s", "inside.landlock");
     if (linx_unknown_key(L, *lt, landlock_keys)) {
         const char *k = linx_plain_key(L, -1, 32);
         return bad(L, "unknown_option", -1, 0, "inside.landlock%s%s", k != NULL ? "." : "", k != NULL ? k : "");
@@ -252,7 +264,7 @@ static int read_landlock(lua_State *L, int t, struct inside_policy *p, int *lt, 
     lua_pushliteral(L, "required");
     lua_rawget(L, *lt);
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        return linx_bad_option(L, "spawn", "inside.landlock.required", "not_a_boolean", -1, 0);
+        return bad(L, "not_a_boolean", -1, 0, "%s", "inside.landlock.required");
     p->landlock = lua_toboolean(L, -1) ? POLICY_LL_REQUIRED : POLICY_LL_WANTED;
     lua_pop(L, 1);
     for (int g = 0; g < 3; g++) {
@@ -339,7 +351,7 @@ int linx_policy_read(lua_State *L, int t, int anchor, struct inside *in)
     return 0;
 }
 
-/* ---- failures and Handle:landlock -------------------------------------------------- */
+/* ---- failures ------------------------------------------------------------------------ */
 
 const char *linx_policy_stage(int stage, const char *other)
 {
@@ -396,23 +408,4 @@ const char *linx_policy_hint(const struct msg *rep, char *buf, size_t len)
         return NULL;
     default: return NULL;
     }
-}
-
-/***
-The Landlock ABI the workload enforced on itself (`inside.landlock`),
-reported by the workload before its `execve`: `0` when `inside.landlock`
-was not given, or when the kernel has no Landlock and `required` was not
-set.
-@function Handle:landlock
-@treturn[1] int the ABI (1, 2, ... 7 on Linux 6.15 and later), or 0
-@return[2] `nil`
-@treturn[2] linxuser.Error `bad_state` before `proceed()`
-*/
-int linx_m_landlock(lua_State *L)
-{
-    struct handle *h = luaL_checkudata(L, 1, LINX_HANDLE_MT);
-    if (!h->proceeded)
-        return linx_bad_state(L, "landlock", linx_handle_state_name(h), h->closed ? "closed" : "parked");
-    lua_pushinteger(L, h->landlock);
-    return 1;
 }

@@ -1,7 +1,7 @@
 /* spawn's inside.caps, inside.rlimits and inside.landlock on the host's
  * side: reading them into the policy block the workload applies
- * (child_policy.h), what proceed() says when one of those steps fails,
- * and Handle:landlock(). */
+ * (child_policy.h), and what proceed() says when one of those steps
+ * fails. (Handle:landlock() is in process_nb.c.) */
 #ifndef LINX_SPAWN_POLICY_H
 #define LINX_SPAWN_POLICY_H
 
@@ -23,8 +23,5 @@ const char *linx_policy_stage(int stage, const char *other);
  * when it names a resource), else NULL. */
 const char *linx_policy_path(const struct inside *in, const struct msg *rep);
 const char *linx_policy_hint(const struct msg *rep, char *buf, size_t len);
-
-/* Handle:landlock() (documented in spawn_policy.c). */
-int linx_m_landlock(lua_State *L);
 
 #endif
