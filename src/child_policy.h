@@ -71,9 +71,9 @@ long linx_policy_caps_rlimits(const struct inside_policy *p, struct policy_fail 
 
 /* landlock, after no_new_privs (which it implies): a ruleset over the
  * paths as seen now (inside the new root), at the best ABI the kernel
- * has. *abi: the ABI enforced, 0 when the kernel has no Landlock and it
+ * has. *abi_out: the ABI enforced, 0 when the kernel has no Landlock and it
  * was not required (f->step: the rule, 1-based, whose path failed). */
-long linx_policy_landlock(const struct inside_policy *p, struct policy_fail *f, int *abi);
+long linx_policy_landlock(const struct inside_policy *p, struct policy_fail *f, int *abi_out);
 
 /* A rule's path. */
 static inline const char *linx_policy_rule_path(const struct inside_policy *p, int32_t i)
