@@ -133,6 +133,11 @@ describe("inside.caps", function()
     bad_option({ argv = { "true" }, inside = { caps = { 10 } } }, "inside.caps[1]", "not_a_string", 1)
     bad_option({ argv = { "true" }, inside = { caps = "chown" } }, "inside.caps", "not_a_list")
     bad_option({ argv = { "true" }, inside = { caps = { chown = true } } }, "inside.caps", "not_a_list")
+    -- an inside table whose __index raises for caps, rlimits or landlock
+    for _, key in ipairs { "caps", "rlimits", "landlock" } do
+      local inside = setmetatable({}, { __index = function(_, k) if k == key then error("no " .. k) end end })
+      bad_option({ argv = { "true" }, inside = inside }, "inside." .. key, "unreadable")
+    end
   end)
 
   it("without a user namespace, unprivileged: a prctl step error, nothing left behind", function()
