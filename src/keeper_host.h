@@ -56,6 +56,8 @@ struct handle {
     int kreaped;       /* the keeper has been reaped */
     int keeper_failed; /* the keeper reported a failure and exits by itself, no workload */
     const char *call;  /* the system call behind the last -errno returned here, for err.syscall */
+    int proceeded;     /* proceed() released the workload */
+    int landlock;      /* the Landlock ABI the workload reported (MSG_POLICY), 0 when none */
 };
 
 /* Why a spawn failed: an errno (kind os) or a child that died early. */

@@ -41,6 +41,7 @@ after a kernel refusal.
 #include "lerror.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
+#include "spawn_policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,7 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
-    default: return "spawn";
+    default: return linx_policy_stage(stage, "spawn");
     }
 }
 
@@ -123,7 +124,9 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
 `mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
-`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
+`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
+and among them (README "Narrowing the workload") `caps = {"net_bind_service", ...}`,
+`rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
@@ -150,7 +153,7 @@ static int l_spawn(lua_State *L)
 
     h->argv0 = linx_dup_str(o.argv[0]);
     h->cwd = o.cwd != NULL ? linx_dup_str(o.cwd) : NULL;
-    int paths = o.in.nmounts > 0 || o.in.root != NULL; /* kept for proceed()'s messages */
+    int paths = o.in.nmounts > 0 || o.in.root != NULL || o.in.policy != NULL; /* kept for proceed()'s messages */
     h->inside = paths ? linx_inside_dup(&o.in) : NULL;
     if (h->argv0 == NULL || (o.cwd != NULL && h->cwd == NULL) || (paths && h->inside == NULL)) {
         linx_handle_release(L, h);
@@ -243,11 +246,11 @@ static const char *step_path(const struct handle *h, const struct msg *rep, char
             return buf;
         }
         return m->target;
-    default: return NULL;
+    default: return linx_policy_path(in, rep);
     }
 }
 
-static const char *step_hint(const struct handle *h, const struct msg *rep)
+static const char *step_hint(const struct handle *h, const struct msg *rep, char *buf, size_t len)
 {
     int e = rep->err;
     switch (rep->stage) {
@@ -276,7 +279,7 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
     case STAGE_SETRESGID:
     case STAGE_SETRESUID:
         return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
-    default: return NULL;
+    default: return linx_policy_hint(rep, buf, len);
     }
 }
 
@@ -287,7 +290,8 @@ A step that fails stops the child there (exit code 127).
 @treturn[1] boolean `true` once the exec has happened
 @return[2] `nil`
 @treturn[2] linxuser.Error `os` with `operation` the step that failed (`"mount"`, `"pivot_root"`, `"sethostname"`,
-`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"chdir"`, `"exec"`), `path`, `step` (index in `inside.mounts`);
+`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"capset"`, `"prlimit"`, `"landlock"`, `"chdir"`, `"exec"`),
+`path`, `step` (index in `inside.mounts`);
 `bad_state` if not parked
 @treturn[2] ?int errno
 */
@@ -310,8 +314,13 @@ static int m_proceed(lua_State *L)
                                   err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
     }
     h->state = ST_RUNNING;
+    h->proceeded = 1;
     struct msg rep;
     int got = linx_recv_msg(h->ctl, &rep, NULL);
+    if (got > 0 && rep.type == MSG_POLICY) { /* what the workload enforced, before its exec */
+        h->landlock = rep.landlock;
+        got = linx_recv_msg(h->ctl, &rep, NULL);
+    }
     linx_close_fd(&h->ctl);
     if (got == 0) { /* EOF: CLOEXEC closed the workload's end in execve */
         linx_handle_left_memory(h); /* execve replaced its memory before closing CLOEXEC fds */
@@ -321,8 +330,8 @@ static int m_proceed(lua_State *L)
     if (got < 0)
         return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
     const char *what = stage_name(rep.stage);
-    char buf[INSIDE_PATH_MAX + 16];
-    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep));
+    char buf[INSIDE_PATH_MAX + 16], hbuf[256];
+    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep, hbuf, sizeof hbuf));
     lua_pushstring(L, what);
     lua_setfield(L, -3, "stage");
     if (rep.stage == STAGE_MOUNT && rep.step > 0) {
@@ -739,7 +748,7 @@ static int m_tostring(lua_State *L)
 static const luaL_Reg methods[] = {
     {"host_pid", m_host_pid}, {"proceed", m_proceed}, {"wait", m_wait},   {"kill", m_kill},
     {"read", m_read},         {"write", m_write},     {"close", m_close}, {"state", linx_m_state},
-    {"fileno", linx_m_fileno}, {"shutdown", linx_m_shutdown}, {NULL, NULL},
+    {"fileno", linx_m_fileno}, {"shutdown", linx_m_shutdown}, {"landlock", linx_m_landlock}, {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {

@@ -280,3 +280,22 @@ int linx_l_now(lua_State *L)
     lua_pushnumber(L, (lua_Number)t.tv_sec + (lua_Number)t.tv_nsec / 1e9);
     return 1;
 }
+
+/***
+The Landlock ABI the workload enforced on itself (`inside.landlock`),
+reported by the workload before its `execve`: `0` when `inside.landlock`
+was not given, or when the kernel has no Landlock and `required` was not
+set.
+@function Handle:landlock
+@treturn[1] int the ABI (1, 2, ... 7 on Linux 6.15 and later), or 0
+@return[2] `nil`
+@treturn[2] linxuser.Error `bad_state` before `proceed()`
+*/
+int linx_m_landlock(lua_State *L)
+{
+    struct handle *h = luaL_checkudata(L, 1, LINX_HANDLE_MT);
+    if (!h->proceeded) /* the workload has not run its steps yet */
+        return linx_bad_state(L, "landlock", linx_handle_state_name(h), h->closed ? "closed" : "parked");
+    lua_pushinteger(L, h->landlock);
+    return 1;
+}

@@ -42,6 +42,9 @@ int linx_m_fileno(lua_State *L);
 int linx_m_shutdown(lua_State *L);
 int linx_read_now(lua_State *L, struct handle *h, int s);
 
+/* handle:landlock(): the Landlock ABI the workload reported (MSG_POLICY). */
+int linx_m_landlock(lua_State *L);
+
 /* process.now(): monotonic seconds. */
 int linx_l_now(lua_State *L);
 

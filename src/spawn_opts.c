@@ -3,6 +3,7 @@
 #include "spawn_opts.h"
 
 #include "lerror.h"
+#include "spawn_policy.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -433,7 +434,8 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
     return 0;
 }
 
-static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs", NULL};
+static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs",
+                                          "caps", "rlimits", "landlock", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)
@@ -504,7 +506,7 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         return linx_bad_option(L, "spawn", "inside.no_new_privs", "not_a_boolean", -1, 0);
     in->no_new_privs = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    return 0;
+    return linx_policy_read(L, t, anchor, in); /* caps, rlimits, landlock */
 }
 
 /* ---- opts.fds ------------------------------------------------------------------- */
