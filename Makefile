@@ -37,7 +37,7 @@ IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelpe
 # The module on top; linxuser.c and linxuser_ids.c side by side (never
 # calling each other); lmaps.c below both (spec/layers_spec.lua).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
-PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c
+PROC_SRC := src/process.c src/process_nb.c src/output_limit.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host

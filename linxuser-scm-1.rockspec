@@ -38,7 +38,7 @@ build = {
          incdirs = { "src" },
       },
       ["linx.process"] = {
-         sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
+         sources = { "src/process.c", "src/process_nb.c", "src/output_limit.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
                      "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },

@@ -55,6 +55,12 @@ struct handle {
     int kreaped;       /* the keeper has been reaped */
     int keeper_failed; /* the keeper reported a failure and exits by itself, no workload */
     const char *call;  /* the system call behind the last -errno returned here, for err.syscall */
+    /* max_output (output_limit.c): has_max 0 is no limit */
+    int has_max;
+    unsigned long long max_output;
+    unsigned long long out_bytes[2]; /* read so far from stdout, stderr */
+    int over_limit;                  /* 1 + the stream that passed max_output, or 0 */
+    int limit_told;                  /* its output_limit error was returned */
 };
 
 /* Why a spawn failed: an errno (kind os) or a child that died early. */

@@ -24,6 +24,7 @@ static const struct error_kind {
     {"bad_option", "field, reason, value, index", "options of any other verb (spawn, subids, …) unusable"},
     {"bad_state", "state, reason", "a handle method called in a state where it cannot act"},
     {"timeout", "seconds", "a wait with a time limit ran out (the child is left as it was)"},
+    {"output_limit", "stream, bytes, output", "a piped stream passed max_output; the child was killed, output holds what was read"},
     {"child_died", "status", "the child died before it reached the checkpoint or reported its exec"},
     {"helper", "helper, reason, status, stderr, argv, hint", "newuidmap/newgidmap failed"},
     {"no_subids", "user, uid, path, field", "subordinate-id look-ups and id translation"},
@@ -153,7 +154,7 @@ static int error_tostring(lua_State *L)
         return 1;
     }
     lua_settop(L, 1);
-    luaL_checkstack(L, 16, NULL);
+    luaL_checkstack(L, 20, NULL);
     /* Fetch every field before the buffer takes over the stack top. */
     const char *kind = field_str(L, 1, "kind");
     const char *op = field_str(L, 1, "operation");
@@ -167,6 +168,7 @@ static int error_tostring(lua_State *L)
     const char *other = field_str(L, 1, "other");
     const char *field = field_str(L, 1, "field");
     const char *call = field_str(L, 1, "syscall");
+    const char *stream = field_str(L, 1, "stream"), *bytes = field_str(L, 1, "bytes");
     lua_getfield(L, 1, "value");
     int value = lua_gettop(L);
     luaL_Buffer b;
@@ -220,6 +222,12 @@ static int error_tostring(lua_State *L)
         add_text(&b, field ? field : "?");
         luaL_addstring(&b, "' is ");
         add_text(&b, reason ? reason : "invalid");
+    } else if (strcmp(kind, "output_limit") == 0) {
+        luaL_addstring(&b, " failed: output_limit: ");
+        add_text(&b, stream ? stream : "a stream");
+        luaL_addstring(&b, " passed max_output after ");
+        add_text(&b, bytes ? bytes : "?");
+        luaL_addstring(&b, " bytes; the child was killed");
     } else if (strcmp(kind, "bad_target") == 0) {
         luaL_addstring(&b, ": bad target ");
         add_value(&b, L, value);

@@ -31,6 +31,7 @@ after a kernel refusal.
 #include "handle.h"
 #include "keeper_host.h"
 #include "lerror.h"
+#include "output_limit.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
 
@@ -149,8 +150,9 @@ static int l_spawn(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, 32, NULL);
     struct spawn_opts o;
+    unsigned long long max_output;
     int r = linx_spawn_opts_read(L, 1, &o);
-    if (r)
+    if (r || (r = linx_output_opt_read(L, 1, &max_output)))
         return r;
 
     linx_block_prepare(L);
@@ -161,6 +163,8 @@ static int l_spawn(lua_State *L)
     luaL_setmetatable(L, LINX_HANDLE_MT);
     int hidx = lua_gettop(L);
 
+    h->has_max = max_output != LINX_OUTPUT_UNLIMITED;
+    h->max_output = max_output;
     h->argv0 = dup_str(o.argv[0]);
     h->cwd = o.cwd != NULL ? dup_str(o.cwd) : NULL;
     int paths = o.in.nmounts > 0 || o.in.root != NULL; /* kept for proceed()'s messages */
@@ -384,13 +388,14 @@ static int m_wait(lua_State *L)
     }
     if (limit >= 0) {
         int r = linx_handle_wait_for(h, limit);
-        if (r == 0)
-            return linx_timeout_error(L, "wait", limit);
         if (r > 0)
             r = collect(L, h, 1);
         if (r < 0)
             return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
-        if (r == 0) /* cannot be: the report was there */
+        int lim = linx_output_limit_error(L, h, "wait");
+        if (lim)
+            return lim;
+        if (r == 0)
             return linx_timeout_error(L, "wait", limit);
         return status_table(L, h);
     }
@@ -427,7 +432,7 @@ static int m_wait(lua_State *L)
     int r = collect(L, h, 0);
     if (r < 0) /* nothing lost: waiting again (or closing) finishes it */
         return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
-    return status_table(L, h);
+    return (r = linx_output_limit_error(L, h, "wait")) ? r : status_table(L, h);
 }
 
 /***
@@ -467,7 +472,7 @@ static int m_read(lua_State *L)
     if (h->state == ST_PARKED)
         return bad_state(L, "read", "parked", "parked");
     close_fd(&h->in_fd); /* reading to EOF: the child's stdin must end too */
-    while (h->out_fd[s] >= 0) {
+    while (h->out_fd[s] >= 0 && !h->over_limit) {
         struct pollfd pf[2];
         int which[2] = {-1, -1};
         int n = 0;
@@ -488,6 +493,9 @@ static int m_read(lua_State *L)
         if (err)
             return linx_error_os_call(L, "read", h->call, NULL, err, NULL);
     }
+    int lim = linx_output_limit_error(L, h, "read");
+    if (lim)
+        return lim;
     struct outbuf *b = &h->pending[s];
     lua_pushlstring(L, b->p != NULL ? b->p : "", b->len);
     free_outbuf(b);
@@ -782,5 +790,7 @@ int luaopen_linx_process(lua_State *L)
     luaL_newlib(L, funcs);
     lua_pushliteral(L, LINX_VERSION);
     lua_setfield(L, -2, "_VERSION");
+    linx_spawn_push_names(L); /* what linx.run, linx.resty, linx.sandbox pass on */
+    lua_setfield(L, -2, "options");
     return 1;
 }

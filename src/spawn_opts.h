@@ -26,6 +26,10 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o);
 
 /* nil, {kind="bad_option", operation=op, field=, reason=[, value=][, index=]};
  * value_idx 0: no value; index 0: none. Returns 2. */
+/* Push the option names spawn knows, for process.options: {spawn = {...},
+ * inside = {...}, mount_types = {...}}, each a list of strings. */
+void linx_spawn_push_names(lua_State *L);
+
 int linx_bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
                     lua_Integer index);
 
