@@ -131,7 +131,9 @@ describe("max_output", function()
       local res, err = run.run{argv = {"yes"}, max_output = 1e6, timeout = 60}
       print(err and err.kind, err and #err.output, before, kb("VmHWM"))
     ]]
-    local out = S.sh(os.getenv("LINX_LUA") .. " -e " .. sh_quote(script) .. " 2>&1")
+    local ver = os.getenv("LINX_LUA_VERSION") or "5.4"
+    local interp = ver == "jit" and "luajit" or "lua" .. ver -- finds the modules through LUA_PATH/LUA_CPATH
+    local out = S.sh(interp .. " -e " .. sh_quote(script) .. " 2>&1")
     local kind, n, before, after = out:match("^(%S+)%s+(%d+)%s+(%d+)%s+(%d+)")
     assert.are.equal("output_limit", kind, out)
     assert.is_true(tonumber(n) > 1e6)

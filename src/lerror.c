@@ -276,7 +276,7 @@ one in `src/lerror.c`): `os` (`path`, `errno` such as `"EPERM"`, `code`,
 `message`, `hint`, `syscall`), `bad_map` (`reason`, `index`, `entry`, `other`,
 `field`), `bad_setgroups`, `bad_setup` (`setup_maps`' options),
 `bad_target`, `bad_option` (every other verb's options), `bad_state`,
-`timeout`, `child_died`, `helper`, `no_subids`, `no_user`, `bad_user`,
+`timeout`, `output_limit` (`stream`, `bytes`, `output`), `child_died`, `helper`, `no_subids`, `no_user`, `bad_user`,
 `bad_id`. The shared metatable's `kinds` field is that table:
 `getmetatable(err).kinds.os.fields` lists `os`'s fields, `.when` says
 when it is returned.

@@ -138,6 +138,8 @@ Returns once the child is parked: it has not run any of the workload yet.
 `mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
+@tparam[opt] number opts.max_output bytes per piped stream the host holds (default: no limit); past it the
+workload is killed and the next `wait` or `read` returns kind `output_limit` (`stream`, `bytes`, `output`)
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
@@ -360,11 +362,13 @@ meanwhile, so a child that fills a pipe cannot deadlock the wait. With a
 `timeout`, wait at most that many seconds: `wait(0)` never blocks. When
 the time runs out the error is kind `timeout` (field `seconds`) and the
 child is left as it was: still running, stdin still open, pid pinned.
+Without a timeout it first closes a piped stdin.
 @function Handle:wait
 @tparam[opt] number timeout seconds (default: no limit)
 @treturn[1] table `{exited = true, code = N}` or `{signaled = true, signal = N}`
 @return[2] `nil`
-@treturn[2] linxuser.Error `timeout`, `bad_state` for a parked or closed handle, or `os`
+@treturn[2] linxuser.Error `timeout`, `output_limit` (spawn's `max_output`), `bad_state` for a parked or
+closed handle, or `os`
 */
 static int m_wait(lua_State *L)
 {
