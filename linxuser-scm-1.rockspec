@@ -47,5 +47,6 @@ build = {
       ["linx.run"] = "lua/linx/run.lua",
       ["linx.luv"] = "lua/linx/luv.lua",
       ["linx.resty"] = "lua/linx/resty.lua",
+      ["linx.sandbox"] = "lua/linx/sandbox.lua",
    },
 }
