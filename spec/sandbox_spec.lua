@@ -151,6 +151,7 @@ describe("linx.sandbox", function()
       {{argv = {"true"}, root = root, ro = {"/usr"}}, "ro", "with_root"},
       {{argv = {"true"}, root = root, rw = {"tmp"}}, "rw", "not_absolute"},
       {{argv = {"true"}, root = root, rw = {"/a/../b"}}, "rw", "not_normal"},
+      {{argv = {"true"}, root = root, rw = {"/nonexistent/linx"}}, "rw", "not_found"},
       {{argv = {"true"}, root = root, network = true}, "network", "unknown_option"},
       {setmetatable({argv = {"true"}}, {__index = function(_, k) error("no " .. k) end}), "root", "unreadable"},
     }) do
@@ -193,6 +194,17 @@ describe("linx.sandbox", function()
     assert.is_nil(called) -- never before run_luv returns
     uv.run()
     assert.are.equal("missing", called[2].reason)
+  end)
+
+  it("is built into linx-lua (no LUA_PATH needed)", function()
+    local lx = os.getenv("LINX_LUA")
+    if not (lx and S.exists(lx)) then
+      pending("no linx-lua built for this Lua (make LUA_VERSION=... all)")
+      return
+    end
+    local out = S.sh("cd / && env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_INIT '" .. lx .. "' -e '" ..
+                     "package.path = \"\" print(type(require(\"linx.sandbox\").run))' 2>&1")
+    assert.are.equal("function\n", out)
   end)
 
   -- The parts other options bring (pending until the linked module has them).

@@ -20,8 +20,8 @@
 --   {paths}` bound writable; `/proc` (of its own pid namespace), a
 --   minimal `/dev`, a tmpfs `/tmp`;
 -- * `inside.seccomp = "default"` (the documented deny list), Landlock over
---   the same paths (read and exec where it can see, write only to `rw`,
---   `/tmp` and `/dev`), rlimits (`core = 0`, `nofile = 1024`,
+--   the same paths (read all it can see; write only to `rw`, `/tmp` and
+--   `/dev`; with `ro`, run programs only from the `ro` paths), rlimits (`core = 0`, `nofile = 1024`,
 --   `nproc = 512`);
 -- * a clean environment (`PATH`, `HOME=/tmp`, `LANG=C.UTF-8`), `cwd` `/tmp`,
 --   stdin `/dev/null` unless `input` is given, output piped and bounded
@@ -216,13 +216,16 @@ function M.options(t)
   local inside = {no_new_privs = true, mounts = {}}
   local mounts = inside.mounts
   local made = {}
-  local read, write, exec = {}, {"/tmp", "/dev"}, {}
+  local read, write, exec = {"/"}, {"/tmp", "/dev"}, {}
+  for _, p in ipairs(rw) do
+    if not exists(p) then return bad_option("rw", "not_found", p, p .. " does not exist") end
+  end
   if v.root ~= nil then
     if type(v.root) ~= "string" then return bad_option("root", "not_a_string", v.root) end
     inside.root = v.root
     -- the root filesystem is the caller's: bound read-only on itself
     mounts[#mounts + 1] = {type = "bind", source = v.root, target = "/", readonly = true}
-    read[1], exec[1] = "/", "/"
+    exec[1] = "/"
   else
     local ro
     ro, why, i = paths(v.ro)
@@ -246,35 +249,37 @@ function M.options(t)
                           "the linked linx.process has no mount type \"" .. tname .. "\" (give root instead)")
       end
     end
+    -- An empty tmpfs root: the read-only binds and every mount point
+    -- go in, then it is made read-only before anything writable is
+    -- mounted on it. A path that does not exist is left out.
     inside.root = base
     mounts[#mounts + 1] = {type = "tmpfs", target = "/", options = "mode=0755"}
     for _, p in ipairs(ro) do
       if exists(p) then
-        make_target(mounts, made, p, not is_dir(p))
+        local dir = is_dir(p)
+        make_target(mounts, made, p, not dir)
         mounts[#mounts + 1] = {type = "bind", source = p, target = p, readonly = true}
-        read[#read + 1], exec[#exec + 1] = p, p
+        if dir then exec[#exec + 1] = p end -- programs run only from here
       end
     end
+    for _, p in ipairs(rw) do
+      if not under(p, "/tmp") then make_target(mounts, made, p, not is_dir(p)) end
+    end
     for _, p in ipairs({"/proc", "/dev", "/tmp"}) do make_target(mounts, made, p, false) end
-    read[#read + 1] = "/proc"
+    mounts[#mounts + 1] = {type = "remount", target = "/", readonly = true}
   end
   mounts[#mounts + 1] = {type = "proc", target = "/proc"}
   mounts[#mounts + 1] = {type = "dev", target = "/dev"}
   mounts[#mounts + 1] = {type = "tmpfs", target = "/tmp", options = "mode=1777"}
+  made["/tmp"] = true
   for _, p in ipairs(rw) do
-    -- on the empty root, or on the fresh /tmp, the mount point is made
-    -- first; in a root filesystem elsewhere it must be there
-    if (v.ro ~= nil or under(p, "/tmp")) and have.mount_types.dir then
-      made["/tmp"] = true
+    -- under the fresh /tmp the mount point is made; in a root filesystem
+    -- elsewhere it must be there already
+    if under(p, "/tmp") and p ~= "/tmp" and have.mount_types.dir then
       make_target(mounts, made, p, not is_dir(p))
     end
     mounts[#mounts + 1] = {type = "bind", source = p, target = p}
-    read[#read + 1], write[#write + 1] = p, p
-  end
-  if v.ro ~= nil then
-    mounts[#mounts + 1] = {type = "remount", target = "/", readonly = true} -- the empty root, once filled
-    read[#read + 1] = "/tmp"
-    read[#read + 1] = "/dev"
+    write[#write + 1] = p
   end
   if v.hostname ~= nil then inside.hostname = v.hostname end
 
