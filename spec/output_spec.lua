@@ -24,7 +24,8 @@ end
 describe("max_output", function()
   it("ends wait() with output_limit once a stream passes it, and kills the child", function()
     local kids, fds = child_count(), fd_count()
-    local c = spawn{argv = {"yes"}, stdout = "pipe", max_output = 100000}
+    -- a finite writer (20 MB), so that a broken limit fails here instead of hanging
+    local c = spawn{argv = {"head", "-c", "20000000", "/dev/zero"}, stdout = "pipe", max_output = 100000}
     local st, err = c:wait()
     assert.is_nil(st)
     assert.are.equal("output_limit", err.kind)
@@ -32,7 +33,7 @@ describe("max_output", function()
     assert.are.equal("stdout", err.stream)
     assert.is_true(err.bytes > 100000 and err.bytes <= 100000 + 65536, "bytes " .. tostring(err.bytes))
     assert.are.equal(err.bytes, #err.output)
-    assert.are.equal(string.rep("y\n", 10), err.output:sub(1, 20))
+    assert.are.equal(string.rep("\0", 20), err.output:sub(1, 20))
     assert.are.equal("wait failed: output_limit: stdout passed max_output after " .. err.bytes ..
                      " bytes; the child was killed", tostring(err))
     -- said once: the child was killed (KILL) and is reaped
@@ -45,7 +46,7 @@ describe("max_output", function()
   end)
 
   it("counts each stream on its own: a quiet stdout keeps what it had", function()
-    local c = spawn{argv = {"sh", "-c", "echo hi; yes >&2"}, stdout = "pipe", stderr = "pipe",
+    local c = spawn{argv = {"sh", "-c", "echo hi; exec head -c 20000000 /dev/zero >&2"}, stdout = "pipe", stderr = "pipe",
                     max_output = 50000}
     local st, err = c:wait()
     assert.is_nil(st)
@@ -55,7 +56,7 @@ describe("max_output", function()
   end)
 
   it("ends a blocking read() with output_limit, and read(stream, 0) too", function()
-    local c = spawn{argv = {"yes", "abc"}, stdout = "pipe", max_output = 30000}
+    local c = spawn{argv = {"head", "-c", "20000000", "/dev/zero"}, stdout = "pipe", max_output = 30000}
     local s, err = c:read("stdout")
     assert.is_nil(s)
     assert.are.equal("output_limit", err.kind)
@@ -63,7 +64,7 @@ describe("max_output", function()
     assert.is_true(#err.output > 30000)
     c:close()
     -- non-blocking: what read(stream, 0) returned earlier is not in output
-    c = spawn{argv = {"yes", "abc"}, stdout = "pipe", max_output = 200000}
+    c = spawn{argv = {"head", "-c", "20000000", "/dev/zero"}, stdout = "pipe", max_output = 200000}
     local got, total = nil, 0
     repeat
       got, err = c:read("stdout", 0)
@@ -103,7 +104,7 @@ describe("max_output", function()
 
   it("bounds linx.run: yes ends with output_limit, nothing left behind", function()
     local kids, fds = child_count(), fd_count()
-    local res, err = run.run{argv = {"yes"}, max_output = 1e6, timeout = 60}
+    local res, err = run.run{argv = {"yes"}, max_output = 1e6, timeout = 10}
     assert.is_nil(res)
     assert.are.equal("output_limit", err.kind)
     assert.are.equal("stdout", err.stream)
@@ -128,7 +129,7 @@ describe("max_output", function()
       end
       collectgarbage(); collectgarbage()
       local before = kb("VmHWM")
-      local res, err = run.run{argv = {"yes"}, max_output = 1e6, timeout = 60}
+      local res, err = run.run{argv = {"yes"}, max_output = 1e6, timeout = 10}
       print(err and err.kind, err and #err.output, before, kb("VmHWM"))
     ]]
     local ver = os.getenv("LINX_LUA_VERSION") or "5.4"
