@@ -118,6 +118,24 @@ describe("max_output", function()
     assert.are.equal(fds, fd_count())
   end)
 
+  it("bounds linx.luv too, with everything read in err.output", function()
+    local ok, uv = pcall(require, "luv")
+    if not ok then
+      pending("lua-luv is not installed for this Lua")
+      return
+    end
+    local luv = require "linx.luv"
+    local got
+    assert.is_true(luv.run({argv = {"head", "-c", "20000000", "/dev/zero"}, max_output = 300000, timeout = 60},
+                           function(res, err) got = {res, err} end))
+    uv.run()
+    assert.is_nil(got[1])
+    local err = got[2]
+    assert.are.equal("output_limit", err.kind)
+    assert.are.equal(err.bytes, #err.output)
+    assert.is_true(err.bytes > 300000)
+  end)
+
   it("keeps the host's memory within about twice the limit (VmHWM of a fresh host)", function()
     -- A fresh host process, so that its peak (VmHWM) before the run is
     -- its start, not whatever an earlier spec left as the peak.
