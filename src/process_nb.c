@@ -311,6 +311,15 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
 }
 
 /***
+The option names this build of `spawn` knows, for code that builds
+option tables for it (`linx.run`, `linx.resty`, `linx.sandbox` read them
+rather than keep copies): `spawn` (spawn's own keys), `inside` (the keys
+of `opts.inside`), `mount_types` (the `type`s of `inside.mounts`), each a
+list of strings. A name missing here is an option this build refuses.
+@table options
+*/
+
+/***
 Seconds on the monotonic clock (not the time of day): what a time limit
 spanning several calls measures with, from pure Lua (`linx.run` does).
 @function now
