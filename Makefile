@@ -39,7 +39,7 @@ IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelpe
 # (a verb's target) below linxuser.c and lroute.c (setup_maps).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c src/ltarget.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
-	src/spawn_policy.c
+	src/spawn_policy.c src/output_limit.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host

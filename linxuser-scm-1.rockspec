@@ -40,7 +40,7 @@ build = {
       ["linx.process"] = {
          sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
                      "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c",
-                     "src/spawn_policy.c", "src/child_policy.c" },
+                     "src/spawn_policy.c", "src/child_policy.c", "src/output_limit.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },
@@ -48,5 +48,6 @@ build = {
       ["linx.run"] = "lua/linx/run.lua",
       ["linx.luv"] = "lua/linx/luv.lua",
       ["linx.resty"] = "lua/linx/resty.lua",
+      ["linx.sandbox"] = "lua/linx/sandbox.lua",
    },
 }

@@ -51,6 +51,19 @@ checks["readback.lua"] = function(out)
   assert.matches("exit: code 0\n$", out)
 end
 
+checks["sandbox.lua"] = function(out)
+  assert.matches("\nwho:     uid 0, in /tmp, env: HOME=/tmp LANG=C.UTF%-8 PATH=[^\n]*\n", "\n" .. out)
+  assert.matches("root:    read-only\n", out, 1, true)
+  assert.matches("host:    no /home, no host files\n", out, 1, true)
+  assert.matches("net:     lo \n", out, 1, true)
+  assert.matches("procs:   [1-4] in its /proc\n", out)
+  assert.matches("tmp:     writable (scratch)\n", out, 1, true)
+  assert.matches("exit:    code 0\n", out, 1, true)
+  assert.matches("runaway: output_limit after %d+ bytes of stdout\n", out)
+  assert.matches("sleeper: timeout after 0.2 s\n", out, 1, true)
+  assert.is_nil(out:find("ln: ", 1, true))
+end
+
 checks["errors.lua"] = function(out)
   local want = {
     "missing binary%s+kind=os%s+operation=exec%s+errno=ENOENT\n    exec failed on /nonexistent/bin/tool: ENOENT",

@@ -58,6 +58,12 @@ struct handle {
     const char *call;  /* the system call behind the last -errno returned here, for err.syscall */
     int proceeded;     /* proceed() released the workload */
     int landlock;      /* the Landlock ABI the workload reported (MSG_POLICY), 0 when none */
+    /* max_output (output_limit.c): has_max 0 is no limit */
+    int has_max;
+    unsigned long long max_output;
+    unsigned long long out_bytes[2]; /* read so far from stdout, stderr */
+    int over_limit;                  /* 1 + the stream that passed max_output, or 0 */
+    int limit_told;                  /* its output_limit error was returned */
 };
 
 /* Why a spawn failed: an errno (kind os) or a child that died early. */

@@ -28,6 +28,7 @@ static const struct error_kind {
     {"bad_option", "field, reason, value, index", "options of any other verb (spawn, subids, …) unusable"},
     {"bad_state", "state, reason", "a handle method called in a state where it cannot act"},
     {"timeout", "seconds", "a wait with a time limit ran out (the child is left as it was)"},
+    {"output_limit", "stream, bytes, output", "a piped stream passed max_output; the child was killed, output holds what was read"},
     {"child_died", "status", "the child died before it reached the checkpoint or reported its exec"},
     {"helper", "helper, reason, status, stderr, argv, hint", "newuidmap/newgidmap failed"},
     {"no_subids", "user, uid, path, field", "subordinate-id look-ups and id translation"},
@@ -58,6 +59,7 @@ static const struct {
     {"bad_option", FAILED},
     {"bad_state", FAILED},
     {"timeout", FAILED},
+    {"output_limit", " failed: output_limit: {stream|a stream} passed max_output after {bytes|?} bytes; the child was killed"},
     {"child_died", FAILED},
     {"helper", FAILED},
     {"no_subids", FAILED},
@@ -353,7 +355,7 @@ one in `src/lerror.c`): `os` (`path`, `errno` such as `"EPERM"`, `code`,
 `message`, `hint`, `syscall`), `bad_map` (`reason`, `index`, `entry`, `other`,
 `field`), `bad_setgroups`, `bad_setup` (`setup_maps`' options),
 `bad_target`, `bad_option` (every other verb's options), `bad_state`,
-`timeout`, `child_died`, `helper`, `no_subids`, `no_user`, `bad_user`,
+`timeout`, `output_limit` (`stream`, `bytes`, `output`), `child_died`, `helper`, `no_subids`, `no_user`, `bad_user`,
 `bad_id`. The shared metatable's `kinds` field is that table:
 `getmetatable(err).kinds.os.fields` lists `os`'s fields, `.when` says
 when it is returned.

@@ -39,6 +39,7 @@ after a kernel refusal.
 #include "hostutil.h"
 #include "keeper_host.h"
 #include "lerror.h"
+#include "output_limit.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
 #include "spawn_policy.h"
@@ -127,6 +128,8 @@ Returns once the child is parked: it has not run any of the workload yet.
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
 and among them (README "Narrowing the workload") `caps = {"net_bind_service", ...}`,
 `rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`
+@tparam[opt] number opts.max_output bytes per piped stream the host holds (default: no limit); past it the
+workload is killed and the next `wait` or `read` returns kind `output_limit` (`stream`, `bytes`, `output`)
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
@@ -139,8 +142,9 @@ static int l_spawn(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, 32, NULL);
     struct spawn_opts o;
+    unsigned long long max_output;
     int r = linx_spawn_opts_read(L, 1, &o);
-    if (r)
+    if (r || (r = linx_output_opt_read(L, 1, &max_output)))
         return r;
 
     linx_block_prepare(L);
@@ -151,6 +155,8 @@ static int l_spawn(lua_State *L)
     luaL_setmetatable(L, LINX_HANDLE_MT);
     int hidx = lua_gettop(L);
 
+    h->has_max = max_output != LINX_OUTPUT_UNLIMITED;
+    h->max_output = max_output;
     h->argv0 = linx_dup_str(o.argv[0]);
     h->cwd = o.cwd != NULL ? linx_dup_str(o.cwd) : NULL;
     int paths = o.in.nmounts > 0 || o.in.root != NULL || o.in.policy != NULL; /* kept for proceed()'s messages */
@@ -352,11 +358,13 @@ meanwhile, so a child that fills a pipe cannot deadlock the wait. With a
 `timeout`, wait at most that many seconds: `wait(0)` never blocks. When
 the time runs out the error is kind `timeout` (field `seconds`) and the
 child is left as it was: still running, stdin still open, pid pinned.
+Without a timeout it first closes a piped stdin.
 @function Handle:wait
 @tparam[opt] number timeout seconds (default: no limit)
 @treturn[1] table `{exited = true, code = N}` or `{signaled = true, signal = N}`
 @return[2] `nil`
-@treturn[2] linxuser.Error `timeout`, `bad_state` for a parked or closed handle, or `os`
+@treturn[2] linxuser.Error `timeout`, `output_limit` (spawn's `max_output`), `bad_state` for a parked or
+closed handle, or `os`
 */
 static int m_wait(lua_State *L)
 {
@@ -380,13 +388,14 @@ static int m_wait(lua_State *L)
     }
     if (limit >= 0) {
         int r = linx_handle_wait_for(h, limit);
-        if (r == 0)
-            return linx_timeout_error(L, "wait", limit);
         if (r > 0)
             r = linx_handle_collect(L, h, 1);
         if (r < 0)
             return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
-        if (r == 0) /* cannot be: the report was there */
+        int lim = linx_output_limit_error(L, h, "wait");
+        if (lim)
+            return lim;
+        if (r == 0)
             return linx_timeout_error(L, "wait", limit);
         return status_table(L, h);
     }
@@ -423,7 +432,7 @@ static int m_wait(lua_State *L)
     int r = linx_handle_collect(L, h, 0);
     if (r < 0) /* nothing lost: waiting again (or closing) finishes it */
         return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
-    return status_table(L, h);
+    return (r = linx_output_limit_error(L, h, "wait")) ? r : status_table(L, h);
 }
 
 /***
@@ -463,7 +472,7 @@ static int m_read(lua_State *L)
     if (h->state == ST_PARKED)
         return linx_bad_state(L, "read", "parked", "parked");
     linx_close_fd(&h->in_fd); /* reading to EOF: the child's stdin must end too */
-    while (h->out_fd[s] >= 0) {
+    while (h->out_fd[s] >= 0 && !h->over_limit) {
         struct pollfd pf[2];
         int which[2] = {-1, -1};
         int n = 0;
@@ -484,6 +493,9 @@ static int m_read(lua_State *L)
         if (err)
             return linx_error_os_call(L, "read", h->call, NULL, err, NULL);
     }
+    int lim = linx_output_limit_error(L, h, "read");
+    if (lim)
+        return lim;
     struct outbuf *b = &h->pending[s];
     lua_pushlstring(L, b->p != NULL ? b->p : "", b->len);
     linx_outbuf_free(b);
@@ -778,5 +790,7 @@ int luaopen_linx_process(lua_State *L)
     luaL_newlib(L, funcs);
     lua_pushliteral(L, LINX_VERSION);
     lua_setfield(L, -2, "_VERSION");
+    linx_spawn_push_names(L); /* what linx.run, linx.resty, linx.sandbox pass on */
+    lua_setfield(L, -2, "options");
     return 1;
 }

@@ -2,6 +2,7 @@
 #include "process_nb.h"
 
 #include "lerror.h"
+#include "output_limit.h"
 #include "spawn_opts.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ int linx_handle_drain(struct handle *h, const struct pollfd *pf, const int *whic
         h->call = NULL;
         if (err)
             return err;
+        linx_output_count(h, s, (size_t)got);
     }
     return 0;
 }
@@ -129,6 +131,8 @@ int linx_handle_wait_for(struct handle *h, double seconds)
         int err = linx_handle_drain(h, pf, which, n);
         if (err)
             return -err;
+        if (h->over_limit && !h->limit_told)
+            return 0; /* the caller says output_limit at once */
         /* A child that writes as fast as we read must not hold us past
          * the deadline (poll would find its pipe ready every time). */
         if (linx_deadline_ms(&deadline) == 0)
@@ -246,7 +250,7 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
     /* Take what the pipe holds now, bounded so that a child writing
      * without pause cannot keep us here. */
     struct outbuf *b = &h->pending[s];
-    while (h->out_fd[s] >= 0 && b->len < (1u << 20)) {
+    while (h->out_fd[s] >= 0 && b->len < (1u << 20) && !h->over_limit) {
         int r = linx_fd_ready(h->out_fd[s]);
         if (r < 0)
             return linx_error_os_call(L, "read", "poll", NULL, -r, NULL);
@@ -258,6 +262,9 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
         if (err)
             return linx_error_os_call(L, "read", h->call, NULL, err, NULL);
     }
+    int lim = linx_output_limit_error(L, h, "read");
+    if (lim)
+        return lim;
     if (b->len == 0 && h->out_fd[s] < 0) {
         lua_pushnil(L); /* end of file, and everything returned */
         return 1;
@@ -266,6 +273,15 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
     linx_outbuf_free(b);
     return 1;
 }
+
+/***
+The option names this build of `spawn` knows, for code that builds
+option tables for it (`linx.run`, `linx.resty`, `linx.sandbox` read them
+rather than keep copies): `spawn` (spawn's own keys), `inside` (the keys
+of `opts.inside`), `mount_types` (the `type`s of `inside.mounts`), each a
+list of strings. A name missing here is an option this build refuses.
+@table options
+*/
 
 /***
 Seconds on the monotonic clock (not the time of day): what a time limit

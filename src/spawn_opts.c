@@ -27,7 +27,7 @@ static const struct {
 };
 
 static const char *const option_names[] = {"argv",   "namespaces", "env", "cwd", "stdin",
-                                           "stdout", "stderr",     "fds", "inside", NULL};
+                                           "stdout", "stderr",     "fds", "inside", "max_output", NULL};
 
 
 static int gettable_k(lua_State *L)
@@ -617,4 +617,24 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))
         return r;
     return 0;
+}
+
+static void push_list(lua_State *L, const char *const *names)
+{
+    lua_newtable(L);
+    for (int i = 0; names[i] != NULL; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+void linx_spawn_push_names(lua_State *L)
+{
+    lua_createtable(L, 0, 3);
+    push_list(L, option_names);
+    lua_setfield(L, -2, "spawn");
+    push_list(L, inside_keys);
+    lua_setfield(L, -2, "inside");
+    push_list(L, mount_types);
+    lua_setfield(L, -2, "mount_types");
 }

@@ -25,4 +25,8 @@ struct spawn_opts {
  * block is built). Returns 0, or pushes nil, err and returns 2. */
 int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o);
 
+/* Push the option names spawn knows, for process.options: {spawn = {...},
+ * inside = {...}, mount_types = {...}}, each a list of strings. */
+void linx_spawn_push_names(lua_State *L);
+
 #endif
