@@ -3,6 +3,8 @@
  * calls only, no libc, no errno. */
 #include "child_inside.h"
 
+#include "child_idmapped.h"
+#include "child_net.h"
 #include "child_sys.h"
 
 #include <fcntl.h>
@@ -113,6 +115,8 @@ static long mount_one(const struct inside_mount *m, int *detail)
     case INSIDE_TMPFS:
         return rs_mount("tmpfs", m->target, "tmpfs", LX_NOSUID | LX_NODEV | ro, m->data);
     case INSIDE_BIND:
+        if (m->idmap != INSIDE_IDMAP_NONE)
+            return linx_idmapped_move(m); /* made by the host, read-only there too */
         r = rs_mount(m->source, m->target, NULL, LX_BIND | LX_REC, NULL);
         if (r < 0) {
             /* ENOENT and friends: say which end is missing */
@@ -178,6 +182,8 @@ int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f
         return -1;
     if (in->hostname != NULL && (r = RSYS2(SYS_sethostname, in->hostname, str_len(in->hostname))) < 0)
         return failed(f, STAGE_HOSTNAME, r, 0, 0);
+    if (in->loopback && (r = linx_loopback_up()) < 0)
+        return failed(f, STAGE_LOOPBACK, r, 0, 0);
     if (in->ngroups >= 0 && (r = RSYS2(SYS_setgroups, in->ngroups, in->groups)) < 0)
         return failed(f, STAGE_SETGROUPS, r, 0, 0);
     if (in->gid >= 0 && (r = RSYS3(SYS_setresgid, in->gid, in->gid, in->gid)) < 0)

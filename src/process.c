@@ -29,6 +29,7 @@ after a kernel refusal.
 #include "compat.h"
 #include "linx.h"
 #include "handle.h"
+#include "idmapped.h"
 #include "keeper_host.h"
 #include "lerror.h"
 #include "process_nb.h"
@@ -79,6 +80,8 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
+    case STAGE_LOOPBACK: return "loopback";
+    case STAGE_IDMAP: return "idmap";
     default: return "spawn";
     }
 }
@@ -279,6 +282,8 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
         if (e == ENOENT || e == ENOTDIR)
             return "root must be an existing directory";
         return NULL;
+    case STAGE_LOOPBACK:
+        return e == EPERM ? "bringing lo up needs CAP_NET_ADMIN over the child's net namespace (\"user\" and \"net\")" : NULL;
     case STAGE_HOSTNAME:
         return e == EPERM ? "sethostname needs CAP_SYS_ADMIN over the child's uts namespace (\"user\" and \"uts\")" : NULL;
     case STAGE_SETGROUPS:
@@ -300,7 +305,8 @@ A step that fails stops the child there (exit code 127).
 @treturn[1] boolean `true` once the exec has happened
 @return[2] `nil`
 @treturn[2] linxuser.Error `os` with `operation` the step that failed (`"mount"`, `"pivot_root"`, `"sethostname"`,
-`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"chdir"`, `"exec"`), `path`, `step` (index in `inside.mounts`);
+`"loopback"`, `"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"chdir"`, `"exec"`; `"idmap"` when the host could not
+make an idmapped bind, before the child ran anything), `path`, `step` (index in `inside.mounts`);
 `bad_state` if not parked
 @treturn[2] ?int errno
 */
@@ -311,12 +317,11 @@ static int m_proceed(lua_State *L)
         return bad_state(L, "proceed", "closed", "closed");
     if (h->state != ST_PARKED)
         return bad_state(L, "proceed", state_name(h), "not_parked");
-    char go = 'g';
-    ssize_t n;
-    while ((n = send(h->ctl, &go, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    if (n != 1) {
-        int err = errno;
+    struct idmapped_fail idf; /* the release, with the idmapped binds made first (idmapped.c) */
+    if (linx_release_send(h, &idf) < 0 && idf.step > 0)
+        return linx_idmapped_error(L, h, &idf);
+    if (idf.err) {
+        int err = idf.err;
         h->state = ST_RUNNING; /* it is gone; wait() collects it */
         close_fd(&h->ctl);
         return linx_error_os_call(L, "proceed", "send", NULL, err,

@@ -35,6 +35,8 @@ enum stage {
     STAGE_MOUNT,      /* msg.step: the mount (1-based), msg.detail: which path */
     STAGE_ROOT,       /* pivot_root and what it needs (bind, umount2, chdir) */
     STAGE_HOSTNAME, STAGE_SETGROUPS, STAGE_SETRESGID, STAGE_SETRESUID, STAGE_PRCTL,
+    STAGE_LOOPBACK,   /* bringing lo up in a new net namespace (after the hostname) */
+    STAGE_IDMAP,      /* the host making an idmapped bind (proceed(), before the release; never sent) */
 };
 
 /* MSG_FAILED's detail for STAGE_MOUNT and STAGE_ROOT: the path that failed. */
@@ -76,7 +78,16 @@ struct inside_mount {
     const char *source; /* bind: the host path; else NULL */
     const char *target;
     const char *data;   /* proc/tmpfs options, or NULL */
+    int32_t idmap;      /* bind: enum inside_idmap */
+    int32_t idmap_fd;   /* the workload: the idmapped mount the release brought, or -1 */
+    const char *idmap_uid, *idmap_gid; /* INSIDE_IDMAP_MAPS: the rendered maps ("0 100000 65536\n") */
 };
+
+/* An idmapped bind (idmap = ...): the host makes it (idmapped.c), the
+ * release message carries it (SCM_RIGHTS, in plan order), the workload
+ * moves it into place at its turn (child_idmapped.c). */
+enum inside_idmap { INSIDE_IDMAP_NONE, INSIDE_IDMAP_OWN, INSIDE_IDMAP_MAPS };
+#define LINX_MAX_IDMAPS 64
 
 struct inside {
     const struct inside_mount *mounts;
@@ -87,6 +98,7 @@ struct inside {
     const char *hostname; /* NULL: leave it */
     int64_t gid, uid;     /* -1: leave it */
     int32_t no_new_privs;
+    int32_t loopback;     /* bring lo up (a new net namespace, unless inside.loopback = false) */
 };
 
 /* opts.fds: at most this many extra descriptors. */
