@@ -38,7 +38,7 @@ IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelpe
 # calling each other); lmaps.c below both (spec/layers_spec.lua).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
-	src/spawn_idmap.c src/spawn_net.c src/idmapped.c src/idmap.c
+	src/spawn_idmap.c src/spawn_net.c src/idmapped.c src/idmap.c src/decimal.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host
@@ -90,7 +90,7 @@ $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
-LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c src/idmap.c,$(PROC_SRC)) \
+LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c src/idmap.c src/decimal.c,$(PROC_SRC)) \
 	$(CORE_SRC)
 # ... and embeds the pure Lua modules of lua/ (tools/embed-lua).
 LUA_MODULES := $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
