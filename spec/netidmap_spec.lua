@@ -171,6 +171,24 @@ describe("idmapped binds", function()
     assert.are.equal(before, S.child_count())
   end)
 
+  -- SECURITY.md's row: the read-only flag the host sets is not locked
+  -- (the mount enters the container's mount namespace after it was made,
+  -- so the kernel's lock for copies into a less privileged namespace never
+  -- applies); a workload that keeps CAP_SYS_ADMIN in its user namespace
+  -- can lift it. If this spec starts failing, the kernel (or linx) locks
+  -- it now: update SECURITY.md and README.
+  it("readonly is set on the mount, but not locked against the container's CAP_SYS_ADMIN", function()
+    if S.root_only("idmapped mounts") then return end
+    local out = run({
+      argv = { "sh", "-c", ("touch %s/a 2>/dev/null || echo ro; busybox mount -o remount,bind,rw %s && touch %s/b && echo rw")
+        :format(dst, dst, dst) },
+      namespaces = { "user", "mount" },
+      inside = { uid = 0, gid = 0, mounts = { { type = "bind", source = src, target = dst, idmap = true, readonly = true } } },
+    }, wide)
+    assert.are.equal("ro\nrw\n", out)
+    assert.are.equal("0:0", sh("stat -c %u:%g " .. src .. "/b"))
+  end)
+
   it("a missing source: kind os, step idmap, ENOENT from open_tree, the workload never ran", function()
     if S.root_only("idmapped mounts") then return end
     local marker = dst2 .. "/ran"
