@@ -1,5 +1,5 @@
-/* spawn's inside.mounts[i].idmap and inside.loopback (spawn_idmap.c,
- * spawn_net.c): read and checked before any child exists. */
+/* spawn's inside.mounts[i].idmap: read and checked before any child
+ * exists. */
 #ifndef LINX_SPAWN_IDMAP_H
 #define LINX_SPAWN_IDMAP_H
 
@@ -15,10 +15,5 @@ int linx_spawn_idmap(lua_State *L, int e, lua_Integer i, int anchor, struct insi
 /* The whole list, once read: idmap = true needs "user" in flags; at most
  * LINX_MAX_IDMAPS idmapped binds. 0, or pushes nil, err and returns 2. */
 int linx_spawn_idmap_check(lua_State *L, const struct inside_mount *m, size_t n, unsigned long flags);
-
-/* inside.loopback's value at idx (popped) into in->loopback, which
- * starts as "flags has CLONE_NEWNET": false turns it off; true without
- * "net" is bad_option. 0, or pushes nil, err and returns 2. */
-int linx_spawn_loopback(lua_State *L, int idx, unsigned long flags, struct inside *in);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "lerror.h"
 #include "spawn_idmap.h"
+#include "spawn_net.h"
 
 #include <fcntl.h>
 #include <math.h>
