@@ -205,6 +205,17 @@ describe("idmapped binds", function()
     assert.is_false(S.exists(marker))
   end)
 
+  it("a filesystem that cannot be idmapped (proc): EINVAL from mount_setattr, with a hint", function()
+    if S.root_only("idmapped mounts") then return end
+    local c, ok, err = start({ argv = { "true" }, namespaces = { "user", "mount" },
+      inside = { mounts = { { type = "bind", source = "/proc", target = dst, idmap = true } } } }, wide)
+    assert.is_nil(ok)
+    assert.are.same({ "idmap", 1, "EINVAL", "mount_setattr", "/proc" }, { err.operation, err.step, err.errno, err.syscall, err.path })
+    assert.matches("cannot be idmapped", err.hint)
+    assert.are.equal(127, c:wait().code)
+    c:close()
+  end)
+
   it("rootless: EPERM with a hint from proceed(), before the workload ran anything", function()
     if S.unpriv_only("the rootless refusal") then return end
     local children, fds = S.child_count(), S.fd_count()

@@ -137,8 +137,10 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt="inherit"] string opts.stderr `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt] table opts.fds `{[3] = file_or_fd, ...}`: extra descriptors the child gets at those numbers (Lua files or fd numbers); every other fd above 2 is closed
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
-`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
+`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =, idmap =}, ...}` (needs `"mount"`;
+`idmap = true|{uid =, gid =}` on a bind: idmapped, made by the host at `proceed()`, root only),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
+`loopback = false` (with `"net"`, `lo` is up unless false),
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
 @treturn[1] Handle the parked child
 @return[2] `nil`
