@@ -157,7 +157,8 @@ describe("idmapped binds", function()
     if S.root_only("idmapped mounts") then return end
     local before = S.child_count()
     local out, code = run({
-      argv = { "sh", "-c", ("stat -c %%u:%%g %s/f %s/g; touch %s/g 2>&1 || echo refused"):format(dst, dst2, dst2) },
+      argv = { "sh", "-c", ("stat -c %%u:%%g %s/f %s/g; touch %s/g 2>&1 || echo refused; exec ls /proc/self/fd")
+        :format(dst, dst2, dst2) },
       namespaces = { "mount" },
       inside = { mounts = {
         { type = "bind", source = src, target = dst, idmap = { uid = { { 0, 1000, 1 } }, gid = { { 0, 2000, 1 } } } },
@@ -165,7 +166,8 @@ describe("idmapped binds", function()
           idmap = { uid = { { 0, 3000, 1 } }, gid = { { 0, 4000, 1 } } } },
       } },
     }, false)
-    assert.matches("^1000:2000\n3000:4000\n.*[Rr]ead%-only.*refused\n$", out)
+    -- the mounts' fds are gone: stdio and ls's own directory only
+    assert.matches("^1000:2000\n3000:4000\n.*[Rr]ead%-only.*refused\n0\n1\n2\n3\n$", out)
     assert.are.equal(0, code)
     -- the throw-away user namespaces' children are reaped
     assert.are.equal(before, S.child_count())
