@@ -103,6 +103,22 @@ checks["full-range.lua"] = function(out)
   assert.matches("usermod --add-subuids", out, 1, true)
 end
 
+-- spec/idmapped_spec.lua looks closer.
+checks["idmapped.lua"] = function(out)
+  if not S.is_root then
+    assert.matches("idmap failed on /tmp/linx%-idmapped%.%w+: EPERM.-hint: idmapped mounts need CAP_SYS_ADMIN", out)
+    assert.matches("\nskipped:   idmapped mounts need root %(EPERM from open_tree%)\n$", out)
+    return
+  end
+  assert.matches("rootfs:    /tmp/linx%-idmapped%.%w+ owned by 0:0\n", out)
+  assert.matches("container a: mapped to 100000, uid 0 inside, /data/readme owned by 0:0 inside, created (exit 0)\n",
+    out, 1, true)
+  assert.matches("container b: mapped to 200000, uid 0 inside, /data/readme owned by 0:0 inside, created (exit 0)\n",
+    out, 1, true)
+  assert.matches("host:      /data/from-a owned by 0:0\nhost:      /data/from-b owned by 0:0\n", out, 1, true)
+  assert.matches("\nremoved:   /tmp/linx%-idmapped%.%w+\n$", out)
+end
+
 describe("examples", function()
   local names = {}
   for name in S.sh("cd examples && ls *.lua"):gmatch("[^\n]+") do names[#names + 1] = name end

@@ -21,6 +21,7 @@
  * undefined symbols). Each raw call returns the result or -errno. */
 #include "child.h"
 
+#include "child_idmapped.h"
 #include "child_inside.h"
 #include "child_sys.h"
 
@@ -249,10 +250,7 @@ static _Noreturn void workload_main(const struct spawn_args *a)
      * stays pending and meets the default disposition at the unblock. */
     default_signals();
     unblock_signals();
-    char go;
-    while ((r = RSYS3(SYS_read, ctl, &go, 1)) == -E_INTR)
-        ;
-    if (r != 1)
+    if (!linx_release_wait(ctl, &a->in)) /* with the idmapped binds the host made */
         rs_exit(127); /* EOF: the host is gone or closed the handle */
 
     struct inside_fail f;

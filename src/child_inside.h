@@ -1,5 +1,5 @@
 /* The inside steps of a linx.process workload (spawn's opts.inside):
- * mounts, root, hostname, groups, gid, uid, no_new_privs, in that order,
+ * mounts, root, hostname, loopback, groups, gid, uid, no_new_privs, in that order,
  * with inside.caps, .rlimits and .landlock's steps (child_policy.h) among them.
  * Freestanding code, run by the workload in the keeper's memory. */
 #ifndef LINX_CHILD_INSIDE_H

@@ -37,6 +37,7 @@ after a kernel refusal.
 #include "linx.h"
 #include "handle.h"
 #include "hostutil.h"
+#include "idmapped.h"
 #include "keeper_host.h"
 #include "lerror.h"
 #include "output_limit.h"
@@ -77,6 +78,8 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
+    case STAGE_LOOPBACK: return "loopback";
+    case STAGE_IDMAP: return "idmap";
     default: return linx_policy_stage(stage, "spawn");
     }
 }
@@ -123,8 +126,10 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt="inherit"] string opts.stderr `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt] table opts.fds `{[3] = file_or_fd, ...}`: extra descriptors the child gets at those numbers (Lua files or fd numbers); every other fd above 2 is closed
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
-`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
+`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =, idmap =}, ...}` (needs `"mount"`;
+`idmap = true|{uid =, gid =}` on a bind: idmapped, made by the host at `proceed()`, root only),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
+`loopback = false` (with `"net"`, `lo` is up unless false),
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
 and among them (README "Narrowing the workload") `caps = {"net_bind_service", ...}`,
 `rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`
@@ -275,6 +280,8 @@ static const char *step_hint(const struct handle *h, const struct msg *rep, char
         if (e == ENOENT || e == ENOTDIR)
             return "root must be an existing directory";
         return NULL;
+    case STAGE_LOOPBACK:
+        return e == EPERM ? "bringing lo up needs CAP_NET_ADMIN over the child's net namespace (\"user\" and \"net\")" : NULL;
     case STAGE_HOSTNAME:
         return e == EPERM ? "sethostname needs CAP_SYS_ADMIN over the child's uts namespace (\"user\" and \"uts\")" : NULL;
     case STAGE_SETGROUPS:
@@ -296,8 +303,8 @@ A step that fails stops the child there (exit code 127).
 @treturn[1] boolean `true` once the exec has happened
 @return[2] `nil`
 @treturn[2] linxuser.Error `os` with `operation` the step that failed (`"mount"`, `"pivot_root"`, `"sethostname"`,
-`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"capset"`, `"prlimit"`, `"landlock"`, `"chdir"`, `"exec"`),
-`path`, `step` (index in `inside.mounts`);
+`"loopback"`, `"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"capset"`, `"prlimit"`, `"landlock"`, `"chdir"`, `"exec"`; `"idmap"` when the host could not
+make an idmapped bind, before the child ran anything), `path`, `step` (index in `inside.mounts`);
 `bad_state` if not parked
 @treturn[2] ?int errno
 */
@@ -308,12 +315,11 @@ static int m_proceed(lua_State *L)
         return linx_bad_state(L, "proceed", "closed", "closed");
     if (h->state != ST_PARKED)
         return linx_bad_state(L, "proceed", linx_handle_state_name(h), "not_parked");
-    char go = 'g';
-    ssize_t n;
-    while ((n = send(h->ctl, &go, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    if (n != 1) {
-        int err = errno;
+    struct idmapped_fail idf; /* the release, with the idmapped binds made first (idmapped.c) */
+    if (linx_release_send(h, &idf) < 0 && idf.step > 0)
+        return linx_idmapped_error(L, h, &idf);
+    if (idf.err) {
+        int err = idf.err;
         h->state = ST_RUNNING; /* it is gone; wait() collects it */
         linx_close_fd(&h->ctl);
         return linx_error_os_call(L, "proceed", "send", NULL, err,

@@ -46,6 +46,8 @@ enum stage {
     STAGE_AMBIENT,    /* prctl: PR_CAP_AMBIENT_RAISE (msg.step: the capability) */
     STAGE_PRLIMIT,    /* prlimit64 (msg.step: the RLIMIT_* resource) */
     STAGE_LANDLOCK,   /* a landlock_* call (msg.step: the rule, 1-based, whose path failed; 0: none) */
+    STAGE_LOOPBACK,   /* bringing lo up in a new net namespace (after the hostname) */
+    STAGE_IDMAP,      /* the host making an idmapped bind (proceed(), before the release; never sent) */
 };
 
 /* MSG_FAILED's detail for STAGE_MOUNT and STAGE_ROOT: the path that failed. */
@@ -88,7 +90,16 @@ struct inside_mount {
     const char *source; /* bind: the host path; else NULL */
     const char *target;
     const char *data;   /* proc/tmpfs options, or NULL */
+    int32_t idmap;      /* bind: enum inside_idmap */
+    int32_t idmap_fd;   /* the workload: the idmapped mount the release brought, or -1 */
+    const char *idmap_uid, *idmap_gid; /* INSIDE_IDMAP_MAPS: the rendered maps ("0 100000 65536\n") */
 };
+
+/* An idmapped bind (idmap = ...): the host makes it (idmapped.c), the
+ * release message carries it (SCM_RIGHTS, in plan order), the workload
+ * moves it into place at its turn (child_idmapped.c). */
+enum inside_idmap { INSIDE_IDMAP_NONE, INSIDE_IDMAP_OWN, INSIDE_IDMAP_MAPS };
+#define LINX_MAX_IDMAPS 64
 
 struct inside {
     const struct inside_mount *mounts;
@@ -101,6 +112,7 @@ struct inside {
     int32_t no_new_privs;
     const struct inside_policy *policy; /* caps, rlimits, landlock (child_policy.h), or NULL */
     uint32_t policy_len;                /* its bytes */
+    int32_t loopback;     /* bring lo up (a new net namespace, unless inside.loopback = false) */
 };
 
 /* opts.fds: at most this many extra descriptors. */

@@ -4,6 +4,8 @@
 
 #include "lerror.h"
 #include "spawn_policy.h"
+#include "spawn_idmap.h"
+#include "spawn_net.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -300,7 +302,7 @@ static int get_list(lua_State *L, int t, const char *key, const char *field, siz
     return 0;
 }
 
-static const char *const mount_keys[] = {"type", "source", "target", "readonly", "options", NULL};
+static const char *const mount_keys[] = {"type", "source", "target", "readonly", "options", "idmap", NULL};
 static const char *const mount_types[] = {"proc", "tmpfs", "bind", "dev", NULL}; /* enum inside_mount_kind */
 
 /* One entry of inside.mounts (at index e, the i-th), into m. root (or
@@ -384,7 +386,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const char *root, size_
     } else {
         lua_pop(L, 1);
     }
-    return 0;
+    return linx_spawn_idmap(L, e, i, anchor, m);
 }
 
 static int get_mounts(lua_State *L, int t, unsigned long flags, int anchor, struct inside *in)
@@ -406,6 +408,8 @@ static int get_mounts(lua_State *L, int t, unsigned long flags, int anchor, stru
             return 2;
         lua_pop(L, 1);
     }
+    if (linx_spawn_idmap_check(L, m, n, flags))
+        return 2;
     in->mounts = m;
     in->nmounts = (int32_t)n;
     return 0;
@@ -435,7 +439,7 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
 }
 
 static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs",
-                                          "caps", "rlimits", "landlock", NULL};
+                                          "caps", "rlimits", "landlock", "loopback", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)
@@ -443,6 +447,7 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
     memset(in, 0, sizeof *in);
     in->ngroups = -1;
     in->gid = in->uid = -1;
+    in->loopback = (flags & CLONE_NEWNET) != 0; /* lo up unless inside.loopback = false */
     if (get_opt(L, opts, "inside"))
         return 2;
     int t = lua_gettop(L);
@@ -506,6 +511,8 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         return linx_bad_option(L, "spawn", "inside.no_new_privs", "not_a_boolean", -1, 0);
     in->no_new_privs = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    if (get_field(L, t, "loopback", "inside.loopback") || linx_spawn_loopback(L, lua_gettop(L), flags, in))
+        return 2;
     return linx_policy_read(L, t, anchor, in); /* caps, rlimits, landlock */
 }
 
