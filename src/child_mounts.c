@@ -11,6 +11,7 @@
  * /proc/self/mountinfo, so a plan of N entries costs O(N). */
 #include "child_mounts.h"
 
+#include "child_idmapped.h"
 #include "child_sys.h"
 
 #include <fcntl.h>
@@ -324,6 +325,10 @@ static long mount_one(int rootfd, const struct inside_mount *m, int *stage, int 
         r = mount_fs((int)tfd, "overlay", m->data, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ro, top);
         break;
     case INSIDE_BIND:
+        if (m->idmap != INSIDE_IDMAP_NONE) { /* made by the host (idmapped.c), moved into place here */
+            r = linx_idmapped_move(m, (int)tfd);
+            break;
+        }
         r = mount_bind(m, (int)tfd, detail, top);
         if (r == -E_NOENT && *detail == FAIL_SOURCE && (m->flags & INSIDE_F_TRY))
             r = 0; /* try: a missing source skips the entry */

@@ -3,6 +3,7 @@
 #include "spawn_mounts.h"
 
 #include "lerror.h"
+#include "spawn_idmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,9 +132,9 @@ static int only_list_keys(lua_State *L, int t, size_t n)
 
 /* The keys of an entry; a bit each, in this order. */
 static const char *const mount_keys[] = {"type", "source", "target", "readonly", "options", "mode", "size", "data",
-                                         "try",  "dev",    "suid",   "lower",    "upper",   "work", NULL};
+                                         "try",  "dev",    "suid",   "lower",    "upper",   "work", "idmap", NULL};
 enum { K_TYPE, K_SOURCE, K_TARGET, K_READONLY, K_OPTIONS, K_MODE, K_SIZE, K_DATA, K_TRY, K_DEV, K_SUID, K_LOWER,
-       K_UPPER, K_WORK, K_COUNT };
+       K_UPPER, K_WORK, K_COUNT }; /* "idmap" (after them) is read by spawn_idmap.c */
 #define B(k) (1u << (k))
 /* enum inside_mount_kind order; with the keys each type takes */
 static const struct {
@@ -508,13 +509,25 @@ int linx_spawn_mounts(lua_State *L, int ms, size_t n, unsigned long flags, int a
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, ms, (lua_Integer)i);
         int e = lua_gettop(L);
-        if (get_mount(L, e, (lua_Integer)i, m, flags, anchor, &m[i - 1]))
+        if (get_mount(L, e, (lua_Integer)i, m, flags, anchor, &m[i - 1]) ||
+            linx_spawn_idmap(L, e, (lua_Integer)i, anchor, &m[i - 1]))
             return 2;
         lua_settop(L, e - 1);
     }
+    if (linx_spawn_idmap_check(L, m, n, flags))
+        return 2;
     in->mounts = m;
     in->nmounts = (int32_t)n;
     return 0;
+}
+
+void linx_spawn_push_mount_types(lua_State *L)
+{
+    lua_createtable(L, (int)NTYPES, 0);
+    for (size_t k = 0; k < NTYPES; k++) {
+        lua_pushstring(L, mount_types[k].name);
+        lua_rawseti(L, -2, (lua_Integer)k + 1);
+    }
 }
 
 static const char *const root_keys[] = {"path", "readonly", "suid", "dev", NULL};

@@ -20,4 +20,7 @@ int linx_spawn_mounts(lua_State *L, int ms, size_t n, unsigned long flags, int a
  * (popped). Returns 0, or pushes nil, err and returns 2. */
 int linx_spawn_root(lua_State *L, unsigned long flags, int anchor, struct inside *in);
 
+/* Pushes the list of mount types, in enum inside_mount_kind order. */
+void linx_spawn_push_mount_types(lua_State *L);
+
 #endif
