@@ -326,7 +326,12 @@ static long mount_one(int rootfd, const struct inside_mount *m, int *stage, int 
         break;
     case INSIDE_BIND:
         if (m->idmap != INSIDE_IDMAP_NONE) { /* made by the host (idmapped.c), moved into place here */
-            r = linx_idmapped_move(m, (int)tfd);
+            long keep = top != NULL && m->idmap_fd >= 0 ? RSYS3(SYS_fcntl, m->idmap_fd, F_DUPFD_CLOEXEC, 0) : -1;
+            r = linx_idmapped_move(m, (int)tfd); /* closes idmap_fd */
+            if (r >= 0 && keep >= 0)
+                *top = keep; /* the same mount, now attached on the root */
+            else if (keep >= 0)
+                rs_close((int)keep);
             break;
         }
         r = mount_bind(m, (int)tfd, detail, top);
