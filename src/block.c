@@ -90,6 +90,7 @@ static size_t inside_arrays(const struct inside *in)
     size_t n = ALIGN8((size_t)in->nmounts * sizeof(struct inside_mount));
     if (in->ngroups > 0)
         n += ALIGN8((size_t)in->ngroups * sizeof(uint32_t));
+    n += (size_t)in->seccomp_len * 8; /* struct sock_filter: 8 bytes each */
     return n;
 }
 
@@ -132,6 +133,13 @@ static void inside_copy(struct inside *dst, const struct inside *src, char **arr
         dst->groups = g;
     } else {
         dst->groups = NULL;
+    }
+    if (src->seccomp_len > 0) {
+        memcpy(*arr, src->seccomp, (size_t)src->seccomp_len * 8);
+        dst->seccomp = *arr;
+        *arr += (size_t)src->seccomp_len * 8;
+    } else {
+        dst->seccomp = NULL;
     }
     dst->root = src->root != NULL ? put_str(str, src->root) : NULL;
     dst->hostname = src->hostname != NULL ? put_str(str, src->hostname) : NULL;

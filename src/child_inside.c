@@ -3,6 +3,7 @@
  * calls only, no libc, no errno. */
 #include "child_inside.h"
 
+#include "child_seccomp.h"
 #include "child_sys.h"
 
 #include <fcntl.h>
@@ -193,5 +194,7 @@ int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f
     }
     if (in->no_new_privs && (r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
         return failed(f, STAGE_PRCTL, r, 0, 0);
+    if (in->seccomp_len > 0 && linx_child_seccomp(in, f) < 0) /* the last step: seccomp.c */
+        return -1;
     return 0;
 }

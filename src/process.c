@@ -33,6 +33,7 @@ after a kernel refusal.
 #include "lerror.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
+#include "spawn_seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +80,8 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
+    case STAGE_SECCOMP: return "seccomp";
+    case STAGE_CLONE3: return "clone3";
     default: return "spawn";
     }
 }
@@ -289,6 +292,8 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
     case STAGE_SETRESGID:
     case STAGE_SETRESUID:
         return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
+    case STAGE_SECCOMP:
+        return e == EINVAL ? "the kernel refused the seccomp program (not a valid classic BPF filter)" : NULL;
     default: return NULL;
     }
 }
@@ -758,6 +763,7 @@ static const luaL_Reg methods[] = {
 static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
     {"now", linx_l_now},
+    {"seccomp_program", linx_l_seccomp_program},
     {NULL, NULL},
 };
 

@@ -35,6 +35,8 @@ enum stage {
     STAGE_MOUNT,      /* msg.step: the mount (1-based), msg.detail: which path */
     STAGE_ROOT,       /* pivot_root and what it needs (bind, umount2, chdir) */
     STAGE_HOSTNAME, STAGE_SETGROUPS, STAGE_SETRESGID, STAGE_SETRESUID, STAGE_PRCTL,
+    STAGE_SECCOMP,    /* loading inside.seccomp (the last step before cwd) */
+    STAGE_CLONE3,     /* the keeper's clone3 into spawn's cgroup */
 };
 
 /* MSG_FAILED's detail for STAGE_MOUNT and STAGE_ROOT: the path that failed. */
@@ -87,6 +89,8 @@ struct inside {
     const char *hostname; /* NULL: leave it */
     int64_t gid, uid;     /* -1: leave it */
     int32_t no_new_privs;
+    const void *seccomp;  /* inside.seccomp: struct sock_filter[seccomp_len], or NULL */
+    uint32_t seccomp_len; /* instructions (8 bytes each) */
 };
 
 /* opts.fds: at most this many extra descriptors. */
@@ -119,6 +123,7 @@ struct spawn_args {
     int nfds;            /* opts.fds: install fd_src[i] as fd_dst[i] */
     const int *fd_src;
     const int *fd_dst;
+    int cgroup;          /* spawn's cgroup: a directory fd the keeper clones the workload into, or -1 */
 };
 
 #endif

@@ -3,6 +3,7 @@
 #include "spawn_opts.h"
 
 #include "lerror.h"
+#include "spawn_seccomp.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -454,7 +455,8 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
     return 0;
 }
 
-static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs", NULL};
+static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs",
+                                          "seccomp", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)
@@ -525,6 +527,11 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         return linx_bad_option(L, "spawn", "inside.no_new_privs", "not_a_boolean", -1, 0);
     in->no_new_privs = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    if (get_field(L, t, "seccomp", "inside.seccomp"))
+        return 2;
+    if (!lua_isnil(L, -1) && linx_seccomp_opt(L, lua_gettop(L), anchor, in)) /* spawn_seccomp.c */
+        return 2;
+    lua_settop(L, anchor);
     return 0;
 }
 

@@ -1,0 +1,40 @@
+/* Loading inside.seccomp (see child_seccomp.h). The program was compiled
+ * (or read and size-checked) by the host before the child existed and
+ * lives in the children's block; here it is two raw system calls.
+ * Freestanding: no libc, no errno. */
+#include "child_seccomp.h"
+
+#include "child_sys.h"
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+
+#ifndef SYS_seccomp
+#define SYS_seccomp 317
+#endif
+
+int linx_child_seccomp(const struct inside *in, struct inside_fail *f)
+{
+    if (in->seccomp == NULL || in->seccomp_len == 0)
+        return 0;
+    long r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (r < 0) {
+        f->stage = STAGE_PRCTL;
+        f->err = (int)-r;
+        f->step = f->detail = 0;
+        return -1;
+    }
+    struct sock_fprog prog;
+    zero(&prog, sizeof prog);
+    prog.len = (unsigned short)in->seccomp_len;
+    prog.filter = (struct sock_filter *)(unsigned long)in->seccomp;
+    r = RSYS3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    if (r < 0) {
+        f->stage = STAGE_SECCOMP;
+        f->err = (int)-r;
+        f->step = f->detail = 0;
+        return -1;
+    }
+    return 0;
+}
