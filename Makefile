@@ -40,7 +40,7 @@ IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelpe
 # calling each other); lmaps.c below both (spec/layers_spec.lua).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
-	src/spawn_seccomp.c
+	src/spawn_seccomp.c src/spawn_cgroup.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host
@@ -53,7 +53,7 @@ CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-bui
 # Three units (the keeper and workload, the inside steps, a map helper's
 # go-between), linked into one relocatable object that tools/child-check
 # inspects whole.
-CHILD_HDRS := src/child.h src/child_inside.h src/child_seccomp.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h
+CHILD_HDRS := src/child.h src/child_clone3.h src/child_inside.h src/child_seccomp.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c

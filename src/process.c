@@ -33,6 +33,7 @@ after a kernel refusal.
 #include "lerror.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
+#include "spawn_cgroup.h"
 #include "spawn_seccomp.h"
 
 #include <errno.h>
@@ -189,7 +190,9 @@ static int l_spawn(lua_State *L)
     }
     const char *hint = f.stage == STAGE_PROC ? "linx.process needs procfs mounted on /proc"
                                              : spawn_hint(f.err, f.stage == STAGE_CLONE ? o.flags : 0);
-    int n = linx_error_os_call(L, "spawn", f.call, f.path, f.err, hint);
+    if (f.stage == STAGE_CLONE3) /* into spawn's cgroup (spawn_cgroup.c) */
+        hint = linx_cgroup_hint(f.err);
+    int n = linx_error_os_call(L, f.stage == STAGE_CLONE3 ? "clone3" : "spawn", f.call, f.path, f.err, hint);
     if (f.stage >= 0) {
         lua_pushstring(L, stage_name(f.stage));
         lua_setfield(L, -3, "stage");

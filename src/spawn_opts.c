@@ -3,6 +3,7 @@
 #include "spawn_opts.h"
 
 #include "lerror.h"
+#include "spawn_cgroup.h"
 #include "spawn_seccomp.h"
 
 #include <fcntl.h>
@@ -48,7 +49,7 @@ static const struct {
 };
 
 static const char *const option_names[] = {"argv",   "namespaces", "env", "cwd", "stdin",
-                                           "stdout", "stderr",     "fds", "inside", NULL};
+                                           "stdout", "stderr",     "fds", "inside", "cgroup", NULL};
 
 
 static int gettable_k(lua_State *L)
@@ -641,6 +642,8 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
             return linx_bad_option(L, "spawn", "cwd", "bad_path", -1, 0);
     }
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))
+        return r;
+    if ((r = get_opt(L, opts, "cgroup")) || (r = linx_cgroup_opt(L, lua_gettop(L), o))) /* spawn_cgroup.c */
         return r;
     return 0;
 }
