@@ -530,8 +530,9 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
     lua_pop(L, 1);
     if (get_field(L, t, "seccomp", "inside.seccomp"))
         return 2;
-    if (!lua_isnil(L, -1) && linx_seccomp_opt(L, lua_gettop(L), anchor, in)) /* spawn_seccomp.c */
-        return 2;
+    int r = !lua_isnil(L, -1) ? linx_seccomp_opt(L, lua_gettop(L), anchor, in) : 0; /* spawn_seccomp.c */
+    if (r)
+        return r;
     lua_settop(L, anchor);
     return 0;
 }

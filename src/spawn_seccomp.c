@@ -478,8 +478,9 @@ static int push_program(lua_State *L, const struct ctx *c, int idx)
 int linx_seccomp_opt(lua_State *L, int idx, int anchor, struct inside *in)
 {
     struct ctx c = {"spawn", "inside.seccomp"};
-    if (push_program(L, &c, idx))
-        return 2;
+    int r = push_program(L, &c, idx);
+    if (r)
+        return r;
     size_t len;
     in->seccomp = lua_tolstring(L, -1, &len);
     in->seccomp_len = (uint32_t)(len / sizeof(struct sock_filter));
@@ -492,7 +493,8 @@ int linx_l_seccomp_program(lua_State *L)
     struct ctx c = {"seccomp_program", "seccomp"};
     lua_settop(L, 1);
     luaL_checkstack(L, 16, NULL);
-    if (push_program(L, &c, 1))
-        return 2;
+    int r = push_program(L, &c, 1);
+    if (r)
+        return r;
     return 1;
 }

@@ -10,8 +10,8 @@
 
 /* The value at idx (inside.seccomp) as a program: a Lua string anchored in
  * the table at anchor; in->seccomp and in->seccomp_len point at it.
- * Returns 0, or pushes nil, err (bad_option naming the entry, or os) and
- * returns 2. */
+ * Returns 0, or pushes nil, err (bad_option naming the entry), or nil,
+ * err, errno (os), and returns how many. */
 int linx_seccomp_opt(lua_State *L, int idx, int anchor, struct inside *in);
 
 /* process.seccomp_program(spec): the program inside.seccomp = spec would
