@@ -194,7 +194,8 @@ int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f
     }
     if (in->no_new_privs && (r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
         return failed(f, STAGE_PRCTL, r, 0, 0);
-    if (in->seccomp_len > 0 && linx_child_seccomp(in, f) < 0) /* the last step: seccomp.c */
-        return -1;
+    int stage; /* the last step: child_seccomp.c */
+    if (in->seccomp_len > 0 && (r = linx_child_seccomp(in, &stage)) < 0)
+        return failed(f, stage, r, 0, 0);
     return 0;
 }

@@ -14,27 +14,19 @@
 #define SYS_seccomp 317
 #endif
 
-int linx_child_seccomp(const struct inside *in, struct inside_fail *f)
+long linx_child_seccomp(const struct inside *in, int *stage)
 {
     if (in->seccomp == NULL || in->seccomp_len == 0)
         return 0;
+    *stage = STAGE_PRCTL;
     long r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    if (r < 0) {
-        f->stage = STAGE_PRCTL;
-        f->err = (int)-r;
-        f->step = f->detail = 0;
-        return -1;
-    }
+    if (r < 0)
+        return r;
     struct sock_fprog prog;
     zero(&prog, sizeof prog);
     prog.len = (unsigned short)in->seccomp_len;
     prog.filter = (struct sock_filter *)(unsigned long)in->seccomp;
+    *stage = STAGE_SECCOMP;
     r = RSYS3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
-    if (r < 0) {
-        f->stage = STAGE_SECCOMP;
-        f->err = (int)-r;
-        f->step = f->detail = 0;
-        return -1;
-    }
-    return 0;
+    return r < 0 ? r : 0;
 }

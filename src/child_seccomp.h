@@ -4,10 +4,10 @@
 #ifndef LINX_CHILD_SECCOMP_H
 #define LINX_CHILD_SECCOMP_H
 
-#include "child_inside.h"
+#include "protocol.h"
 
-/* no_new_privs (a filter implies it), then the filter of in. 0, or -1
- * with *f filled (STAGE_PRCTL or STAGE_SECCOMP). */
-int linx_child_seccomp(const struct inside *in, struct inside_fail *f);
+/* no_new_privs (a filter implies it), then the filter of in. 0, or
+ * -errno with *stage the step that failed (STAGE_PRCTL or STAGE_SECCOMP). */
+long linx_child_seccomp(const struct inside *in, int *stage);
 
 #endif

@@ -425,7 +425,7 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
     a->parent = 0; /* the keeper sets it */
 
     int cgfd, cgowned; /* spawn's cgroup: the keeper clones the workload into it */
-    if ((err = linx_cgroup_open(o, &cgfd, &cgowned)) != 0) {
+    if ((err = linx_cgroup_open(o->cgroup, o->cgroup_path, &cgfd, &cgowned)) != 0) {
         linx_block_free(L, &h->blk);
         return os_failure(L, h, f, err, o->cgroup_path, "open");
     }

@@ -1,7 +1,7 @@
 /* spawn{cgroup = ...} in the host (see spawn_cgroup.h). */
 #include "spawn_cgroup.h"
 
-#include "spawn_opts.h"
+#include "lerror.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,30 +10,42 @@
 #include <string.h>
 #include <unistd.h>
 
-int linx_cgroup_opt(lua_State *L, int idx, struct spawn_opts *o)
+/* bad_option "cgroup" as spawn_opts.c makes it (that room is above this one). */
+static int bad(lua_State *L, const char *reason, int value_idx)
 {
-    o->cgroup = -1;
-    o->cgroup_path = NULL;
+    linx_error_new(L, "bad_option", "spawn");
+    linx_error_setstr(L, "field", "cgroup");
+    linx_error_setstr(L, "reason", reason);
+    lua_pushvalue(L, value_idx);
+    lua_setfield(L, -2, "value");
+    linx_error_return(L);
+    return 2;
+}
+
+int linx_cgroup_opt(lua_State *L, int idx, int *fd, const char **path)
+{
+    *fd = -1;
+    *path = NULL;
     if (lua_isnil(L, idx))
         return 0;
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
         if (s[0] != '/' || memchr(s, '\0', len) != NULL)
-            return linx_bad_option(L, "spawn", "cgroup", s[0] != '/' ? "not_absolute" : "bad_path", idx, 0);
-        o->cgroup_path = s; /* anchored: the value stays on the caller's stack */
+            return bad(L, s[0] != '/' ? "not_absolute" : "bad_path", idx);
+        *path = s; /* anchored: the value stays on the caller's stack */
         return 0;
     }
     if (lua_type(L, idx) == LUA_TNUMBER) {
         lua_Number v = lua_tonumber(L, idx);
         if (!(v >= 0 && v <= 2147483647.0) || floor(v) != v || fcntl((int)v, F_GETFD) < 0)
-            return linx_bad_option(L, "spawn", "cgroup", "bad_fd", idx, 0);
-        o->cgroup = (int)v;
+            return bad(L, "bad_fd", idx);
+        *fd = (int)v;
         return 0;
     }
     void *ud = luaL_testudata(L, idx, LUA_FILEHANDLE);
     if (ud == NULL)
-        return linx_bad_option(L, "spawn", "cgroup", "not_a_path_or_fd", idx, 0);
+        return bad(L, "not_a_path_or_fd", idx);
 #if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 502
     luaL_Stream *st = ud;
     FILE *f = st->closef != NULL ? st->f : NULL;
@@ -41,20 +53,20 @@ int linx_cgroup_opt(lua_State *L, int idx, struct spawn_opts *o)
     FILE *f = *(FILE **)ud;
 #endif
     if (f == NULL)
-        return linx_bad_option(L, "spawn", "cgroup", "closed", idx, 0);
-    o->cgroup = fileno(f);
+        return bad(L, "closed", idx);
+    *fd = fileno(f);
     return 0;
 }
 
-int linx_cgroup_open(const struct spawn_opts *o, int *fd, int *owned)
+int linx_cgroup_open(int fd, const char *path, int *out, int *owned)
 {
     *owned = 0;
-    *fd = o->cgroup;
-    if (o->cgroup_path == NULL)
+    *out = fd;
+    if (path == NULL)
         return 0;
     /* O_PATH is enough: clone3 only needs the directory. */
-    *fd = open(o->cgroup_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (*fd < 0)
+    *out = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*out < 0)
         return errno;
     *owned = 1;
     return 0;

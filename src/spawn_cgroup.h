@@ -6,16 +6,15 @@
 
 #include "compat.h"
 
-struct spawn_opts;
+/* The value at idx (opts.cgroup): an absolute path (*path, anchored by
+ * the value), an fd number or a Lua file (*fd); nil leaves *fd -1 and
+ * *path NULL. Returns 0 or pushes nil, err (bad_option) and returns 2. */
+int linx_cgroup_opt(lua_State *L, int idx, int *fd, const char **path);
 
-/* The value at idx (opts.cgroup): an absolute path, an fd number or a Lua
- * file, into o->cgroup_path or o->cgroup. Returns 0 or pushes nil, err
- * (bad_option) and returns 2. */
-int linx_cgroup_opt(lua_State *L, int idx, struct spawn_opts *o);
-
-/* The directory fd the keeper gets (-1: none) and whether the caller
- * closes it after the clone; 0 or an errno value (open failed). */
-int linx_cgroup_open(const struct spawn_opts *o, int *fd, int *owned);
+/* The directory fd the keeper gets (*out, -1: none) for spawn's fd or
+ * path, and whether the caller closes it after the clone; 0 or an errno
+ * value (open failed). */
+int linx_cgroup_open(int fd, const char *path, int *out, int *owned);
 
 /* The hint for clone3's errno into a cgroup, or NULL. */
 const char *linx_cgroup_hint(int err);

@@ -644,7 +644,7 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
     }
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))
         return r;
-    if ((r = get_opt(L, opts, "cgroup")) || (r = linx_cgroup_opt(L, lua_gettop(L), o))) /* spawn_cgroup.c */
+    if ((r = get_opt(L, opts, "cgroup")) || (r = linx_cgroup_opt(L, lua_gettop(L), &o->cgroup, &o->cgroup_path))) /* spawn_cgroup.c */
         return r;
     return 0;
 }

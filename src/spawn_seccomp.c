@@ -5,7 +5,6 @@
 #include "spawn_seccomp.h"
 
 #include "lerror.h"
-#include "spawn_opts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -225,6 +224,25 @@ static int get_value(lua_State *L, int idx, uint64_t *out)
     return 0;
 }
 
+/* bad_option as spawn_opts.c makes it (that room is above this one). */
+static int bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
+                      lua_Integer index)
+{
+    if (value_idx < 0)
+        value_idx = lua_gettop(L) + value_idx + 1;
+    linx_error_new(L, "bad_option", op);
+    linx_error_setstr(L, "field", field);
+    linx_error_setstr(L, "reason", reason);
+    if (value_idx != 0) {
+        lua_pushvalue(L, value_idx);
+        lua_setfield(L, -2, "value");
+    }
+    if (index > 0)
+        linx_error_setint(L, "index", index);
+    linx_error_return(L);
+    return 2;
+}
+
 struct ctx {
     const char *op;     /* "spawn" or "seccomp_program" */
     const char *prefix; /* "inside.seccomp" or "seccomp" */
@@ -241,7 +259,7 @@ static int bad(lua_State *L, const struct ctx *c, const char *reason, int value_
     vsnprintf(tail, sizeof tail, fmt, ap);
     va_end(ap);
     snprintf(field, sizeof field, "%s%s", c->prefix, tail);
-    return linx_bad_option(L, c->op, field, reason, value_idx, index);
+    return bad_option(L, c->op, field, reason, value_idx, index);
 }
 
 static const char *const entry_keys[] = {"name", "arg", "equals", "mask", "errno", NULL};
