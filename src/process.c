@@ -140,7 +140,9 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
 `mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
-`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
+`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`, `seccomp =` (a policy table, `"default"` or a
+precompiled program: README, "Sandbox"); then `cwd`
+@tparam[opt] string|int|file opts.cgroup a cgroup v2 directory the child starts in (`clone3` `CLONE_INTO_CGROUP`)
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
