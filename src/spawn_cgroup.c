@@ -68,6 +68,16 @@ int linx_cgroup_open(int fd, const char *path, int *out, int *owned)
     *out = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (*out < 0)
         return errno;
+    if (*out < 3) {
+        /* A host running with stdio closed: keep it off 0..2, where the
+         * workload would take it for an inherited stdin/stdout/stderr. */
+        int high = fcntl(*out, F_DUPFD_CLOEXEC, 3);
+        int err = errno;
+        close(*out);
+        *out = high;
+        if (high < 0)
+            return err;
+    }
     *owned = 1;
     return 0;
 }
