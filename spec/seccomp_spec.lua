@@ -15,7 +15,7 @@ local function build(name, libs)
   S.sh(("cc -std=c11 -O1 -o %s spec/hosts/%s.c %s 2>&1"):format(exe, name, libs or ""))
   return S.exists(exe) and exe or nil
 end
-local SYSCALLS = build("syscalls")
+local SYSCALLS = build("syscalls", "-pthread")
 local EXPORT = build("export_bpf", "-lseccomp")
 
 -- Run spec/hosts/syscalls (names: which calls) with opts; the results
@@ -106,7 +106,7 @@ describe("inside.seccomp", function()
     assert.are.same({
       getpid = 0, mkdirat = ENOENT, keyctl = EPERM, add_key = EPERM, request_key = EPERM, perf_event_open = EPERM,
       bpf = EPERM, userfaultfd = EPERM, fsopen = ENOSYS, clone3 = ENOSYS, unshare = EPERM, clone = EPERM,
-      tiocsti = EPERM, tiocsti_high = EPERM,
+      tiocsti = EPERM, tiocsti_high = EPERM, thread = 0,
     }, r)
   end)
 
@@ -159,6 +159,17 @@ describe("inside.seccomp", function()
       for _, r in ipairs { r1, r2, r3 } do
         assert.are.same({ EXDEV, 0, EINVAL }, { r.mkdirat, r.getpid, r.bpf })
       end
+    end)
+
+    it("bwrap loads the program seccomp_program() exports, with the same effect", function()
+      if needs_hosts() then return end
+      local bwrap = S.sh("command -v bwrap"):gsub("%s+$", "")
+      if bwrap == "" then return pending("no bwrap (bubblewrap package)") end
+      local path = dir .. "/for-bwrap.bpf"
+      S.write_file(path, assert(process.seccomp_program { deny = { "mkdirat" }, errno = EXDEV }))
+      local out = S.sh(("%s --ro-bind / / --seccomp 9 %s getpid mkdirat 9<%s 2>&1"):format(bwrap, SYSCALLS, path))
+      if out:match("bwrap:") then return pending("bwrap cannot run here: " .. out) end
+      assert.are.equal("getpid 0\nmkdirat " .. EXDEV .. "\n", out)
     end)
 
     it("seccomp_program() exports what spawn loads, as a program bwrap's format takes", function()

@@ -8,9 +8,10 @@
  * The terminal calls use a pty: an inherited master on fd 3 when there
  * is one (spawn's fds), else /dev/ptmx opened here; a child makes its
  * slave its controlling terminal and pushes a byte with TIOCSTI.
- * Built by the spec: cc -o syscalls this */
+ * Built by the spec: cc -pthread -o syscalls this */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -91,6 +92,20 @@ static long do_tiocsti_high(void)
     return do_tiocsti();
 }
 
+static void *thread_main(void *arg)
+{
+    return arg;
+}
+
+/* A thread through libc: glibc tries clone3 first and falls back to
+ * clone on ENOSYS (what "default" answers clone3). */
+static long do_thread(void)
+{
+    pthread_t t;
+    int r = pthread_create(&t, NULL, thread_main, NULL);
+    return r != 0 ? r : pthread_join(t, NULL);
+}
+
 static long call(const char *name)
 {
     if (!strcmp(name, "getpid"))
@@ -119,6 +134,8 @@ static long call(const char *name)
         return in_child(do_clone_newuser);
     if (!strcmp(name, "tiocsti"))
         return in_child(do_tiocsti);
+    if (!strcmp(name, "thread"))
+        return do_thread();
     if (!strcmp(name, "tiocsti_high"))
         return in_child(do_tiocsti_high);
     return -1;
@@ -128,7 +145,7 @@ int main(int argc, char **argv)
 {
     static const char *const all[] = {"getpid", "mkdirat", "keyctl", "add_key", "request_key",
                                       "perf_event_open", "bpf", "userfaultfd", "fsopen", "clone3",
-                                      "unshare", "clone", "tiocsti", "tiocsti_high", NULL};
+                                      "unshare", "clone", "tiocsti", "tiocsti_high", "thread", NULL};
     const char *const *names = argc > 1 ? (const char *const *)argv + 1 : all;
     for (; *names != NULL; names++)
     {
