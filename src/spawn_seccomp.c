@@ -382,6 +382,18 @@ static int compile_table(lua_State *L, const struct ctx *c, int t)
             m++;
         }
     }
+    /* The same call twice without an argument filter and with two
+     * answers: libseccomp keeps one of them in silence; say so instead.
+     * exit and exit_group are always allowed (compile). */
+    int exit_nr = SCMP_SYS(exit), exit_group_nr = SCMP_SYS(exit_group);
+    for (size_t j = 0; j < m; j++) {
+        const struct rule *r = &rules[j];
+        int clash = def != SCMP_ACT_ALLOW && r->action != SCMP_ACT_ALLOW && (r->nr == exit_nr || r->nr == exit_group_nr);
+        for (size_t i = 0; i < j && !clash && r->argno < 0; i++)
+            clash = rules[i].nr == r->nr && rules[i].argno < 0 && rules[i].action != r->action;
+        if (clash)
+            return bad(L, c, "conflict", 0, r->index, ".%s[%d]", r->list, r->index);
+    }
     long bad_rule;
     int e = compile(L, def, rules, m, &bad_rule);
     if (e != 0 && bad_rule >= 0) {
