@@ -41,12 +41,6 @@ local RUNTIME = {
   "fstat", "close", "access", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "getrandom",
   "write", "getpid",
 }
-local function plus(list, more)
-  local t = {}
-  for _, v in ipairs(list) do t[#t + 1] = v end
-  for _, v in ipairs(more) do t[#t + 1] = v end
-  return t
-end
 
 local function needs_hosts()
   if not SYSCALLS then return pending("cannot build spec/hosts/syscalls.c (cc)") end
