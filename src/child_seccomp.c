@@ -25,7 +25,7 @@ long linx_child_seccomp(const struct inside *in, int *stage)
     struct sock_fprog prog;
     zero(&prog, sizeof prog);
     prog.len = (unsigned short)in->seccomp_len;
-    prog.filter = (struct sock_filter *)(unsigned long)in->seccomp;
+    prog.filter = (struct sock_filter *)in->seccomp; /* the kernel only reads it */
     *stage = STAGE_SECCOMP;
     r = RSYS3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
     return r < 0 ? r : 0;

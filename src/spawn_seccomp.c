@@ -37,12 +37,12 @@
 /* One rule: the syscall gets action; with an argument filter only when
  * (arg[argno] & mask) == value. */
 struct rule {
+    uint64_t mask, value;
+    const char *list; /* "allow" or "deny", for errors */
     int nr;
     uint32_t action;
     int argno; /* -1: none */
-    uint64_t mask, value;
-    const char *list; /* "allow" or "deny", for errors */
-    int index;        /* 1-based in its list */
+    int index; /* 1-based in its list */
 };
 
 /* The "default" list (README, "Seccomp"): EPERM unless said; an argno
