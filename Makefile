@@ -37,10 +37,11 @@ CORE_SRC := src/idmap.c src/decimal.c src/procfs.c src/lerror.c src/errname.c
 # linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
 IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelper.c
 # The module on top; linxuser.c and linxuser_ids.c side by side (never
-# calling each other); lmaps.c below both (spec/layers_spec.lua).
-USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
+# calling each other); lmaps.c below both (spec/layers_spec.lua); ltarget.c
+# (a verb's target) below linxuser.c and lroute.c (setup_maps).
+USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c src/ltarget.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
-	src/spawn_seccomp.c src/spawn_cgroup.c
+	src/spawn_policy.c src/spawn_seccomp.c src/spawn_cgroup.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host
@@ -53,7 +54,8 @@ CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-bui
 # Three units (the keeper and workload, the inside steps, a map helper's
 # go-between), linked into one relocatable object that tools/child-check
 # inspects whole.
-CHILD_HDRS := src/child.h src/child_clone3.h src/child_inside.h src/child_seccomp.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h
+CHILD_HDRS := src/child.h src/child_clone3.h src/child_inside.h src/child_seccomp.h src/child_helper.h src/child_sys.h src/clonevm.h \
+	src/protocol.h src/sigstatus.h src/child_policy.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
@@ -66,7 +68,10 @@ $(BUILD)/child_seccomp.o: src/child_seccomp.c $(CHILD_HDRS)
 $(BUILD)/child_helper.o: src/child_helper.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_helper.c
-$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_seccomp.o $(BUILD)/child_helper.o
+$(BUILD)/child_policy.o: src/child_policy.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_policy.c
+$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o $(BUILD)/child_policy.o $(BUILD)/child_seccomp.o
 	$(CC) -r -nostdlib -o $@ $^
 
 LIB_USER := $(BUILD)/linxuser.so

@@ -34,7 +34,7 @@ build = {
    type = "builtin",
    modules = {
       linxuser = {
-         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c",
+         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c", "src/ltarget.c",
                      "src/linxuser_ids.c", "src/lroute.c", "src/subid.c", "src/idtrans.c",
                      "src/idhelper.c", "src/child_helper.c", "src/idmap.c", "src/decimal.c", "src/procfs.c", "src/lerror.c",
                      "src/errname.c" },
@@ -44,6 +44,7 @@ build = {
       ["linx.process"] = {
          sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
                      "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c",
+                     "src/spawn_policy.c", "src/child_policy.c",
                      "src/spawn_seccomp.c", "src/spawn_cgroup.c", "src/child_seccomp.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src", "$(LIBSECCOMP_INCDIR)" },

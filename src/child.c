@@ -259,6 +259,11 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     struct inside_fail f;
     if (linx_inside_run(&a->in, a->parent, &f) < 0)
         fail_at(ctl, f.stage, f.err, f.step, f.detail);
+    if (f.landlock >= 0) { /* inside.landlock: tell the host what is enforced */
+        m.type = MSG_POLICY;
+        m.landlock = f.landlock;
+        send_msg(ctl, &m, -1, -1);
+    }
     if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
         fail(ctl, STAGE_CHDIR, (int)-r);
     r = exec_search(a);

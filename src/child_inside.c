@@ -3,6 +3,7 @@
  * calls only, no libc, no errno. */
 #include "child_inside.h"
 
+#include "child_policy.h"
 #include "child_seccomp.h"
 #include "child_sys.h"
 
@@ -175,10 +176,14 @@ static int mounts_and_root(const struct inside *in, struct inside_fail *f)
 int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f)
 {
     long r;
+    struct policy_fail pf;
+    f->landlock = -1;
     if ((in->nmounts > 0 || in->root != NULL) && mounts_and_root(in, f) < 0)
         return -1;
     if (in->hostname != NULL && (r = RSYS2(SYS_sethostname, in->hostname, str_len(in->hostname))) < 0)
         return failed(f, STAGE_HOSTNAME, r, 0, 0);
+    if (in->policy != NULL && (r = linx_policy_bounding(in->policy, &pf)) < 0)
+        return failed(f, pf.stage, r, pf.step, 0);
     if (in->ngroups >= 0 && (r = RSYS2(SYS_setgroups, in->ngroups, in->groups)) < 0)
         return failed(f, STAGE_SETGROUPS, r, 0, 0);
     if (in->gid >= 0 && (r = RSYS3(SYS_setresgid, in->gid, in->gid, in->gid)) < 0)
@@ -192,8 +197,12 @@ int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f
         if (RSYS1(SYS_getppid, 0) != parent)
             rs_exit(127);
     }
+    if (in->policy != NULL && (r = linx_policy_caps_rlimits(in->policy, &pf)) < 0)
+        return failed(f, pf.stage, r, pf.step, 0);
     if (in->no_new_privs && (r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
         return failed(f, STAGE_PRCTL, r, 0, 0);
+    if (in->policy != NULL && (r = linx_policy_landlock(in->policy, &pf, &f->landlock)) < 0)
+        return failed(f, pf.stage, r, pf.step, 0);
     int stage; /* the last step: child_seccomp.c */
     if (in->seccomp_len > 0 && (r = linx_child_seccomp(in, &stage)) < 0)
         return failed(f, stage, r, 0, 0);

@@ -7,6 +7,7 @@
 
 #include "block.h"
 #include "handle.h"
+#include "hostutil.h" /* linx_close_fd */
 #include "spawn_opts.h"
 
 #include <stddef.h>
@@ -55,6 +56,8 @@ struct handle {
     int kreaped;       /* the keeper has been reaped */
     int keeper_failed; /* the keeper reported a failure and exits by itself, no workload */
     const char *call;  /* the system call behind the last -errno returned here, for err.syscall */
+    int proceeded;     /* proceed() released the workload */
+    int landlock;      /* the Landlock ABI the workload reported (MSG_POLICY), 0 when none */
 };
 
 /* Why a spawn failed: an errno (kind os) or a child that died early. */
@@ -107,7 +110,6 @@ void linx_handle_left_memory(struct handle *h);
 
 void linx_outbuf_free(struct outbuf *b);
 int linx_outbuf_append(struct outbuf *b, const char *data, size_t n);
-void linx_close_fd(int *fd);
 /* Is fd readable now (a poll that does not wait)? 1, 0 (also for fd < 0),
  * or -errno. */
 int linx_fd_ready(int fd);

@@ -4,6 +4,7 @@
 
 #include "lerror.h"
 #include "spawn_cgroup.h"
+#include "spawn_policy.h"
 #include "spawn_seccomp.h"
 
 #include <fcntl.h>
@@ -17,27 +18,6 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
 #endif
-
-/* nil, {kind="bad_option", operation=op, field=, reason=[, value=][, index=]} */
-int linx_bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
-                    lua_Integer index)
-{
-    if (value_idx < 0)
-        value_idx = lua_gettop(L) + value_idx + 1; /* lua_absindex is 5.2+ */
-    linx_error_new(L, "bad_option", op);
-    linx_error_setstr(L, "field", field);
-    linx_error_setstr(L, "reason", reason);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    if (index > 0)
-        linx_error_setint(L, "index", index);
-    linx_error_return(L);
-    return 2; /* nil, err: visibly non-zero, so callers' "r != 0" paths are clear to analyzers */
-}
-
-
 
 #define NS_COUNT 7
 static const struct {
@@ -457,7 +437,7 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
 }
 
 static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs",
-                                          "seccomp", NULL};
+                                          "caps", "rlimits", "landlock", "seccomp", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)
@@ -528,9 +508,13 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         return linx_bad_option(L, "spawn", "inside.no_new_privs", "not_a_boolean", -1, 0);
     in->no_new_privs = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    int r = linx_policy_read(L, t, anchor, in); /* caps, rlimits, landlock */
+    if (r)
+        return r;
+    lua_settop(L, anchor);
     if (get_field(L, t, "seccomp", "inside.seccomp"))
         return 2;
-    int r = !lua_isnil(L, -1) ? linx_seccomp_opt(L, lua_gettop(L), anchor, in) : 0; /* spawn_seccomp.c */
+    r = !lua_isnil(L, -1) ? linx_seccomp_opt(L, lua_gettop(L), anchor, in) : 0; /* spawn_seccomp.c */
     if (r)
         return r;
     lua_settop(L, anchor);
