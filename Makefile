@@ -30,6 +30,8 @@ WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 ALL_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(CFLAGS) $(EXTRA_CFLAGS) $(LUA_CFLAGS)
 LDFLAGS ?=
 SHARED := -shared
+# inside.seccomp compiles policies with libseccomp (Debian libseccomp-dev).
+SECCOMP_LIBS ?= $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 
 CORE_SRC := src/idmap.c src/decimal.c src/procfs.c src/lerror.c src/errname.c
 # linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
@@ -39,7 +41,8 @@ IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelpe
 # (a verb's target) below linxuser.c and lroute.c (setup_maps).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c src/ltarget.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
-	src/spawn_policy.c src/output_limit.c src/spawn_idmap.c src/spawn_net.c src/idmapped.c src/idmap.c src/decimal.c
+	src/spawn_policy.c src/output_limit.c src/spawn_idmap.c src/spawn_net.c src/idmapped.c src/idmap.c src/decimal.c \
+	src/spawn_seccomp.c src/spawn_cgroup.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host
@@ -53,13 +56,17 @@ CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-bui
 # go-between), linked into one relocatable object that tools/child-check
 # inspects whole.
 CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h \
-	src/child_policy.h src/child_net.h src/child_idmapped.h
+	src/child_policy.h src/child_net.h src/child_idmapped.h \
+	src/child_clone3.h src/child_seccomp.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
 $(BUILD)/child_inside.o: src/child_inside.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_inside.c
+$(BUILD)/child_seccomp.o: src/child_seccomp.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_seccomp.c
 $(BUILD)/child_helper.o: src/child_helper.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_helper.c
@@ -72,7 +79,7 @@ $(BUILD)/child_idmapped.o: src/child_idmapped.c $(CHILD_HDRS)
 $(BUILD)/child_policy.o: src/child_policy.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_policy.c
-$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o $(BUILD)/child_net.o $(BUILD)/child_idmapped.o $(BUILD)/child_policy.o
+$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o $(BUILD)/child_net.o $(BUILD)/child_idmapped.o $(BUILD)/child_policy.o $(BUILD)/child_seccomp.o
 	$(CC) -r -nostdlib -o $@ $^
 
 LIB_USER := $(BUILD)/linxuser.so
@@ -91,7 +98,7 @@ $(LIB_USER): $(USER_SRC) $(BUILD)/child_helper.o $(HEADERS) Makefile
 
 $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS) $(SECCOMP_LIBS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
@@ -105,7 +112,7 @@ $(EMBED_H): $(LUA_MODULES) tools/embed-lua
 	tools/embed-lua $@ $(LUA_MODULES)
 $(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) $(SECCOMP_LIBS) -lm -ldl
 
 # C unit tests of the core (no Lua, no namespace, no root), as TAP. The
 # core is built strictly POSIX (no _GNU_SOURCE), which keeps it portable;

@@ -26,6 +26,10 @@ supported_platforms = { "linux" }
 dependencies = {
    "lua >= 5.1, < 5.5",
 }
+-- inside.seccomp compiles policies with libseccomp (Debian: libseccomp-dev)
+external_dependencies = {
+   LIBSECCOMP = { header = "seccomp.h", library = "seccomp" },
+}
 build = {
    type = "builtin",
    modules = {
@@ -40,9 +44,12 @@ build = {
       ["linx.process"] = {
          sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
                      "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c",
-                     "src/spawn_policy.c", "src/child_policy.c", "src/output_limit.c" },
+                     "src/spawn_policy.c", "src/child_policy.c", "src/output_limit.c",
+                     "src/spawn_seccomp.c", "src/spawn_cgroup.c", "src/child_seccomp.c" },
          defines = { "_GNU_SOURCE" },
-         incdirs = { "src" },
+         incdirs = { "src", "$(LIBSECCOMP_INCDIR)" },
+         libdirs = { "$(LIBSECCOMP_LIBDIR)" },
+         libraries = { "seccomp" },
       },
       -- the pure Lua modules of lua/linx/ (linx-lua has them embedded)
       ["linx.run"] = "lua/linx/run.lua",

@@ -91,6 +91,7 @@ static size_t inside_arrays(const struct inside *in)
     if (in->ngroups > 0)
         n += ALIGN8((size_t)in->ngroups * sizeof(uint32_t));
     n += ALIGN8((size_t)in->policy_len); /* inside_policy: one position-independent block */
+    n += (size_t)in->seccomp_len * 8; /* struct sock_filter: 8 bytes each */
     return n;
 }
 
@@ -142,6 +143,13 @@ static void inside_copy(struct inside *dst, const struct inside *src, char **arr
         memcpy(*arr, src->policy, src->policy_len);
         dst->policy = (const struct inside_policy *)(void *)*arr;
         *arr += ALIGN8((size_t)src->policy_len);
+    }
+    if (src->seccomp_len > 0) {
+        memcpy(*arr, src->seccomp, (size_t)src->seccomp_len * 8);
+        dst->seccomp = *arr;
+        *arr += (size_t)src->seccomp_len * 8;
+    } else {
+        dst->seccomp = NULL;
     }
     dst->root = src->root != NULL ? put_str(str, src->root) : NULL;
     dst->hostname = src->hostname != NULL ? put_str(str, src->hostname) : NULL;

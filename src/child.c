@@ -22,6 +22,7 @@
 #include "child.h"
 
 #include "child_idmapped.h"
+#include "child_clone3.h"
 #include "child_inside.h"
 #include "child_sys.h"
 
@@ -354,7 +355,7 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     }
     if (RSYS1(SYS_getppid, 0) != a->host)
         rs_exit(127); /* the host died before we could watch it */
-    int all[9 + LINX_MAX_FDS]; /* no initializer: no memset in freestanding code */
+    int all[10 + LINX_MAX_FDS]; /* no initializer: no memset in freestanding code */
     all[0] = 0;
     all[1] = 1;
     all[2] = 2;
@@ -365,7 +366,8 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     all[8] = (int)hostfd;
     for (int i = 0; i < a->nfds; i++)
         all[9 + i] = a->fd_src[i];
-    close_all_but(all, 9 + a->nfds);
+    all[9 + a->nfds] = a->cgroup; /* spawn's cgroup, or -1 */
+    close_all_but(all, 10 + a->nfds);
 
     a->parent = (a->flags & CLONE_NEWPID) ? 0 : (pid_t)RSYS1(SYS_getpid, 0);
     int wpidfd = -1;
@@ -375,9 +377,11 @@ static _Noreturn void keeper_main(struct spawn_args *a)
      * memory: its /proc files, and those of every child it spawns later,
      * would then belong to root. It gets a copy instead. */
     int wvm = a->vm && a->in.uid < 0 && a->in.gid < 0;
-    long w = clone_child(a->flags | SIGCHLD, wvm, a->wstack, &wpidfd, workload_trampoline, a);
+    long w = a->cgroup >= 0 /* child_clone3.h */
+                 ? clone_into_cgroup(a->flags | SIGCHLD, wvm, a->wstack, a->cgroup, &wpidfd, workload_trampoline, a)
+                 : clone_child(a->flags | SIGCHLD, wvm, a->wstack, &wpidfd, workload_trampoline, a);
     if (w < 0)
-        fail(keep, STAGE_CLONE, (int)-w);
+        fail(keep, a->cgroup >= 0 ? STAGE_CLONE3 : STAGE_CLONE, (int)-w);
     rs_close(a->ctl);
     for (int i = 0; i < 3; i++)
         if (a->stdio[i] >= 0)

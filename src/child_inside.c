@@ -6,6 +6,7 @@
 #include "child_policy.h"
 #include "child_idmapped.h"
 #include "child_net.h"
+#include "child_seccomp.h"
 #include "child_sys.h"
 
 #include <fcntl.h>
@@ -208,5 +209,8 @@ int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f
         return failed(f, STAGE_PRCTL, r, 0, 0);
     if (in->policy != NULL && (r = linx_policy_landlock(in->policy, &pf, &f->landlock)) < 0)
         return failed(f, pf.stage, r, pf.step, 0);
+    int stage; /* the last step: child_seccomp.c */
+    if (in->seccomp_len > 0 && (r = linx_child_seccomp(in, &stage)) < 0)
+        return failed(f, stage, r, 0, 0);
     return 0;
 }

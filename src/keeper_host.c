@@ -3,6 +3,7 @@
 #include "keeper_host.h"
 
 #include "child.h"
+#include "spawn_cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -415,8 +416,16 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
     a->host = getpid();
     a->parent = 0; /* the keeper sets it */
 
+    int cgfd, cgowned; /* spawn's cgroup: the keeper clones the workload into it */
+    if ((err = linx_cgroup_open(o->cgroup, o->cgroup_path, &cgfd, &cgowned)) != 0) {
+        linx_block_free(L, &h->blk);
+        return os_failure(L, h, f, err, o->cgroup_path, "open");
+    }
+    a->cgroup = cgfd;
     int kpidfd = -1, mask_err = 0;
     long kpid = clone_keeper(h, a, &kpidfd, &mask_err);
+    if (cgowned)
+        close(cgfd); /* the keeper has its own copy of the fd table */
     if (!h->blk.vm || kpid <= 0)
         linx_block_free(L, &h->blk); /* the keeper has its own copy, or there is none */
     else
@@ -468,7 +477,7 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
         if (got == 1 && m.type == MSG_FAILED) {
             f->err = m.err;
             f->stage = m.stage;
-            f->path = m.stage == STAGE_PROC ? "/proc" : NULL;
+            f->path = m.stage == STAGE_PROC ? "/proc" : m.stage == STAGE_CLONE3 ? o->cgroup_path : NULL;
         } else if (got < 0) {
             f->err = -got;
             f->call = "recvmsg";

@@ -42,8 +42,10 @@ after a kernel refusal.
 #include "lerror.h"
 #include "output_limit.h"
 #include "process_nb.h"
+#include "spawn_cgroup.h"
 #include "spawn_opts.h"
 #include "spawn_policy.h"
+#include "spawn_seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +82,8 @@ static const char *stage_name(int stage)
     case STAGE_PRCTL: return "prctl";
     case STAGE_LOOPBACK: return "loopback";
     case STAGE_IDMAP: return "idmap";
+    case STAGE_SECCOMP: return "seccomp";
+    case STAGE_CLONE3: return "clone3";
     default: return linx_policy_stage(stage, "spawn");
     }
 }
@@ -132,7 +136,9 @@ Returns once the child is parked: it has not run any of the workload yet.
 `loopback = false` (with `"net"`, `lo` is up unless false),
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
 and among them (README "Narrowing the workload") `caps = {"net_bind_service", ...}`,
-`rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`
+`rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`, `seccomp =` (a policy
+table, `"default"` or a precompiled program: README, "Sandbox")
+@tparam[opt] string|int|file opts.cgroup a cgroup v2 directory the child starts in (`clone3` `CLONE_INTO_CGROUP`)
 @tparam[opt] number opts.max_output bytes per piped stream the host holds (default: no limit); past it the
 workload is killed and the next `wait` or `read` returns kind `output_limit` (`stream`, `bytes`, `output`)
 @treturn[1] Handle the parked child
@@ -187,7 +193,9 @@ static int l_spawn(lua_State *L)
     }
     const char *hint = f.stage == STAGE_PROC ? "linx.process needs procfs mounted on /proc"
                                              : spawn_hint(f.err, f.stage == STAGE_CLONE ? o.flags : 0);
-    int n = linx_error_os_call(L, "spawn", f.call, f.path, f.err, hint);
+    if (f.stage == STAGE_CLONE3) /* into spawn's cgroup (spawn_cgroup.c) */
+        hint = linx_cgroup_hint(f.err);
+    int n = linx_error_os_call(L, f.stage == STAGE_CLONE3 ? "clone3" : "spawn", f.call, f.path, f.err, hint);
     if (f.stage >= 0) {
         lua_pushstring(L, stage_name(f.stage));
         lua_setfield(L, -3, "stage");
@@ -292,6 +300,8 @@ static const char *step_hint(const struct handle *h, const struct msg *rep, char
     case STAGE_SETRESGID:
     case STAGE_SETRESUID:
         return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
+    case STAGE_SECCOMP:
+        return e == EINVAL ? "the kernel refused the seccomp program (not a valid classic BPF filter)" : NULL;
     default: return linx_policy_hint(rep, buf, len);
     }
 }
@@ -772,6 +782,7 @@ static const luaL_Reg methods[] = {
 static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
     {"now", linx_l_now},
+    {"seccomp_program", linx_l_seccomp_program},
     {NULL, NULL},
 };
 

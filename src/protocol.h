@@ -48,6 +48,8 @@ enum stage {
     STAGE_LANDLOCK,   /* a landlock_* call (msg.step: the rule, 1-based, whose path failed; 0: none) */
     STAGE_LOOPBACK,   /* bringing lo up in a new net namespace (after the hostname) */
     STAGE_IDMAP,      /* the host making an idmapped bind (proceed(), before the release; never sent) */
+    STAGE_SECCOMP,    /* loading inside.seccomp (the last step before cwd) */
+    STAGE_CLONE3,     /* the keeper's clone3 into spawn's cgroup */
 };
 
 /* MSG_FAILED's detail for STAGE_MOUNT and STAGE_ROOT: the path that failed. */
@@ -113,6 +115,8 @@ struct inside {
     const struct inside_policy *policy; /* caps, rlimits, landlock (child_policy.h), or NULL */
     uint32_t policy_len;                /* its bytes */
     int32_t loopback;     /* bring lo up (a new net namespace, unless inside.loopback = false) */
+    const void *seccomp;  /* inside.seccomp: struct sock_filter[seccomp_len], or NULL */
+    uint32_t seccomp_len; /* instructions (8 bytes each) */
 };
 
 /* opts.fds: at most this many extra descriptors. */
@@ -145,6 +149,7 @@ struct spawn_args {
     int nfds;            /* opts.fds: install fd_src[i] as fd_dst[i] */
     const int *fd_src;
     const int *fd_dst;
+    int cgroup;          /* spawn's cgroup: a directory fd the keeper clones the workload into, or -1 */
 };
 
 #endif

@@ -3,9 +3,11 @@
 #include "spawn_opts.h"
 
 #include "lerror.h"
+#include "spawn_cgroup.h"
 #include "spawn_policy.h"
 #include "spawn_idmap.h"
 #include "spawn_net.h"
+#include "spawn_seccomp.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -29,7 +31,7 @@ static const struct {
 };
 
 static const char *const option_names[] = {"argv",   "namespaces", "env", "cwd", "stdin",
-                                           "stdout", "stderr",     "fds", "inside", "max_output", NULL};
+                                           "stdout", "stderr",     "fds", "inside", "max_output", "cgroup", NULL};
 
 
 static int gettable_k(lua_State *L)
@@ -439,7 +441,7 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
 }
 
 static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs",
-                                          "caps", "rlimits", "landlock", "loopback", NULL};
+                                          "caps", "rlimits", "landlock", "loopback", "seccomp", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)
@@ -513,7 +515,17 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
     lua_pop(L, 1);
     if (get_field(L, t, "loopback", "inside.loopback") || linx_spawn_loopback(L, lua_gettop(L), flags, in))
         return 2;
-    return linx_policy_read(L, t, anchor, in); /* caps, rlimits, landlock */
+    int r = linx_policy_read(L, t, anchor, in); /* caps, rlimits, landlock */
+    if (r)
+        return r;
+    lua_settop(L, anchor);
+    if (get_field(L, t, "seccomp", "inside.seccomp"))
+        return 2;
+    r = !lua_isnil(L, -1) ? linx_seccomp_opt(L, lua_gettop(L), anchor, in) : 0; /* spawn_seccomp.c */
+    if (r)
+        return r;
+    lua_settop(L, anchor);
+    return 0;
 }
 
 /* ---- opts.fds ------------------------------------------------------------------- */
@@ -622,6 +634,8 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
             return linx_bad_option(L, "spawn", "cwd", "bad_path", -1, 0);
     }
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))
+        return r;
+    if ((r = get_opt(L, opts, "cgroup")) || (r = linx_cgroup_opt(L, lua_gettop(L), &o->cgroup, &o->cgroup_path))) /* spawn_cgroup.c */
         return r;
     return 0;
 }

@@ -18,6 +18,8 @@ struct spawn_opts {
     struct inside in;    /* opts.inside; strings and arrays anchored on the Lua stack */
     int nfds;            /* opts.fds: fd_src[i] becomes the workload's fd_dst[i] */
     int *fd_src, *fd_dst;
+    int cgroup;              /* opts.cgroup as the caller's fd, or -1 (spawn_cgroup.c) */
+    const char *cgroup_path; /* opts.cgroup as a path the host opens, or NULL */
 };
 
 /* Read and check every option of the table at index opts. Leaves what
