@@ -296,6 +296,7 @@ describe("system calls of the helper route that fail", function()
     if not need() then return end
     with_target(function(pid)
       local r = child((preload .. "%s LINX_INJECT=fail:pthread_sigmask:1:EINVAL"):format(shim), pid, nil, nil)
+      assert.matches("fired=1", r.injected, 1, true)
       assert.is_table(r.err, r.crash)
       assert.are.same({ "helper", "set_uid_map", "spawn", "pthread_sigmask", "EINVAL" },
                       { r.err.kind, r.err.operation, r.err.reason, r.err.syscall, r.err.errno })
@@ -310,6 +311,7 @@ describe("system calls of the helper route that fail", function()
     if not need() then return end
     with_target(function(pid)
       local r = child((preload .. "%s LINX_INJECT=fail:read_status:1:EIO"):format(shim), pid, nil, nil)
+      assert.matches("fired=1", r.injected, 1, true)
       assert.is_table(r.err, r.crash)
       assert.are.same({ "helper", "set_uid_map", "spawn", "read", "EIO" },
                       { r.err.kind, r.err.operation, r.err.reason, r.err.syscall, r.err.errno })
@@ -324,6 +326,7 @@ describe("system calls of the helper route that fail", function()
     if not need() then return end
     with_target(function(pid)
       local r = child((preload .. "%s LINX_INJECT=fail:waitpid_wclone:1:EINVAL"):format(shim), pid, nil, nil)
+      assert.matches("fired=1", r.injected, 1, true)
       assert.is_true(r.ok, r.err and r.err.text)
       assert_clean(r)
       assert.are.same(own.uid, r.uid_map)
