@@ -72,7 +72,7 @@ LINX_LUA := $(BUILD)/linx-lua
 INJECT := $(BUILD)/inject.so
 
 .PHONY: all modules deps check test demo install clean docs
-all: modules $(if $(wildcard src/host/linx-lua.c),$(LINX_LUA)) $(if $(wildcard spec/hosts/inject.c),$(INJECT))
+all: modules $(if $(wildcard src/host/linx-lua.c),$(LINX_LUA)) spec-hosts
 modules: $(LIB_USER) $(if $(wildcard src/process/process.c),$(LIB_PROC))
 
 # linxuser needs only the go-between (setup_maps' helper route).
@@ -116,11 +116,27 @@ unit: $(UNIT_BIN)
 print-%:
 	@echo '$($*)'
 
-# The fault-injection shim of spec/inject_spec.lua (LD_PRELOAD; a test
-# tool, never installed). Own flags: no sanitizer, whatever EXTRA_CFLAGS says.
+# The C programs the specs run (spec/hosts/*.c; test tools, never
+# installed), built by `make spec-hosts` (and `make all`): the fault shim
+# spec/hosts/inject.c as $(BUILD)/inject.so (LD_PRELOAD), every other file
+# as the program $(BUILD)/hosts/<name>, which the specs find through
+# LINX_BUILD. A new spec/hosts/x.c is picked up by the wildcard; extra
+# flags for one host go in SPEC_HOST_FLAGS_<name>. Own flags: no sanitizer,
+# whatever EXTRA_CFLAGS says, unless a host's own line asks for it.
+SPEC_HOSTS := $(patsubst spec/hosts/%.c,$(BUILD)/hosts/%,$(filter-out spec/hosts/inject.c,$(wildcard spec/hosts/*.c)))
+# thread_host embeds Lua and loads the modules: under a sanitizer build,
+# it needs the modules' runtime too.
+SPEC_HOST_FLAGS_thread_host := $(EXTRA_CFLAGS) $(LDFLAGS) $(LUA_LIBS) -lpthread
+SPEC_HOST_FLAGS_export_bpf := $(SECCOMP_LIBS)
+.PHONY: spec-hosts
+spec-hosts: $(if $(wildcard spec/hosts/inject.c),$(INJECT)) $(SPEC_HOSTS)
 $(INJECT): spec/hosts/inject.c
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -fPIC $(OPT) $(SHARED) -o $@ spec/hosts/inject.c -ldl
+# (Each host defines the feature macros it needs, as a program does.)
+$(BUILD)/hosts/%: spec/hosts/%.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -D_GNU_SOURCE,$(WARN)) $(OPT) $(LUA_CFLAGS) -o $@ $< $(SPEC_HOST_FLAGS_$*)
 
 deps:
 	@tools/deps

@@ -46,6 +46,8 @@ build = {
                      "src/child/child.c", "src/child/child_inside.c", "src/support/lerror.c", "src/core/errname.c",
                      "src/process/spawn_policy.c", "src/child/child_policy.c", "src/process/output_limit.c",
                      "src/process/spawn_seccomp.c", "src/process/spawn_cgroup.c", "src/child/child_seccomp.c",
+                     "src/process/spawn_idmap.c", "src/process/spawn_net.c", "src/process/idmapped.c",
+                     "src/child/child_net.c", "src/child/child_idmapped.c", "src/core/idmap.c", "src/core/decimal.c",
                      "src/process/spawn_mounts.c", "src/child/child_mounts.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src", "$(LIBSECCOMP_INCDIR)" },

@@ -59,7 +59,7 @@ describe("error kinds", function()
   local source, source_order = from_source(read("src/support/lerror.c"))
   local readme_rows = markdown_rows(read("README.md"))
 
-  it("the source's table lists the contract's kinds", function()
+  it("the source's table lists the contract's kinds #source", function()
     assert.are.same({"os", "bad_map", "bad_setgroups", "bad_setup", "bad_target", "bad_option",
                      "bad_state", "timeout", "output_limit", "child_died", "helper", "no_subids", "no_user",
                      "bad_user", "bad_id"}, source_order)
@@ -74,19 +74,19 @@ describe("error kinds", function()
     assert.are.same(source, runtime)
   end)
 
-  it("the README's table is the source's, row for row", function()
+  it("the README's table is the source's, row for row #source", function()
     local readme, readme_order = from_markdown(readme_rows)
     assert.are.same(source_order, readme_order)
     assert.are.same(source, readme)
   end)
 
-  it("the comparison sees a change (a field dropped from a README row)", function()
+  it("the comparison sees a change (a field dropped from a README row) #source", function()
     local changed = {}
     for i, row in ipairs(readme_rows) do changed[i] = row:gsub(", `hint`", "", 1) end
     assert.are_not.same(source, (from_markdown(changed)))
   end)
 
-  it("the README's table is the contract's (API.md), where the workspace has it", function()
+  it("the README's table is the contract's (API.md), where the workspace has it #source", function()
     local api
     for _, path in ipairs({os.getenv("LINX_API_MD") or "", "../shared/design/API.md",
                            "../../shared/design/API.md"}) do
@@ -112,7 +112,7 @@ describe("error kinds", function()
     end
   end)
 
-  it("every kind the C code names is in the table", function()
+  it("every kind the C code names is in the table #source", function()
     local names = S.sh("cat src/*/*.c")
     local seen = 0
     for kind in names:gmatch('linx_error_new%(L, "([%w_]+)"') do

@@ -28,7 +28,7 @@ local function exported(so)
   return names, out
 end
 
-describe("exports", function()
+describe("exports #source", function()
   for so, want in pairs({["linxuser.so"] = "luaopen_linxuser", ["linx/process.so"] = "luaopen_linx_process"}) do
     it(so .. " exports only " .. want, function()
       local names, out = exported(build .. "/" .. so)
@@ -48,7 +48,7 @@ describe("exports", function()
   end)
 end)
 
-describe("each module links only what it calls", function()
+describe("each module links only what it calls #source", function()
   local cflags = S.sh("pkg-config --cflags " .. pc .. " 2>/dev/null"):gsub("%s+$", "")
   local dir = S.sh("mktemp -d /tmp/linx-exports.XXXXXX"):gsub("%s+$", "")
   local objs = {}

@@ -4,7 +4,7 @@
 -- setup_maps' newuidmap/newgidmap options; the real helpers (uidmap
 -- package) map the caller's own ids, which they allow in both lanes.
 -- Runs that need their own environment (LINX_HELPER_TIMEOUT, PATH, the
--- LD_PRELOAD fault shim spec/hosts/fault_shim.c) run
+-- LD_PRELOAD fault shim spec/hosts/inject.c) run
 -- spec/fixtures/helper_run_child.lua under linx-lua.
 local user = require "linxuser"
 local S = require("support").bind(function(why) pending(why) end)
@@ -24,15 +24,8 @@ local function script(name, body) return S.write_script(dir .. "/" .. name, body
 
 local function read(path) return S.read_file(path) end
 
-local shim
-local function build_shim()
-  if shim ~= nil then return shim end
-  local out = dir .. "/fault_shim.so"
-  local log = S.sh(("cc -std=c11 -O1 -shared -fPIC -o %s spec/hosts/fault_shim.c -ldl 2>&1"):format(out))
-  shim = S.exists(out) and out or false
-  if not shim then print("fault shim: " .. log) end
-  return shim
-end
+-- The fault shim, built by make; LINX_INJECT arms it from the start.
+local shim = S.build .. "/inject.so"
 
 -- Run the child script with env words; its result table.
 local function child(env, pid, uh, gh, leak)
@@ -270,7 +263,6 @@ describe("close_range refused, as before Linux 5.9 (a seccomp filter)", function
   -- an LD_PRELOAD shim, is what makes their close_range fail.
   it("no fd of the host leaks into the helper", function()
     local host = S.seccomp_host()
-    if not host then return pending("cannot build spec/hosts/seccomp_errno.c (cc)") end
     local u = script("fds-newuidmap", "for f in /proc/$$/fd/*; do readlink $f; done >&2; exit 1")
     for _, e in ipairs { 38, 22 } do -- ENOSYS (before 5.9), EINVAL
       with_target(function(pid)
@@ -294,7 +286,7 @@ describe("system calls of the helper route that fail", function()
   local preload = os.getenv("LINX_SANITIZER") and "ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0 LD_PRELOAD="
     or "LD_PRELOAD="
   local function need()
-    if not build_shim() then pending("cannot build spec/hosts/fault_shim.c (cc)") return false end
+    assert(S.exists(shim), shim .. " is missing: run make spec-hosts")
     if not (real("newuidmap") and real("newgidmap")) then pending("no newuidmap/newgidmap") return false end
     return true
   end
@@ -302,7 +294,8 @@ describe("system calls of the helper route that fail", function()
   it("pthread_sigmask failing: nil, err naming it; nothing started, nothing written", function()
     if not need() then return end
     with_target(function(pid)
-      local r = child((preload .. "%s LINX_FAULT=pthread_sigmask:22"):format(shim), pid, nil, nil)
+      local r = child((preload .. "%s LINX_INJECT=fail:pthread_sigmask:1:EINVAL"):format(shim), pid, nil, nil)
+      assert.matches("fired=1", r.injected, 1, true)
       assert.is_table(r.err, r.crash)
       assert.are.same({ "helper", "set_uid_map", "spawn", "pthread_sigmask", "EINVAL" },
                       { r.err.kind, r.err.operation, r.err.reason, r.err.syscall, r.err.errno })
@@ -316,7 +309,8 @@ describe("system calls of the helper route that fail", function()
   it("a status-pipe read error is that error (not ECHILD), and the helper is still waited for", function()
     if not need() then return end
     with_target(function(pid)
-      local r = child((preload .. "%s LINX_FAULT=read_status:5"):format(shim), pid, nil, nil)
+      local r = child((preload .. "%s LINX_INJECT=fail:read_status:1:EIO"):format(shim), pid, nil, nil)
+      assert.matches("fired=1", r.injected, 1, true)
       assert.is_table(r.err, r.crash)
       assert.are.same({ "helper", "set_uid_map", "spawn", "read", "EIO" },
                       { r.err.kind, r.err.operation, r.err.reason, r.err.syscall, r.err.errno })
@@ -330,7 +324,8 @@ describe("system calls of the helper route that fail", function()
   it("a waitpid that fails once is retried: no zombie, the maps written", function()
     if not need() then return end
     with_target(function(pid)
-      local r = child((preload .. "%s LINX_FAULT=waitpid_wclone:22"):format(shim), pid, nil, nil)
+      local r = child((preload .. "%s LINX_INJECT=fail:waitpid_wclone:1:EINVAL"):format(shim), pid, nil, nil)
+      assert.matches("fired=1", r.injected, 1, true)
       assert.is_true(r.ok, r.err and r.err.text)
       assert_clean(r)
       assert.are.same(own.uid, r.uid_map)

@@ -139,7 +139,7 @@ end
 
 local function show(cycle) return cycle and table.concat(cycle, " -> ") or "none" end
 
-describe("layers", function()
+describe("layers #source", function()
   it("the circle finder finds a circle, and only one that is there", function()
     assert.are.equal("a -> b -> c -> a", show(find_cycle({a = {b = true}, b = {c = true}, c = {a = true}})))
     assert.is_nil(find_cycle({a = {b = true, c = true}, b = {c = true}}))

@@ -22,7 +22,7 @@ describe("README examples", function()
   end
 end)
 
-describe("README architecture table", function()
+describe("README architecture table #source", function()
   it("names every C file of src/, so a newcomer finds each room", function()
     local text = assert(S.read_file("README.md"))
     local at = assert(text:find("## Inside: which file holds what", 1, true), "the section")

@@ -58,18 +58,21 @@ function support.write_script(path, body)
   return path
 end
 
--- spec/hosts/seccomp_errno.c built once per run (nil when cc fails):
+-- The lane's build directory (absolute in the lanes: tools/busted-lane).
+support.build = os.getenv("LINX_BUILD") or "build/5.4"
+
+-- A program of spec/hosts/, built by `make spec-hosts` (part of `make
+-- all`) into <build>/hosts/<name>; a missing one fails the test.
+function support.host(name)
+  local exe = support.build .. "/hosts/" .. name
+  assert(support.exists(exe), exe .. " is missing: run make spec-hosts")
+  return exe
+end
+
+-- spec/hosts/seccomp_errno.c:
 -- `<it> NR ERRNO program args...` runs the program with system call NR
 -- failing with ERRNO in it and in all its children, raw calls included.
-local seccomp_host
-function support.seccomp_host()
-  if seccomp_host == nil then
-    local exe = support.tmpdir("linx-seccomp") .. "/seccomp_errno"
-    sh(("cc -std=c11 -O1 -o %s spec/hosts/seccomp_errno.c 2>&1"):format(exe))
-    seccomp_host = support.exists(exe) and exe or false
-  end
-  return seccomp_host or nil
-end
+function support.seccomp_host() return support.host("seccomp_errno") end
 
 -- An object whose finalizer runs fn (a table with __gc on 5.2+, a
 -- newproxy on 5.1 and LuaJIT, where tables have no __gc).

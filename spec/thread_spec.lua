@@ -1,13 +1,8 @@
 -- A host whose Lua state lives in a worker thread: the children it spawns
 -- live as long as the host process, not as long as the thread
 -- (PR_SET_PDEATHSIG would tie them to the thread). spec/hosts/thread_host.c
--- is that host, built here against the same Lua as the lane.
+-- is that host, built by make (spec-hosts) against the same Lua as the lane.
 local S = require("support").bind(function(why) pending(why) end)
-
-local function pc_name()
-  local v = os.getenv("LINX_LUA_VERSION") or "5.4"
-  return v == "jit" and "luajit" or "lua" .. v
-end
 
 local function state_of(pid)
   local s = S.read_file("/proc/" .. pid .. "/stat")
@@ -29,14 +24,8 @@ describe("a host that spawns from a thread", function()
   end)
 
   it("keeps the child after the thread ends, and takes it along when the process dies", function()
-    local exe = dir .. "/thread_host"
-    -- under the ASan lane the module needs the sanitizer runtime first
-    local san = os.getenv("LINX_SANITIZER") == "asan" and "-fsanitize=address,undefined" or ""
-    local cc = ("cc -std=c11 -O1 %s -o %s spec/hosts/thread_host.c $(pkg-config --cflags --libs %s) -lpthread 2>&1")
-      :format(san, exe, pc_name())
-    local out = S.sh(cc .. "; echo rc=$?")
-    assert.matches("rc=0\n$", out)
-    local build = os.getenv("LINX_BUILD") or "build/5.4"
+    local exe = S.host("thread_host")
+    local build = S.build
     host = tonumber(S.sh(("LUA_CPATH='%s/?.so' %s > %s/out 2>&1 & echo $!"):format(build, exe, dir)))
     assert.is_number(host)
     local lines = S.wait_until(function()

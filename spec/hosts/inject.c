@@ -1,17 +1,27 @@
-/* Fault injection for spec/inject_spec.lua: an LD_PRELOAD shim that makes
- * exactly one call of a named libc function (or raw system call made
- * through syscall(2)) fail with a chosen errno, in the host process only.
+/* The fault shim of the specs (spec/inject_spec.lua, spec/helper_run_spec.lua):
+ * an LD_PRELOAD shim that makes exactly one call of a named libc function
+ * (or raw system call made through syscall(2)) fail with a chosen errno,
+ * in the host process only. Built by make as $(BUILD)/inject.so.
  *
- * A script drives it through io.open (fopen) of magic paths, so no FFI is
+ * One control protocol, three commands:
+ *   count              count every wrapped call
+ *   fail:NAME:N:ERRNO  count, and fail the Nth call of NAME (errno by name
+ *                      or number)
+ *   stop               stop; the file read back is "NAME=count ...\nfired=0|1\n"
+ * A script sends them through io.open (fopen) of magic paths, so no FFI is
  * needed and only the calls between arming and stopping count:
- *   io.open("/linx-inject/count")             count every wrapped call
- *   io.open("/linx-inject/fail:NAME:N:ERRNO") count, and fail the Nth call
- *                                             of NAME (errno by name)
- *   io.open("/linx-inject/stop")              stop; the file read back is
- *                                             "NAME=count ...\nfired=0|1\n"
+ *   io.open("/linx-inject/count"), io.open("/linx-inject/fail:NAME:N:ERRNO"),
+ *   io.open("/linx-inject/stop")
+ * or, to arm the process from its start (a program that cannot open the
+ * path itself), one command in the environment: LINX_INJECT=fail:NAME:N:ERRNO.
  * NAME is a libc function (recvmsg, pthread_sigmask, ...) or a system
  * call made through syscall(2) (pidfd_open, pidfd_send_signal, capget,
- * clone, close_range). Only the process that armed the shim is affected:
+ * clone, close_range); two names narrow a call down and are counted only
+ * when they are the one to fail:
+ *   waitpid_wclone     waitpid(..., __WCLONE)
+ *   read_status        read() of one 8-byte status record from a pipe (the
+ *                      helper route's status pipe)
+ * Only the process that armed the shim is affected:
  * a fork-like child (the newuidmap go-between) runs unharmed, and the
  * keeper and workload make raw system calls that never come here. The
  * first command takes LD_PRELOAD out of the environment, so nothing the
@@ -110,7 +120,8 @@ static int hit(const char *name)
 
 /* ---- control ---------------------------------------------------------------- */
 
-static FILE *control(const char *cmd)
+/* One command; 0, or -1 with errno set. The report is left in S.report. */
+static int command(const char *cmd)
 {
     unsetenv("LD_PRELOAD"); /* the armed process only: a wrapper (timeout) must pass it on */
     if (strcmp(cmd, "stop") == 0) {
@@ -131,20 +142,37 @@ static FILE *control(const char *cmd)
             long nth;
             if (sscanf(cmd + 5, "%31[^:]:%ld:%31s", name, &nth, err) != 3) {
                 errno = EINVAL;
-                return NULL;
+                return -1;
             }
             snprintf(S.fail, sizeof S.fail, "%s", name);
             S.nth = nth;
             S.err = parse_errno(err);
         } else if (strcmp(cmd, "count") != 0) {
             errno = EINVAL;
-            return NULL;
+            return -1;
         }
         S.pid = getpid();
         S.armed = 1;
         snprintf(S.report, sizeof S.report, "armed\n");
     }
+    return 0;
+}
+
+static FILE *control(const char *cmd)
+{
+    if (command(cmd) != 0)
+        return NULL;
     return fmemopen(S.report, strlen(S.report), "r");
+}
+
+/* LINX_INJECT=COMMAND: the same command, given before the program starts. */
+__attribute__((constructor)) static void from_environment(void)
+{
+    const char *cmd = getenv("LINX_INJECT");
+    if (cmd != NULL && command(cmd) != 0) {
+        fprintf(stderr, "inject: bad LINX_INJECT=%s\n", cmd);
+        abort();
+    }
 }
 
 FILE *fopen(const char *path, const char *mode)
@@ -287,9 +315,19 @@ int poll(struct pollfd *p, nfds_t n, int t)
     return r_poll(p, n, t);
 }
 
+/* Is fd a pipe? Through the real fstat: this check is not a call to count. */
+static int is_fifo(int fd)
+{
+    REAL(int, fstat, int, struct stat *);
+    struct stat st;
+    return r_fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
 ssize_t read(int fd, void *b, size_t n)
 {
     REAL(ssize_t, read, int, void *, size_t);
+    if (n == 8 && strcmp(S.fail, "read_status") == 0 && is_fifo(fd) && hit("read_status"))
+        return -1;
     FAIL_INT(read);
     return r_read(fd, b, n);
 }
@@ -311,6 +349,8 @@ int waitid(idtype_t t, id_t id, siginfo_t *si, int o)
 pid_t waitpid(pid_t p, int *st, int o)
 {
     REAL(pid_t, waitpid, pid_t, int *, int);
+    if ((o & __WCLONE) && strcmp(S.fail, "waitpid_wclone") == 0 && hit("waitpid_wclone"))
+        return -1;
     FAIL_INT(waitpid);
     return r_waitpid(p, st, o);
 }
