@@ -28,7 +28,7 @@ end
 -- A static build of spec/hosts/<name>.c into dir (nil when cc cannot).
 local function build(name, dir)
   local exe = dir .. "/" .. name
-  local out = S.sh(("cc -std=c11 -D_GNU_SOURCE -O1 -static -o %s spec/hosts/%s.c 2>&1 && echo built"):format(exe, name))
+  local out = S.sh(("cc -std=c11 -O1 -static -o %s spec/hosts/%s.c 2>&1 && echo built"):format(exe, name))
   return out:match("built") and exe or nil
 end
 

@@ -1,6 +1,7 @@
 /* spec/mounts_spec.lua: open a pty pair the way script, ssh and tmux do
  * (posix_openpt, grantpt, unlockpt, ptsname, open the slave), write
  * through it, and print the slave's name. Exit 1 naming the call that failed. */
+#define _GNU_SOURCE /* posix_openpt, grantpt, ptsname */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
