@@ -37,7 +37,8 @@ IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelpe
 # The module on top; linxuser.c and linxuser_ids.c side by side (never
 # calling each other); lmaps.c below both (spec/layers_spec.lua).
 USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
-PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c
+PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
+	src/spawn_sandbox.c
 HEADERS := $(wildcard src/*.h)
 
 # The keeper and the workload run in the host's memory on the host
@@ -50,7 +51,8 @@ CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-bui
 # Three units (the keeper and workload, the inside steps, a map helper's
 # go-between), linked into one relocatable object that tools/child-check
 # inspects whole.
-CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h
+CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h \
+	src/child_exec.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
@@ -62,6 +64,23 @@ $(BUILD)/child_helper.o: src/child_helper.c $(CHILD_HDRS)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_helper.c
 $(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o
 	$(CC) -r -nostdlib -o $@ $^
+
+# inside.init's pid 1 (src/child_init.c): a program of its own, static and
+# without libc, embedded as bytes into process.so and linx-lua and run
+# from a sealed memfd, so no process a container can see holds the host's
+# memory. x86-64 only (its _start and raw system calls); elsewhere no
+# image is embedded and init stays off unless asked for.
+INIT_BIN := $(BUILD)/linx-init
+INIT_H := $(BUILD)/linx_init_image.h
+INIT_CFLAGS := $(WARN) -Os -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables -Wl,--build-id=none -s \
+	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
+$(INIT_BIN): src/child_init.c $(CHILD_HDRS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(INIT_CFLAGS) -o $@ src/child_init.c
+$(INIT_H): $(INIT_BIN) tools/embed-bin
+	tools/embed-bin $@ linx_init_image $(INIT_BIN)
+INIT_DEP := $(if $(filter x86_64,$(shell uname -m)),$(INIT_H))
 
 LIB_USER := $(BUILD)/linxuser.so
 LIB_PROC := $(BUILD)/linx/process.so
@@ -77,9 +96,9 @@ $(LIB_USER): $(USER_SRC) $(BUILD)/child_helper.o $(HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(BUILD)/child_helper.o $(LDFLAGS)
 
-$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
+$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) $(INIT_DEP) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
@@ -91,7 +110,7 @@ EMBED_H := $(BUILD)/linx_lua_embedded.h
 $(EMBED_H): $(LUA_MODULES) tools/embed-lua
 	@mkdir -p $(@D)
 	tools/embed-lua $@ $(LUA_MODULES)
-$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) Makefile
+$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) $(INIT_DEP) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
 

@@ -79,6 +79,8 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
+    case STAGE_SETSID: return "setsid";
+    case STAGE_INIT: return "init";
     default: return "spawn";
     }
 }
@@ -289,6 +291,10 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
     case STAGE_SETRESGID:
     case STAGE_SETRESUID:
         return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
+    case STAGE_INIT:
+        return e == EACCES || e == EPERM ? "the init runs from a memfd: a policy (vm.memfd_noexec = 2, an LSM, a "
+                                           "seccomp filter) may forbid that; inside.init = false runs without it"
+                                         : NULL;
     default: return NULL;
     }
 }

@@ -3,6 +3,7 @@
 #include "spawn_opts.h"
 
 #include "lerror.h"
+#include "spawn_sandbox.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -47,7 +48,7 @@ static const struct {
 };
 
 static const char *const option_names[] = {"argv",   "namespaces", "env", "cwd", "stdin",
-                                           "stdout", "stderr",     "fds", "inside", NULL};
+                                           "stdout", "stderr",     "fds", "inside", "session", NULL};
 
 
 static int gettable_k(lua_State *L)
@@ -454,7 +455,7 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
     return 0;
 }
 
-static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs", NULL};
+static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs", "init", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)
@@ -634,6 +635,8 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
             return linx_bad_option(L, "spawn", "cwd", "bad_path", -1, 0);
     }
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))
+        return r;
+    if ((r = linx_spawn_sandbox_read(L, opts, o)))
         return r;
     return 0;
 }

@@ -17,6 +17,8 @@ struct spawn_opts {
     struct inside in;    /* opts.inside; strings and arrays anchored on the Lua stack */
     int nfds;            /* opts.fds: fd_src[i] becomes the workload's fd_dst[i] */
     int *fd_src, *fd_dst;
+    int session_new;     /* opts.session: "new" (default) or "inherit" (spawn_sandbox.c) */
+    int init, init_asked; /* opts.inside.init: run linx-init as pid 1 (default with "pid"); given as true */
 };
 
 /* Read and check every option of the table at index opts. Leaves what

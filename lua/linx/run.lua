@@ -18,7 +18,7 @@ local M = {}
 -- The run's own options: spawn refuses names it does not know.
 local OWN = {maps = true, input = true, timeout = true}
 -- spawn's options, also read through an __index of defaults.
-local SPAWN = {"argv", "namespaces", "env", "cwd", "stdin", "stdout", "stderr", "fds", "inside"}
+local SPAWN = {"argv", "namespaces", "env", "cwd", "stdin", "stdout", "stderr", "fds", "inside", "session"}
 
 -- The library's error metatable (one per Lua state, shared by every
 -- module), taken from an error the C side makes.

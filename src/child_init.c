@@ -1,0 +1,134 @@
+/* linx-init: the pid 1 of a container with inside.init (the default with
+ * a "pid" namespace). A program of its own, not a function of the host:
+ * built static, freestanding, without libc (-nostdlib -ffreestanding,
+ * raw system calls from child_sys.h), embedded into process.so and
+ * linx-lua as bytes (tools/embed-bin) and run by the workload with
+ * execveat() from a memfd the host sealed. So no process in the container
+ * shares or holds a copy of the host's memory: root inside may read
+ * /proc/1/mem and find only this small program.
+ *
+ * argv (protocol.h, INIT_ARGS): "linx-init", the ctl socket's fd, the
+ * status pipe's fd, the PATH snapshot (used when the workload's argv[0]
+ * has no '/'), then the workload's argv. It
+ *   - forks the real workload, which execs argv as the workload would have
+ *     (same PATH search; a failed exec is reported on the ctl socket, and
+ *     its exec is the only one that closes the last copy of that socket,
+ *     so the host's EOF still means "exec succeeded");
+ *   - keeps every signal blocked and takes them with rt_sigtimedwait (a
+ *     pid namespace's init drops signals it has no handler for, blocked
+ *     ones are queued): SIGCHLD reaps every child, orphans included;
+ *     every other signal goes on to the workload;
+ *   - when the workload ends, writes its end (struct init_status) to the
+ *     status pipe, which the keeper reports instead of the init's own end
+ *     (pid 1 cannot die of a signal it sends itself), and exits: the
+ *     kernel then ends whatever is left in the namespace. */
+#include "child_exec.h"
+#include "protocol.h"
+
+#include <sys/wait.h>
+
+/* The entry point: the kernel's initial stack is argc, argv..., NULL,
+ * envp..., NULL. Aligned for the call as the ABI wants. */
+__asm__(".text\n"
+        ".global _start\n"
+        "_start:\n"
+        "  xor %ebp, %ebp\n"
+        "  mov %rsp, %rdi\n"
+        "  and $-16, %rsp\n"
+        "  call linx_init_main\n"
+        "  hlt\n");
+
+static int parse_fd(const char *s)
+{
+    int v = 0;
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > 100000000)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+static void report_failure(int ctl, int stage, long err)
+{
+    struct msg m;
+    zero(&m, sizeof m);
+    m.type = MSG_FAILED;
+    m.stage = stage;
+    m.err = (int32_t)-err;
+    long r;
+    while ((r = RSYS4(SYS_sendto, ctl, &m, sizeof m, MSG_NOSIGNAL)) == -E_INTR)
+        ;
+}
+
+/* The real workload: signals unblocked (dispositions are the defaults
+ * already: the workload reset them before exec, and exec keeps none of
+ * a handler), then the exec. */
+static _Noreturn void run_workload(int ctl, char **argv, char **envp, const char *path, int argc)
+{
+    unsigned long long none = 0;
+    RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    int slash = 0;
+    for (const char *p = argv[0]; *p != '\0'; p++)
+        slash |= *p == '/';
+    char *sh[argc + 2]; /* an ENOEXEC file runs through /bin/sh */
+    struct exec_req req = {argv, envp, slash ? NULL : path, sh};
+    long r = exec_search(&req);
+    report_failure(ctl, STAGE_EXEC, r);
+    rs_exit(127);
+}
+
+__attribute__((used)) _Noreturn void linx_init_main(long *sp);
+_Noreturn void linx_init_main(long *sp)
+{
+    int argc = (int)sp[0];
+    char **argv = (char **)(sp + 1);
+    char **envp = argv + argc + 1;
+    if (argc <= INIT_ARGS)
+        rs_exit(127);
+    int ctl = parse_fd(argv[1]), status = parse_fd(argv[2]);
+    if (ctl < 0 || status < 0)
+        rs_exit(127);
+    unsigned long long all = ~0ULL;
+    RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof all);
+    /* Neither goes on into the workload's program. */
+    RSYS3(SYS_fcntl, ctl, F_SETFD, FD_CLOEXEC);
+    RSYS3(SYS_fcntl, status, F_SETFD, FD_CLOEXEC);
+
+    long child = RSYS5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (child == 0)
+        run_workload(ctl, argv + INIT_ARGS, envp, argv[3], argc - INIT_ARGS);
+    if (child < 0) {
+        report_failure(ctl, STAGE_INIT, child);
+        rs_exit(127);
+    }
+    rs_close(ctl); /* the workload's copy is the last: its exec is the host's EOF */
+
+    for (;;) {
+        siginfo_t si;
+        zero(&si, sizeof si);
+        long sig = RSYS4(SYS_rt_sigtimedwait, &all, &si, NULL, sizeof all);
+        if (sig < 0)
+            continue; /* EINTR (a stop and continue) */
+        if (sig != SIGCHLD) {
+            RSYS2(SYS_kill, child, sig); /* unreaped: the pid is still the workload's */
+            continue;
+        }
+        for (;;) {
+            siginfo_t w;
+            zero(&w, sizeof w);
+            long r = RSYS5(SYS_waitid, P_ALL, 0, &w, WEXITED | WNOHANG | __WALL, NULL);
+            if (r < 0 || w.si_pid == 0)
+                break;
+            if (w.si_pid != child)
+                continue; /* an orphan, reaped */
+            struct init_status st;
+            st.code = w.si_code;
+            st.status = w.si_status;
+            RSYS3(SYS_write, status, &st, sizeof st);
+            rs_exit(w.si_code == CLD_EXITED ? (w.si_status & 0xff) : 128 + (w.si_status & 0x7f));
+        }
+    }
+}
