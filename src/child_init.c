@@ -25,6 +25,7 @@
 #include "child_exec.h"
 #include "protocol.h"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 /* The entry point: the kernel's initial stack is argc, argv..., NULL,
@@ -105,6 +106,11 @@ _Noreturn void linx_init_main(long *sp)
         rs_exit(127);
     }
     rs_close(ctl); /* the workload's copy is the last: its exec is the host's EOF */
+    /* What the container sees of us: "linx-init", not "memfd:linx-init"
+     * and not the host's PATH (the workload has its own copy of argv). */
+    RSYS2(SYS_prctl, PR_SET_NAME, "linx-init");
+    for (int i = 1; i < argc; i++)
+        zero(argv[i], str_len(argv[i]));
 
     for (;;) {
         siginfo_t si;
