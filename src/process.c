@@ -33,6 +33,7 @@ after a kernel refusal.
 #include "lerror.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
+#include "spawn_sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,7 +153,7 @@ static int l_spawn(lua_State *L)
     luaL_checkstack(L, 32, NULL);
     struct spawn_opts o;
     int r = linx_spawn_opts_read(L, 1, &o);
-    if (r)
+    if (r || (r = linx_spawn_sandbox_read(L, 1, &o)))
         return r;
 
     linx_block_prepare(L);

@@ -3,7 +3,6 @@
 #include "spawn_opts.h"
 
 #include "lerror.h"
-#include "spawn_sandbox.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -635,8 +634,6 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
             return linx_bad_option(L, "spawn", "cwd", "bad_path", -1, 0);
     }
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))
-        return r;
-    if ((r = linx_spawn_sandbox_read(L, opts, o)))
         return r;
     return 0;
 }
