@@ -126,10 +126,10 @@ end
 
 describe("the workload's process group (no pid namespace)", function()
   it("ends with a linx.run timeout: nothing is left behind", function()
-    local res, err = run.run { argv = { "sh", "-c", "sleep 30.1234 & sleep 30.1234 & wait" }, timeout = 0.2 }
+    local res, err = run.run { argv = { "sh", "-c", "sleep 30.1234 & sleep 30.1234 & wait" }, timeout = 0.5 }
     assert.is_nil(res)
     assert.are.equal("timeout", err.kind)
-    assert.is_true(S.wait_until(function() return #running("sleep 30.1234") == 0 end),
+    assert.is_true(S.wait_until(function() return #running("sleep 30.1234") == 0 end, 100),
                    "left behind: " .. table.concat(running("sleep 30.1234"), " "))
   end)
 
@@ -159,9 +159,9 @@ describe("the workload's process group (no pid namespace)", function()
     local gone = S.wait_until(function()
       local st = S.read_file("/proc/" .. bg .. "/stat")
       return st == nil or st:match("%) Z ") ~= nil
-    end)
+    end, 100)
     if not gone then S.kill(bg) end
-    assert.is_true(gone, "the background sleep outlived close()")
+    assert.is_true(gone, "the background sleep outlived close(): " .. bg)
   end)
 
   it("ends with a handle the garbage collector takes", function()
@@ -178,7 +178,7 @@ describe("the workload's process group (no pid namespace)", function()
     local gone = S.wait_until(function()
       local st = S.read_file("/proc/" .. bg .. "/stat")
       return st == nil or st:match("%) Z ") ~= nil
-    end)
+    end, 100)
     if not gone then S.kill(bg) end
     assert.is_true(gone, "the background sleep outlived the handle")
   end)
