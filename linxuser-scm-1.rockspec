@@ -39,7 +39,8 @@ build = {
       },
       ["linx.process"] = {
          sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
-                     "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c" },
+                     "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c",
+                     "src/spawn_sandbox.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },

@@ -139,7 +139,9 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
 `mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
-`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`
+`groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
+`init = true|false` (default: true with `"pid"`): pid 1 is linx-init, the workload its child
+@tparam[opt="new"] string opts.session `"new"`: `setsid()` before `execve`; `"inherit"`: keep the caller's terminal
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
