@@ -25,6 +25,7 @@
 #include "child_exec.h"
 #include "protocol.h"
 
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -38,6 +39,21 @@ __asm__(".text\n"
         "  and $-16, %rsp\n"
         "  call linx_init_main\n"
         "  hlt\n");
+
+/* mmap(2), whose sixth argument (the offset, 0) rsys() does not pass. */
+static long anon_map(unsigned long size)
+{
+    register long r10 __asm__("r10") = MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK;
+    register long r8 __asm__("r8") = -1;
+    register long r9 __asm__("r9") = 0;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"((long)SYS_mmap), "D"(0L), "S"(size), "d"((long)(PROT_READ | PROT_WRITE)), "r"(r10),
+                       "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
 
 static int parse_fd(const char *s)
 {
@@ -64,9 +80,25 @@ static void report_failure(int ctl, int stage, long err)
         ;
 }
 
+struct workload {
+    int ctl;
+    char **argv, **envp;
+    const char *path;
+    int argc;
+};
+
 /* The real workload: signals unblocked (dispositions are the defaults
  * already: the workload reset them before exec, and exec keeps none of
- * a handler), then the exec. */
+ * a handler), then the exec. It runs in our memory on a stack of its own
+ * (CLONE_VM | CLONE_VFORK: no copy of us to make and tear down; we wait
+ * until its exec), so it touches nothing of ours but what it is given. */
+static _Noreturn void run_workload(int ctl, char **argv, char **envp, const char *path, int argc);
+static int workload_entry(void *arg)
+{
+    const struct workload *w = arg;
+    run_workload(w->ctl, w->argv, w->envp, w->path, w->argc);
+}
+
 static _Noreturn void run_workload(int ctl, char **argv, char **envp, const char *path, int argc)
 {
     unsigned long long none = 0;
@@ -98,9 +130,15 @@ _Noreturn void linx_init_main(long *sp)
     RSYS3(SYS_fcntl, ctl, F_SETFD, FD_CLOEXEC);
     RSYS3(SYS_fcntl, status, F_SETFD, FD_CLOEXEC);
 
-    long child = RSYS5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (child == 0)
-        run_workload(ctl, argv + INIT_ARGS, envp, argv[3], argc - INIT_ARGS);
+    /* The workload's stack: its PATH buffer, and room for argv once more
+     * (an ENOEXEC file runs through /bin/sh); pages are touched as used. */
+    struct workload w = {ctl, argv + INIT_ARGS, envp, argv[3], argc - INIT_ARGS};
+    unsigned long size = (256UL << 10) + ((unsigned long)argc * sizeof(char *) + 4095) / 4096 * 4096;
+    long stack = anon_map(size);
+    long child = stack < 0 ? stack
+                           : raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, (char *)stack + size, NULL, workload_entry, &w);
+    if (stack >= 0)
+        RSYS2(SYS_munmap, stack, size); /* it has exec'd (or exited): the stack is ours again */
     if (child < 0) {
         report_failure(ctl, STAGE_INIT, child);
         rs_exit(127);
@@ -123,18 +161,18 @@ _Noreturn void linx_init_main(long *sp)
             continue;
         }
         for (;;) {
-            siginfo_t w;
-            zero(&w, sizeof w);
-            long r = RSYS5(SYS_waitid, P_ALL, 0, &w, WEXITED | WNOHANG | __WALL, NULL);
-            if (r < 0 || w.si_pid == 0)
+            siginfo_t ws;
+            zero(&ws, sizeof ws);
+            long r = RSYS5(SYS_waitid, P_ALL, 0, &ws, WEXITED | WNOHANG | __WALL, NULL);
+            if (r < 0 || ws.si_pid == 0)
                 break;
-            if (w.si_pid != child)
+            if (ws.si_pid != child)
                 continue; /* an orphan, reaped */
             struct init_status st;
-            st.code = w.si_code;
-            st.status = w.si_status;
+            st.code = ws.si_code;
+            st.status = ws.si_status;
             RSYS3(SYS_write, status, &st, sizeof st);
-            rs_exit(w.si_code == CLD_EXITED ? (w.si_status & 0xff) : 128 + (w.si_status & 0x7f));
+            rs_exit(ws.si_code == CLD_EXITED ? (ws.si_status & 0xff) : 128 + (ws.si_status & 0x7f));
         }
     }
 }
