@@ -368,7 +368,7 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     int status_r = -1;
     a->status_w = -1;
     if (a->init_fd >= 0) {
-        int sp[2];
+        int sp[2] = {-1, -1}; /* filled by the kernel (two ints: no memset) */
         long r = RSYS2(SYS_pipe2, sp, O_CLOEXEC | O_NONBLOCK);
         if (r < 0)
             fail(keep, STAGE_INIT, (int)-r);

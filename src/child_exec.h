@@ -32,7 +32,9 @@ static inline long exec_file(const struct exec_req *a, const char *file)
     for (size_t i = 1; a->argv[0] != NULL && a->argv[i] != NULL; i++)
         v[n++] = a->argv[i];
     v[n] = NULL;
-    return RSYS3(SYS_execve, "/bin/sh", v, a->envp);
+    r = RSYS3(SYS_execve, "/bin/sh", v, a->envp);
+    v[1] = NULL; /* file may be the caller's buffer: keep no pointer to it */
+    return r;
 }
 
 /* execvpe(argv[0]) with the PATH snapshot taken at spawn: each directory

@@ -40,19 +40,26 @@ __asm__(".text\n"
         "  call linx_init_main\n"
         "  hlt\n");
 
-/* mmap(2), whose sixth argument (the offset, 0) rsys() does not pass. */
-static long anon_map(unsigned long size)
+/* mmap(2), whose sixth argument (the offset, 0) rsys() does not pass.
+ * The mapping, or -errno cast to a pointer (see map_failed). */
+static void *anon_map(unsigned long size)
 {
     register long r10 __asm__("r10") = MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK;
     register long r8 __asm__("r8") = -1;
     register long r9 __asm__("r9") = 0;
-    long ret;
+    void *ret;
     __asm__ volatile("syscall"
                      : "=a"(ret)
                      : "a"((long)SYS_mmap), "D"(0L), "S"(size), "d"((long)(PROT_READ | PROT_WRITE)), "r"(r10),
                        "r"(r8), "r"(r9)
                      : "rcx", "r11", "memory");
     return ret;
+}
+
+static long map_failed(const void *p)
+{
+    unsigned long v = (unsigned long)p;
+    return v >= (unsigned long)-4095L ? (long)v : 0;
 }
 
 static int parse_fd(const char *s)
@@ -75,8 +82,7 @@ static void report_failure(int ctl, int stage, long err)
     m.type = MSG_FAILED;
     m.stage = stage;
     m.err = (int32_t)-err;
-    long r;
-    while ((r = RSYS4(SYS_sendto, ctl, &m, sizeof m, MSG_NOSIGNAL)) == -E_INTR)
+    while (RSYS4(SYS_sendto, ctl, &m, sizeof m, MSG_NOSIGNAL) == -E_INTR)
         ;
 }
 
@@ -134,11 +140,12 @@ _Noreturn void linx_init_main(long *sp)
      * (an ENOEXEC file runs through /bin/sh); pages are touched as used. */
     struct workload w = {ctl, argv + INIT_ARGS, envp, argv[3], argc - INIT_ARGS};
     unsigned long size = (256UL << 10) + ((unsigned long)argc * sizeof(char *) + 4095) / 4096 * 4096;
-    long stack = anon_map(size);
-    long child = stack < 0 ? stack
-                           : raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, (char *)stack + size, NULL, workload_entry, &w);
-    if (stack >= 0)
+    char *stack = anon_map(size);
+    long child = map_failed(stack);
+    if (child == 0) {
+        child = raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, stack + size, NULL, workload_entry, &w);
         RSYS2(SYS_munmap, stack, size); /* it has exec'd (or exited): the stack is ours again */
+    }
     if (child < 0) {
         report_failure(ctl, STAGE_INIT, child);
         rs_exit(127);
