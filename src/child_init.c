@@ -25,7 +25,6 @@
 #include "child_exec.h"
 #include "protocol.h"
 
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -40,27 +39,12 @@ __asm__(".text\n"
         "  call linx_init_main\n"
         "  hlt\n");
 
-/* mmap(2), whose sixth argument (the offset, 0) rsys() does not pass.
- * The mapping, or -errno cast to a pointer (see map_failed). */
-static void *anon_map(unsigned long size)
-{
-    register long r10 __asm__("r10") = MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK;
-    register long r8 __asm__("r8") = -1;
-    register long r9 __asm__("r9") = 0;
-    void *ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"((long)SYS_mmap), "D"(0L), "S"(size), "d"((long)(PROT_READ | PROT_WRITE)), "r"(r10),
-                       "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
-static long map_failed(const void *p)
-{
-    unsigned long v = (unsigned long)p;
-    return v >= (unsigned long)-4095L ? (long)v : 0;
-}
+/* The workload's stack while it shares our memory (CLONE_VFORK: we wait
+ * meanwhile): its PATH buffer and, for an ENOEXEC file, argv once more.
+ * Zero pages until touched. A longer argv than fits gets a fork instead. */
+#define WSTACK_SIZE ((size_t)256 * 1024)
+#define WSTACK_ARGV_MAX ((int)(WSTACK_SIZE / 2 / sizeof(char *)))
+static char wstack[WSTACK_SIZE] __attribute__((aligned(16)));
 
 static int parse_fd(const char *s)
 {
@@ -136,15 +120,14 @@ _Noreturn void linx_init_main(long *sp)
     RSYS3(SYS_fcntl, ctl, F_SETFD, FD_CLOEXEC);
     RSYS3(SYS_fcntl, status, F_SETFD, FD_CLOEXEC);
 
-    /* The workload's stack: its PATH buffer, and room for argv once more
-     * (an ENOEXEC file runs through /bin/sh); pages are touched as used. */
     struct workload w = {ctl, argv + INIT_ARGS, envp, argv[3], argc - INIT_ARGS};
-    unsigned long size = (256UL << 10) + ((unsigned long)argc * sizeof(char *) + 4095) / 4096 * 4096;
-    char *stack = anon_map(size);
-    long child = map_failed(stack);
-    if (child == 0) {
-        child = raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, stack + size, NULL, workload_entry, &w);
-        RSYS2(SYS_munmap, stack, size); /* it has exec'd (or exited): the stack is ours again */
+    long child;
+    if (argc < WSTACK_ARGV_MAX) {
+        child = raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, wstack + WSTACK_SIZE, NULL, workload_entry, &w);
+    } else {
+        child = RSYS5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+        if (child == 0)
+            workload_entry(&w);
     }
     if (child < 0) {
         report_failure(ctl, STAGE_INIT, child);
