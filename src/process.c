@@ -7,6 +7,8 @@
  *   keeper_host.c  the host's side: start, collect, signal, release
  *   block.c        the memory the children read and run on
  *   child.c        the keeper and the workload (freestanding: no libc)
+ *   spawn_sandbox.c  session, inside.init and the init's sealed memfd
+ *   child_init.c   linx-init, pid 1 of inside.init (a program of its own)
  *   protocol.h     what host and children say to each other
  * Two processes per handle: the keeper (the host's own child, never
  * execs) and the workload (the keeper's child); protocol.h and child.c
