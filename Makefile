@@ -35,9 +35,11 @@ CORE_SRC := src/idmap.c src/decimal.c src/procfs.c src/lerror.c src/errname.c
 # linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
 IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelper.c
 # The module on top; linxuser.c and linxuser_ids.c side by side (never
-# calling each other); lmaps.c below both (spec/layers_spec.lua).
-USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c $(IDS_SRC) $(CORE_SRC)
+# calling each other); lmaps.c below both (spec/layers_spec.lua); ltarget.c
+# (a verb's target) below linxuser.c and lroute.c (setup_maps).
+USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c src/ltarget.c $(IDS_SRC) $(CORE_SRC)
 PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
+	src/spawn_policy.c src/output_limit.c src/spawn_idmap.c src/spawn_net.c src/idmapped.c src/idmap.c src/decimal.c \
 	src/spawn_sandbox.c
 HEADERS := $(wildcard src/*.h)
 
@@ -52,6 +54,7 @@ CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-bui
 # go-between), linked into one relocatable object that tools/child-check
 # inspects whole.
 CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h \
+	src/child_policy.h src/child_net.h src/child_idmapped.h \
 	src/child_exec.h
 $(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
@@ -62,7 +65,16 @@ $(BUILD)/child_inside.o: src/child_inside.c $(CHILD_HDRS)
 $(BUILD)/child_helper.o: src/child_helper.c $(CHILD_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_helper.c
-$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o
+$(BUILD)/child_net.o: src/child_net.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_net.c
+$(BUILD)/child_idmapped.o: src/child_idmapped.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_idmapped.c
+$(BUILD)/child_policy.o: src/child_policy.c $(CHILD_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_policy.c
+$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o $(BUILD)/child_net.o $(BUILD)/child_idmapped.o $(BUILD)/child_policy.o
 	$(CC) -r -nostdlib -o $@ $^
 
 # inside.init's pid 1 (src/child_init.c): a program of its own, static and
@@ -102,7 +114,7 @@ $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) $(INIT_DEP) Makefile
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
-LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c,$(PROC_SRC)) \
+LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c src/idmap.c src/decimal.c,$(PROC_SRC)) \
 	$(CORE_SRC)
 # ... and embeds the pure Lua modules of lua/ (tools/embed-lua).
 LUA_MODULES := $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))

@@ -30,7 +30,7 @@ build = {
    type = "builtin",
    modules = {
       linxuser = {
-         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c",
+         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c", "src/ltarget.c",
                      "src/linxuser_ids.c", "src/lroute.c", "src/subid.c", "src/idtrans.c",
                      "src/idhelper.c", "src/child_helper.c", "src/idmap.c", "src/decimal.c", "src/procfs.c", "src/lerror.c",
                      "src/errname.c" },
@@ -40,6 +40,7 @@ build = {
       ["linx.process"] = {
          sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
                      "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c",
+                     "src/spawn_policy.c", "src/child_policy.c", "src/output_limit.c",
                      "src/spawn_sandbox.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
@@ -48,5 +49,6 @@ build = {
       ["linx.run"] = "lua/linx/run.lua",
       ["linx.luv"] = "lua/linx/luv.lua",
       ["linx.resty"] = "lua/linx/resty.lua",
+      ["linx.sandbox"] = "lua/linx/sandbox.lua",
    },
 }

@@ -61,7 +61,7 @@ describe("error kinds", function()
 
   it("the source's table lists the contract's kinds", function()
     assert.are.same({"os", "bad_map", "bad_setgroups", "bad_setup", "bad_target", "bad_option",
-                     "bad_state", "timeout", "child_died", "helper", "no_subids", "no_user",
+                     "bad_state", "timeout", "output_limit", "child_died", "helper", "no_subids", "no_user",
                      "bad_user", "bad_id"}, source_order)
   end)
 

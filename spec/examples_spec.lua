@@ -51,6 +51,19 @@ checks["readback.lua"] = function(out)
   assert.matches("exit: code 0\n$", out)
 end
 
+checks["sandbox.lua"] = function(out)
+  assert.matches("\nwho:     uid 0, in /tmp, env: HOME=/tmp LANG=C.UTF%-8 PATH=[^\n]*\n", "\n" .. out)
+  assert.matches("root:    read-only\n", out, 1, true)
+  assert.matches("host:    no /home, no host files\n", out, 1, true)
+  assert.matches("net:     lo \n", out, 1, true)
+  assert.matches("procs:   [1-4] in its /proc\n", out)
+  assert.matches("tmp:     writable (scratch)\n", out, 1, true)
+  assert.matches("exit:    code 0\n", out, 1, true)
+  assert.matches("runaway: output_limit after %d+ bytes of stdout\n", out)
+  assert.matches("sleeper: timeout after 0.2 s\n", out, 1, true)
+  assert.is_nil(out:find("ln: ", 1, true))
+end
+
 checks["errors.lua"] = function(out)
   local want = {
     "missing binary%s+kind=os%s+operation=exec%s+errno=ENOENT\n    exec failed on /nonexistent/bin/tool: ENOENT",
@@ -88,6 +101,22 @@ checks["full-range.lua"] = function(out)
   end
   assert.matches("^skipped: rootless_maps failed: no_subids", out)
   assert.matches("usermod --add-subuids", out, 1, true)
+end
+
+-- spec/idmapped_spec.lua looks closer.
+checks["idmapped.lua"] = function(out)
+  if not S.is_root then
+    assert.matches("idmap failed on /tmp/linx%-idmapped%.%w+: EPERM.-hint: idmapped mounts need CAP_SYS_ADMIN", out)
+    assert.matches("\nskipped:   idmapped mounts need root %(EPERM from open_tree%)\n$", out)
+    return
+  end
+  assert.matches("rootfs:    /tmp/linx%-idmapped%.%w+ owned by 0:0\n", out)
+  assert.matches("container a: mapped to 100000, uid 0 inside, /data/readme owned by 0:0 inside, created (exit 0)\n",
+    out, 1, true)
+  assert.matches("container b: mapped to 200000, uid 0 inside, /data/readme owned by 0:0 inside, created (exit 0)\n",
+    out, 1, true)
+  assert.matches("host:      /data/from-a owned by 0:0\nhost:      /data/from-b owned by 0:0\n", out, 1, true)
+  assert.matches("\nremoved:   /tmp/linx%-idmapped%.%w+\n$", out)
 end
 
 describe("examples", function()

@@ -97,6 +97,18 @@ describe("session", function()
     assert.are.equal(S.sh("cat /proc/self/stat"):match("%) %a %d+ %d+ (%d+)"), sid) -- the shell's: ours
   end)
 
+  it("under an init, both the init and the workload lead sessions of their own", function()
+    local script = "cut -d' ' -f1,5,6 /proc/self/stat /proc/1/stat"
+    local res = assert(run.run { argv = { "sh", "-c", script }, namespaces = { "user", "mount", "pid" },
+                                 inside = { mounts = { { type = "proc", target = "/proc" } } } })
+    -- pid pgrp session: cut, in the group and session of the workload (sh,
+    -- pid 2), then the init
+    assert.matches("^%d+ 2 2\n1 1 1\n$", res.stdout)
+    res = assert(run.run { argv = { "sh", "-c", script }, namespaces = { "user", "mount", "pid" }, session = "inherit",
+                           inside = { mounts = { { type = "proc", target = "/proc" } } } })
+    assert.matches("^%d+ 0 0\n1 0 0\n$", res.stdout) -- the caller's group and session, outside the namespace
+  end)
+
   it("refuses anything but \"new\" and \"inherit\"", function()
     for _, v in ipairs({ "old", 1, true, {} }) do
       local c, err = process.spawn { argv = { "true" }, session = v }

@@ -90,6 +90,7 @@ static size_t inside_arrays(const struct inside *in)
     size_t n = ALIGN8((size_t)in->nmounts * sizeof(struct inside_mount));
     if (in->ngroups > 0)
         n += ALIGN8((size_t)in->ngroups * sizeof(uint32_t));
+    n += ALIGN8((size_t)in->policy_len); /* inside_policy: one position-independent block */
     return n;
 }
 
@@ -103,6 +104,8 @@ static size_t inside_strs(const struct inside *in, int *err)
             n = add_len(n, m->source, err);
         if (m->data != NULL)
             n = add_len(n, m->data, err);
+        if (m->idmap_uid != NULL) /* INSIDE_IDMAP_MAPS: both */
+            n = add_len(add_len(n, m->idmap_uid, err), m->idmap_gid, err);
     }
     if (in->root != NULL)
         n = add_len(n, in->root, err);
@@ -123,6 +126,8 @@ static void inside_copy(struct inside *dst, const struct inside *src, char **arr
         m[i].target = put_str(str, src->mounts[i].target);
         m[i].source = src->mounts[i].source != NULL ? put_str(str, src->mounts[i].source) : NULL;
         m[i].data = src->mounts[i].data != NULL ? put_str(str, src->mounts[i].data) : NULL;
+        m[i].idmap_uid = src->mounts[i].idmap_uid != NULL ? put_str(str, src->mounts[i].idmap_uid) : NULL;
+        m[i].idmap_gid = src->mounts[i].idmap_gid != NULL ? put_str(str, src->mounts[i].idmap_gid) : NULL;
     }
     dst->mounts = src->nmounts > 0 ? m : NULL;
     if (src->ngroups > 0) {
@@ -132,6 +137,11 @@ static void inside_copy(struct inside *dst, const struct inside *src, char **arr
         dst->groups = g;
     } else {
         dst->groups = NULL;
+    }
+    if (src->policy != NULL) {
+        memcpy(*arr, src->policy, src->policy_len);
+        dst->policy = (const struct inside_policy *)(void *)*arr;
+        *arr += ALIGN8((size_t)src->policy_len);
     }
     dst->root = src->root != NULL ? put_str(str, src->root) : NULL;
     dst->hostname = src->hostname != NULL ? put_str(str, src->hostname) : NULL;

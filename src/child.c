@@ -22,6 +22,7 @@
 #include "child.h"
 
 #include "child_exec.h"
+#include "child_idmapped.h"
 #include "child_inside.h"
 #include "child_sys.h"
 
@@ -244,15 +245,17 @@ static _Noreturn void workload_main(const struct spawn_args *a)
      * stays pending and meets the default disposition at the unblock. */
     default_signals();
     unblock_signals();
-    char go;
-    while ((r = RSYS3(SYS_read, ctl, &go, 1)) == -E_INTR)
-        ;
-    if (r != 1)
+    if (!linx_release_wait(ctl, &a->in)) /* with the idmapped binds the host made */
         rs_exit(127); /* EOF: the host is gone or closed the handle */
 
     struct inside_fail f;
     if (linx_inside_run(&a->in, a->parent, &f) < 0)
         fail_at(ctl, f.stage, f.err, f.step, f.detail);
+    if (f.landlock >= 0) { /* inside.landlock: tell the host what is enforced */
+        m.type = MSG_POLICY;
+        m.landlock = f.landlock;
+        send_msg(ctl, &m, -1, -1);
+    }
     if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
         fail(ctl, STAGE_CHDIR, (int)-r);
     if (a->session_new && (r = RSYS1(SYS_setsid, 0)) < 0)

@@ -39,7 +39,9 @@ static void report(int fd, int stage, int value)
     RSYS3(SYS_write, fd, &rec, sizeof rec);
 }
 
-/* Milliseconds until the deadline (negative once past it). */
+/* Milliseconds until the deadline (negative once past it). A twin of
+ * idhelper.c's, kept apart: this one runs freestanding (raw clock_gettime,
+ * no libc), see child_sys.h. */
 static long ms_left(const struct timespec *deadline)
 {
     struct timespec now = {0, 0};

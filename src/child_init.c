@@ -91,6 +91,14 @@ static int workload_entry(void *arg)
 
 static _Noreturn void run_workload(int ctl, char **argv, char **envp, const char *path, int argc)
 {
+    /* session = "new": the init leads a session without a terminal (the
+     * workload's setsid before the init's exec); the workload leads one
+     * of its own, as it would without an init. "inherit": neither. */
+    long r = RSYS1(SYS_getsid, 0);
+    if (r >= 0 && r == RSYS1(SYS_getppid, 0) && (r = RSYS1(SYS_setsid, 0)) < 0) {
+        report_failure(ctl, STAGE_SETSID, r);
+        rs_exit(127);
+    }
     unsigned long long none = 0;
     RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
     int slash = 0;
@@ -98,7 +106,7 @@ static _Noreturn void run_workload(int ctl, char **argv, char **envp, const char
         slash |= *p == '/';
     char *sh[argc + 2]; /* an ENOEXEC file runs through /bin/sh */
     struct exec_req req = {argv, envp, slash ? NULL : path, sh};
-    long r = exec_search(&req);
+    r = exec_search(&req);
     report_failure(ctl, STAGE_EXEC, r);
     rs_exit(127);
 }

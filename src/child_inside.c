@@ -3,6 +3,9 @@
  * calls only, no libc, no errno. */
 #include "child_inside.h"
 
+#include "child_policy.h"
+#include "child_idmapped.h"
+#include "child_net.h"
 #include "child_sys.h"
 
 #include <fcntl.h>
@@ -113,6 +116,8 @@ static long mount_one(const struct inside_mount *m, int *detail)
     case INSIDE_TMPFS:
         return rs_mount("tmpfs", m->target, "tmpfs", LX_NOSUID | LX_NODEV | ro, m->data);
     case INSIDE_BIND:
+        if (m->idmap != INSIDE_IDMAP_NONE)
+            return linx_idmapped_move(m); /* made by the host, read-only there too */
         r = rs_mount(m->source, m->target, NULL, LX_BIND | LX_REC, NULL);
         if (r < 0) {
             /* ENOENT and friends: say which end is missing */
@@ -174,10 +179,16 @@ static int mounts_and_root(const struct inside *in, struct inside_fail *f)
 int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f)
 {
     long r;
+    struct policy_fail pf;
+    f->landlock = -1;
     if ((in->nmounts > 0 || in->root != NULL) && mounts_and_root(in, f) < 0)
         return -1;
     if (in->hostname != NULL && (r = RSYS2(SYS_sethostname, in->hostname, str_len(in->hostname))) < 0)
         return failed(f, STAGE_HOSTNAME, r, 0, 0);
+    if (in->loopback && (r = linx_loopback_up()) < 0)
+        return failed(f, STAGE_LOOPBACK, r, 0, 0);
+    if (in->policy != NULL && (r = linx_policy_bounding(in->policy, &pf)) < 0)
+        return failed(f, pf.stage, r, pf.step, 0);
     if (in->ngroups >= 0 && (r = RSYS2(SYS_setgroups, in->ngroups, in->groups)) < 0)
         return failed(f, STAGE_SETGROUPS, r, 0, 0);
     if (in->gid >= 0 && (r = RSYS3(SYS_setresgid, in->gid, in->gid, in->gid)) < 0)
@@ -191,7 +202,11 @@ int linx_inside_run(const struct inside *in, pid_t parent, struct inside_fail *f
         if (RSYS1(SYS_getppid, 0) != parent)
             rs_exit(127);
     }
+    if (in->policy != NULL && (r = linx_policy_caps_rlimits(in->policy, &pf)) < 0)
+        return failed(f, pf.stage, r, pf.step, 0);
     if (in->no_new_privs && (r = RSYS5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
         return failed(f, STAGE_PRCTL, r, 0, 0);
+    if (in->policy != NULL && (r = linx_policy_landlock(in->policy, &pf, &f->landlock)) < 0)
+        return failed(f, pf.stage, r, pf.step, 0);
     return 0;
 }

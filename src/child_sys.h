@@ -66,6 +66,11 @@ static inline _Noreturn void rs_exit(int code)
         RSYS1(SYS_exit_group, code);
 }
 
+/* rs_close, zero, copy and str_len are the children's twins of
+ * hostutil.h's helpers and of libc's close, memset, memcpy and strlen.
+ * They stay apart on purpose: the children run freestanding, in the
+ * host's memory with CLONE_VM, where libc (its errno, its TLS, its
+ * locks) must not run; tools/child-check fails on any libc symbol. */
 static inline void rs_close(int fd)
 {
     RSYS1(SYS_close, fd);

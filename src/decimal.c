@@ -1,3 +1,5 @@
+/* Decimal text of an unsigned number (decimal.h), without stdio: the
+ * ids in rendered maps, a helper's argv and subid owner lines. */
 #include "decimal.h"
 
 size_t linx_decimal(uint64_t v, char *out)

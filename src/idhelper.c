@@ -1,8 +1,12 @@
+/* Running newuidmap / newgidmap (idhelper.h): finding the helper in
+ * PATH, its argument vector, starting it through the freestanding
+ * go-between (child_helper.c), capturing its stderr, and its time limit. */
 #include "idhelper.h"
 
 #include "child_helper.h"
 #include "clonevm.h"
 #include "decimal.h"
+#include "hostutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,13 +146,6 @@ static int above_stdio(int fd)
     return moved;
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 static long ms_left(const struct timespec *deadline)
 {
     struct timespec now;
@@ -190,7 +187,7 @@ static int capture(struct idhelper_proc *p, struct idhelper_result *r)
         if (n < 0 && errno == EAGAIN)
             return 0;
         if (n <= 0) {
-            close_fd(&p->out_fd);
+            linx_close_fd(&p->out_fd);
             return 1;
         }
         if (dst != sink)
@@ -295,7 +292,7 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
     if (s == NULL || err != 0) {
         int fds[] = {out[0], out[1], st[0], st[1], devnull};
         for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
-            close_fd(&fds[i]);
+            linx_close_fd(&fds[i]);
         unmap_stacks(p);
         return spawn_failed(r, call, err);
     }
@@ -323,14 +320,14 @@ int idhelper_start(const char *path, char *const argv[], long timeout_ms,
     for (int vm = linx_clone_vm_wanted(); vm >= 0 && pid < 0; vm--)
         pid = linx_helper_clone(s, (char *)s, vm);
     int mask_err = pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close_fd(&out[1]);
-    close_fd(&st[1]);
-    close_fd(&devnull);
+    linx_close_fd(&out[1]);
+    linx_close_fd(&st[1]);
+    linx_close_fd(&devnull);
     p->out_fd = out[0];
     p->st_fd = st[0];
     if (pid < 0) {
-        close_fd(&p->out_fd);
-        close_fd(&p->st_fd);
+        linx_close_fd(&p->out_fd);
+        linx_close_fd(&p->st_fd);
         unmap_stacks(p);
         return spawn_failed(r, "clone", (int)-pid);
     }
@@ -391,10 +388,10 @@ int idhelper_finish(struct idhelper_proc *p, struct idhelper_result *r)
         if ((size_t)k == sizeof one && got < sizeof rec / sizeof rec[0])
             rec[got++] = one;
     }
-    close_fd(&p->st_fd);
+    linx_close_fd(&p->st_fd);
     if (p->out_fd >= 0)
         capture(p, r);
-    close_fd(&p->out_fd);
+    linx_close_fd(&p->out_fd);
     r->out[r->out_len] = '\0';
     /* The go-between ends by its deadline on its own (it reaps the
      * helper first), so the wait below is bounded; past the grace it is

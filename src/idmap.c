@@ -1,3 +1,6 @@
+/* User-namespace id maps (idmap.h): the kernel's rules checked before
+ * the one-shot write (entries, overlap, text size), the map rendered as
+ * the kernel reads it, and a map file parsed back. */
 #include "idmap.h"
 
 #include "decimal.h"

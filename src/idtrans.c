@@ -1,3 +1,5 @@
+/* Id translation through maps and the composition of nested maps
+ * (idtrans.h): entries sorted by side, overlaps found, ids looked up. */
 #include "idtrans.h"
 
 enum side { INSIDE, OUTSIDE };

@@ -21,14 +21,6 @@
 /* idtype_t value of the kernel's P_PIDFD (5.4); older glibc lacks the name. */
 #define LINX_P_PIDFD ((idtype_t)3)
 
-void linx_close_fd(int *fd)
-{
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-}
-
 int linx_fd_ready(int fd)
 {
     if (fd < 0)

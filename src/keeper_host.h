@@ -7,6 +7,7 @@
 
 #include "block.h"
 #include "handle.h"
+#include "hostutil.h" /* linx_close_fd */
 #include "spawn_opts.h"
 
 #include <stddef.h>
@@ -55,6 +56,14 @@ struct handle {
     int kreaped;       /* the keeper has been reaped */
     int keeper_failed; /* the keeper reported a failure and exits by itself, no workload */
     const char *call;  /* the system call behind the last -errno returned here, for err.syscall */
+    int proceeded;     /* proceed() released the workload */
+    int landlock;      /* the Landlock ABI the workload reported (MSG_POLICY), 0 when none */
+    /* max_output (output_limit.c): has_max 0 is no limit */
+    int has_max;
+    unsigned long long max_output;
+    unsigned long long out_bytes[2]; /* read so far from stdout, stderr */
+    int over_limit;                  /* 1 + the stream that passed max_output, or 0 */
+    int limit_told;                  /* its output_limit error was returned */
     int own_group;     /* session "new" without "pid": the workload leads a process group (its pid) */
     int unpinned;      /* the keeper was told it may reap the workload (its pid may be reused) */
 };
@@ -114,7 +123,6 @@ void linx_handle_left_memory(struct handle *h);
 
 void linx_outbuf_free(struct outbuf *b);
 int linx_outbuf_append(struct outbuf *b, const char *data, size_t n);
-void linx_close_fd(int *fd);
 /* Is fd readable now (a poll that does not wait)? 1, 0 (also for fd < 0),
  * or -errno. */
 int linx_fd_ready(int fd);

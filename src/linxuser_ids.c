@@ -255,7 +255,7 @@ static int get_paths(lua_State *L, int idx, const char *op, const char **subuid,
     if (lua_isnoneornil(L, idx))
         return 0;
     if (lua_type(L, idx) != LUA_TTABLE)
-        return lmaps_bad_option(L, op, "not_a_table", "opts", idx);
+        return linx_bad_option(L, op, "opts", "not_a_table", idx, 0);
     static const char *const keys[] = {"subuid_path", "subgid_path"};
     const char **dst[] = {subuid, subgid};
     for (int i = 0; i < 2; i++) {
@@ -266,9 +266,9 @@ static int get_paths(lua_State *L, int idx, const char *op, const char **subuid,
         if (lua_type(L, -1) == LUA_TSTRING) {
             *dst[i] = lua_tolstring(L, -1, &len); /* stays on the stack */
             if (strlen(*dst[i]) != len) /* open() would read another file */
-                return lmaps_bad_option(L, op, "contains_nul", keys[i], lua_gettop(L));
+                return linx_bad_option(L, op, keys[i], "contains_nul", lua_gettop(L), 0);
         } else if (!lua_isnil(L, -1))
-            return lmaps_bad_option(L, op, "not_a_string", keys[i], lua_gettop(L));
+            return linx_bad_option(L, op, keys[i], "not_a_string", lua_gettop(L), 0);
     }
     return 0;
 }

@@ -16,20 +16,6 @@
 
 /* ---- reading map lists (raw access only) ------------------------------ */
 
-int lmaps_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index,
-                  int entry_idx)
-{
-    linx_error_new(L, "bad_map", op);
-    linx_error_setstr(L, "reason", reason);
-    if (index > 0)
-        linx_error_setint(L, "index", index);
-    if (entry_idx != 0) {
-        lua_pushvalue(L, entry_idx);
-        lua_setfield(L, -2, "entry");
-    }
-    return linx_error_return(L);
-}
-
 int lmaps_get_integral(lua_State *L, int idx, int64_t *out)
 {
     if (lua_type(L, idx) != LUA_TNUMBER)
@@ -88,7 +74,7 @@ int lmaps_get_entry(lua_State *L, int e, struct idmap_entry *out)
 static int list_error(lua_State *L, const char *op, const char *field, const char *reason,
                       lua_Integer index, int entry_idx)
 {
-    int n = lmaps_bad_map(L, op, reason, index, entry_idx);
+    int n = linx_bad_map(L, op, reason, index, entry_idx);
     if (field != NULL)
         linx_error_setstr(L, "field", field);
     return n;
@@ -240,13 +226,6 @@ static int do_gettable(lua_State *L)
     return 1;
 }
 
-/* setup_maps's option mistakes are bad_setup, every other verb's
- * bad_option. */
-static const char *option_kind(const char *op)
-{
-    return strcmp(op, "setup_maps") == 0 ? "bad_setup" : "bad_option";
-}
-
 int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op)
 {
     lua_pushcfunction(L, do_gettable);
@@ -254,24 +233,8 @@ int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op)
     lua_pushstring(L, key);
     if (lua_pcall(L, 2, 1, 0) == 0)
         return 0;
-    linx_error_new(L, option_kind(op), op);
-    linx_error_setstr(L, "reason", "unreadable");
-    linx_error_setstr(L, "field", key);
-    lua_pushvalue(L, -2);
+    int n = linx_bad_option(L, op, key, "unreadable", 0, 0);
+    lua_pushvalue(L, -3); /* what the metamethod raised */
     lua_setfield(L, -2, "message");
-    return linx_error_return(L);
-}
-
-int lmaps_bad_option(lua_State *L, const char *op, const char *reason, const char *field,
-                     int value_idx)
-{
-    linx_error_new(L, option_kind(op), op);
-    linx_error_setstr(L, "reason", reason);
-    if (field != NULL)
-        linx_error_setstr(L, "field", field);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    return linx_error_return(L);
+    return n;
 }

@@ -1,6 +1,6 @@
 /* Lua support for the linxuser verbs: reading map lists and options
  * (raw access for maps, protected normal access for options), pushing
- * Maps, and the bad_map / option error builders. Below linxuser.c,
+ * Maps (their errors are built in lerror.c). Below linxuser.c,
  * linxuser_ids.c and lroute.c; calls none of them. */
 #ifndef LINX_LMAPS_H
 #define LINX_LMAPS_H
@@ -24,11 +24,6 @@ int lmaps_get_integral(lua_State *L, int idx, int64_t *out);
 /* One entry at stack index e: {inside, outside, length} or named
  * fields, read raw. Returns 1, or 0 when it is no entry. */
 int lmaps_get_entry(lua_State *L, int e, struct idmap_entry *out);
-
-/* Push nil, a bad_map error (reason, index when > 0, the entry at
- * entry_idx when not 0); returns 2. */
-int lmaps_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index,
-                  int entry_idx);
 
 /* Which rules a list must follow. */
 enum lmaps_rules {
@@ -56,15 +51,8 @@ void lmaps_push_list(lua_State *L, const struct idmap_entry *e, size_t count);
 
 /* Push opts[key], read normally (an __index of defaults works) but
  * protected: a raising metamethod becomes an error table (reason
- * "unreadable"), never a raise. Option errors are kind bad_setup for
- * op "setup_maps", bad_option for every other verb. Returns 0 with the
+ * "unreadable", linx_bad_option's kind for op), never a raise. Returns 0 with the
  * value pushed, or pushes nil, err and returns 2. */
 int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op);
-
-/* Push nil, an option error (reason "not_a_table", "not_a_string",
- * "invalid", ...), naming field and carrying the value at value_idx
- * when not 0; returns 2. */
-int lmaps_bad_option(lua_State *L, const char *op, const char *reason, const char *field,
-                     int value_idx);
 
 #endif

@@ -3,13 +3,20 @@
  *
  * The rooms of this module, each one concern:
  *   process.c      the Lua face: spawn and the handle's methods (this file)
+ *   process_nb.c   the methods that never block (for event loops), and
+ *                  what process.c shares with them
  *   spawn_opts.c   reading spawn's options
  *   keeper_host.c  the host's side: start, collect, signal, release
  *   block.c        the memory the children read and run on
  *   child.c        the keeper and the workload (freestanding: no libc)
+ *   child_inside.c the workload's inside steps: mounts, root, hostname,
+ *                  groups and ids (freestanding)
+ *   child_helper.c the go-between of a newuidmap/newgidmap run, linked
+ *                  in with the other children (linxuser runs it)
  *   spawn_sandbox.c  session, inside.init and the init's sealed memfd
  *   child_init.c   linx-init, pid 1 of inside.init (a program of its own)
  *   protocol.h     what host and children say to each other
+ *   lerror.c       the error tables (shared with linxuser)
  * Two processes per handle: the keeper (the host's own child, never
  * execs) and the workload (the keeper's child); protocol.h and child.c
  * say why. */
@@ -31,10 +38,14 @@ after a kernel refusal.
 #include "compat.h"
 #include "linx.h"
 #include "handle.h"
+#include "hostutil.h"
+#include "idmapped.h"
 #include "keeper_host.h"
 #include "lerror.h"
+#include "output_limit.h"
 #include "process_nb.h"
 #include "spawn_opts.h"
+#include "spawn_policy.h"
 #include "spawn_sandbox.h"
 
 #include <errno.h>
@@ -52,18 +63,6 @@ after a kernel refusal.
 #include <time.h>
 #include <unistd.h>
 
-#define close_fd linx_close_fd
-#define free_outbuf linx_outbuf_free
-#define outbuf_append linx_outbuf_append
-#define recv_msg linx_recv_msg
-#define collect linx_handle_collect
-#define unpin linx_handle_unpin
-#define send_signal linx_handle_signal
-#define handle_release linx_handle_release
-#define bad_option linx_bad_option
-#define bad_state linx_bad_state
-#define state_name linx_handle_state_name
-#define drain_ready linx_handle_drain
 
 static const char *stage_name(int stage)
 {
@@ -84,7 +83,9 @@ static const char *stage_name(int stage)
     case STAGE_PRCTL: return "prctl";
     case STAGE_SETSID: return "setsid";
     case STAGE_INIT: return "init";
-    default: return "spawn";
+    case STAGE_LOOPBACK: return "loopback";
+    case STAGE_IDMAP: return "idmap";
+    default: return linx_policy_stage(stage, "spawn");
     }
 }
 
@@ -103,15 +104,6 @@ static const char *spawn_hint(int err, unsigned long flags)
     if (err == EINVAL && (flags & CLONE_NEWUSER))
         return "a multi-threaded caller or a chroot can prevent a new user namespace";
     return NULL;
-}
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
 }
 
 /* wait()'s status: {exited = true, code = n} or {signaled = true, signal = n}. */
@@ -139,10 +131,16 @@ Returns once the child is parked: it has not run any of the workload yet.
 @tparam[opt="inherit"] string opts.stderr `"inherit"`, `"null"` or `"pipe"`
 @tparam[opt] table opts.fds `{[3] = file_or_fd, ...}`: extra descriptors the child gets at those numbers (Lua files or fd numbers); every other fd above 2 is closed
 @tparam[opt] table opts.inside steps the child takes on itself after `proceed()`, before `execve`, in this order:
-`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =}, ...}` (needs `"mount"`),
+`mounts = {{type = "proc"|"tmpfs"|"bind"|"dev", target =, source =, readonly =, options =, idmap =}, ...}` (needs `"mount"`;
+`idmap = true|{uid =, gid =}` on a bind: idmapped, made by the host at `proceed()`, root only),
 `root = path` (bind, `pivot_root`, detach the old root; needs `"mount"`), `hostname =` (needs `"uts"`),
+`loopback = false` (with `"net"`, `lo` is up unless false),
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
-`init = true|false` (default: true with `"pid"`): pid 1 is linx-init, the workload its child
+`init = true|false` (default: true with `"pid"`): pid 1 is linx-init, the workload its child;
+and among them (README "Narrowing the workload") `caps = {"net_bind_service", ...}`,
+`rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`
+@tparam[opt] number opts.max_output bytes per piped stream the host holds (default: no limit); past it the
+workload is killed and the next `wait` or `read` returns kind `output_limit` (`stream`, `bytes`, `output`)
 @tparam[opt="new"] string opts.session `"new"`: `setsid()` before `execve`; `"inherit"`: keep the caller's terminal
 @treturn[1] Handle the parked child
 @return[2] `nil`
@@ -152,12 +150,13 @@ Returns once the child is parked: it has not run any of the workload yet.
 static int l_spawn(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TTABLE)
-        return bad_option(L, "spawn", "opts", "not_a_table", 1, 0);
+        return linx_bad_option(L, "spawn", "opts", "not_a_table", 1, 0);
     lua_settop(L, 1);
     luaL_checkstack(L, 32, NULL);
     struct spawn_opts o;
+    unsigned long long max_output;
     int r = linx_spawn_opts_read(L, 1, &o);
-    if (r || (r = linx_spawn_sandbox_read(L, 1, &o)))
+    if (r || (r = linx_output_opt_read(L, 1, &max_output)) || (r = linx_spawn_sandbox_read(L, 1, &o)))
         return r;
 
     linx_block_prepare(L);
@@ -168,12 +167,14 @@ static int l_spawn(lua_State *L)
     luaL_setmetatable(L, LINX_HANDLE_MT);
     int hidx = lua_gettop(L);
 
-    h->argv0 = dup_str(o.argv[0]);
-    h->cwd = o.cwd != NULL ? dup_str(o.cwd) : NULL;
-    int paths = o.in.nmounts > 0 || o.in.root != NULL; /* kept for proceed()'s messages */
+    h->has_max = max_output != LINX_OUTPUT_UNLIMITED;
+    h->max_output = max_output;
+    h->argv0 = linx_dup_str(o.argv[0]);
+    h->cwd = o.cwd != NULL ? linx_dup_str(o.cwd) : NULL;
+    int paths = o.in.nmounts > 0 || o.in.root != NULL || o.in.policy != NULL; /* kept for proceed()'s messages */
     h->inside = paths ? linx_inside_dup(&o.in) : NULL;
     if (h->argv0 == NULL || (o.cwd != NULL && h->cwd == NULL) || (paths && h->inside == NULL)) {
-        handle_release(L, h);
+        linx_handle_release(L, h);
         return linx_error_os(L, "spawn", NULL, ENOMEM, NULL);
     }
     struct spawn_failure f;
@@ -231,7 +232,7 @@ static int m_host_pid(lua_State *L)
     /* Once reaped (or closed) the pid is no longer pinned: another process
      * may own it, and a caller must not aim anything at it. */
     if (h->closed || h->state == ST_REAPED)
-        return bad_state(L, "host_pid", state_name(h), h->closed ? "closed" : "reaped");
+        return linx_bad_state(L, "host_pid", linx_handle_state_name(h), h->closed ? "closed" : "reaped");
     lua_pushinteger(L, (lua_Integer)h->ref.pid);
     return 1;
 }
@@ -263,11 +264,11 @@ static const char *step_path(const struct handle *h, const struct msg *rep, char
             return buf;
         }
         return m->target;
-    default: return NULL;
+    default: return linx_policy_path(in, rep);
     }
 }
 
-static const char *step_hint(const struct handle *h, const struct msg *rep)
+static const char *step_hint(const struct handle *h, const struct msg *rep, char *buf, size_t len)
 {
     int e = rep->err;
     switch (rep->stage) {
@@ -286,6 +287,8 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
         if (e == ENOENT || e == ENOTDIR)
             return "root must be an existing directory";
         return NULL;
+    case STAGE_LOOPBACK:
+        return e == EPERM ? "bringing lo up needs CAP_NET_ADMIN over the child's net namespace (\"user\" and \"net\")" : NULL;
     case STAGE_HOSTNAME:
         return e == EPERM ? "sethostname needs CAP_SYS_ADMIN over the child's uts namespace (\"user\" and \"uts\")" : NULL;
     case STAGE_SETGROUPS:
@@ -300,7 +303,7 @@ static const char *step_hint(const struct handle *h, const struct msg *rep)
         return e == EACCES || e == EPERM ? "the init runs from a memfd: a policy (vm.memfd_noexec = 2, an LSM, a "
                                            "seccomp filter) may forbid that; inside.init = false runs without it"
                                          : NULL;
-    default: return NULL;
+    default: return linx_policy_hint(rep, buf, len);
     }
 }
 
@@ -311,7 +314,8 @@ A step that fails stops the child there (exit code 127).
 @treturn[1] boolean `true` once the exec has happened
 @return[2] `nil`
 @treturn[2] linxuser.Error `os` with `operation` the step that failed (`"mount"`, `"pivot_root"`, `"sethostname"`,
-`"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"chdir"`, `"exec"`), `path`, `step` (index in `inside.mounts`);
+`"loopback"`, `"setgroups"`, `"setresgid"`, `"setresuid"`, `"prctl"`, `"capset"`, `"prlimit"`, `"landlock"`, `"chdir"`, `"exec"`; `"idmap"` when the host could not
+make an idmapped bind, before the child ran anything), `path`, `step` (index in `inside.mounts`);
 `bad_state` if not parked
 @treturn[2] ?int errno
 */
@@ -319,24 +323,28 @@ static int m_proceed(lua_State *L)
 {
     struct handle *h = check_handle(L);
     if (h->closed)
-        return bad_state(L, "proceed", "closed", "closed");
+        return linx_bad_state(L, "proceed", "closed", "closed");
     if (h->state != ST_PARKED)
-        return bad_state(L, "proceed", state_name(h), "not_parked");
-    char go = 'g';
-    ssize_t n;
-    while ((n = send(h->ctl, &go, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    if (n != 1) {
-        int err = errno;
+        return linx_bad_state(L, "proceed", linx_handle_state_name(h), "not_parked");
+    struct idmapped_fail idf; /* the release, with the idmapped binds made first (idmapped.c) */
+    if (linx_release_send(h, &idf) < 0 && idf.step > 0)
+        return linx_idmapped_error(L, h, &idf);
+    if (idf.err) {
+        int err = idf.err;
         h->state = ST_RUNNING; /* it is gone; wait() collects it */
-        close_fd(&h->ctl);
+        linx_close_fd(&h->ctl);
         return linx_error_os_call(L, "proceed", "send", NULL, err,
                                   err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
     }
     h->state = ST_RUNNING;
+    h->proceeded = 1;
     struct msg rep;
-    int got = recv_msg(h->ctl, &rep, NULL);
-    close_fd(&h->ctl);
+    int got = linx_recv_msg(h->ctl, &rep, NULL);
+    if (got > 0 && rep.type == MSG_POLICY) { /* what the workload enforced, before its exec */
+        h->landlock = rep.landlock;
+        got = linx_recv_msg(h->ctl, &rep, NULL);
+    }
+    linx_close_fd(&h->ctl);
     if (got == 0) { /* EOF: CLOEXEC closed the workload's end in execve */
         linx_handle_left_memory(h); /* execve replaced its memory before closing CLOEXEC fds */
         lua_pushboolean(L, 1);
@@ -345,8 +353,8 @@ static int m_proceed(lua_State *L)
     if (got < 0)
         return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
     const char *what = stage_name(rep.stage);
-    char buf[INSIDE_PATH_MAX + 16];
-    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep));
+    char buf[INSIDE_PATH_MAX + 16], hbuf[256];
+    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep, hbuf, sizeof hbuf));
     lua_pushstring(L, what);
     lua_setfield(L, -3, "stage");
     if (rep.stage == STAGE_MOUNT && rep.step > 0) {
@@ -367,11 +375,13 @@ meanwhile, so a child that fills a pipe cannot deadlock the wait. With a
 `timeout`, wait at most that many seconds: `wait(0)` never blocks. When
 the time runs out the error is kind `timeout` (field `seconds`) and the
 child is left as it was: still running, stdin still open, pid pinned.
+Without a timeout it first closes a piped stdin.
 @function Handle:wait
 @tparam[opt] number timeout seconds (default: no limit)
 @treturn[1] table `{exited = true, code = N}` or `{signaled = true, signal = N}`
 @return[2] `nil`
-@treturn[2] linxuser.Error `timeout`, `bad_state` for a parked or closed handle, or `os`
+@treturn[2] linxuser.Error `timeout`, `output_limit` (spawn's `max_output`), `bad_state` for a parked or
+closed handle, or `os`
 */
 static int m_wait(lua_State *L)
 {
@@ -383,30 +393,31 @@ static int m_wait(lua_State *L)
     if (h->state == ST_REAPED)
         return status_table(L, h);
     if (h->closed)
-        return bad_state(L, "wait", "closed", "closed");
+        return linx_bad_state(L, "wait", "closed", "closed");
     if (h->state == ST_PARKED && !h->signalled_parked) {
         /* Waiting for a child that waits for us would never end. */
-        int r = collect(L, h, 1);
+        int r = linx_handle_collect(L, h, 1);
         if (r == 1)
             return status_table(L, h);
         if (r < 0)
             return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
-        return bad_state(L, "wait", "parked", "parked");
+        return linx_bad_state(L, "wait", "parked", "parked");
     }
     if (limit >= 0) {
         int r = linx_handle_wait_for(h, limit);
-        if (r == 0)
-            return linx_timeout_error(L, "wait", limit);
         if (r > 0)
-            r = collect(L, h, 1);
+            r = linx_handle_collect(L, h, 1);
         if (r < 0)
             return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
-        if (r == 0) /* cannot be: the report was there */
+        int lim = linx_output_limit_error(L, h, "wait");
+        if (lim)
+            return lim;
+        if (r == 0)
             return linx_timeout_error(L, "wait", limit);
         return status_table(L, h);
     }
-    close_fd(&h->in_fd); /* the child gets EOF on stdin: nothing more comes */
-    unpin(h);            /* nothing aims at the pid while we block here */
+    linx_close_fd(&h->in_fd); /* the child gets EOF on stdin: nothing more comes */
+    linx_handle_unpin(h);     /* nothing aims at the pid while we block here */
     /* Drain piped output meanwhile, so a child that fills a pipe does not
      * block forever on a host that waits for its exit. */
     while (h->keep >= 0 && (h->out_fd[0] >= 0 || h->out_fd[1] >= 0)) {
@@ -429,16 +440,16 @@ static int m_wait(lua_State *L)
                 continue;
             return linx_error_os_call(L, "wait", "poll", NULL, errno, NULL);
         }
-        int err = drain_ready(h, pf, which, n);
+        int err = linx_handle_drain(h, pf, which, n);
         if (err)
             return linx_error_os_call(L, "wait", h->call, NULL, err, NULL);
         if (pf[0].revents)
             break;
     }
-    int r = collect(L, h, 0);
+    int r = linx_handle_collect(L, h, 0);
     if (r < 0) /* nothing lost: waiting again (or closing) finishes it */
         return linx_error_os_call(L, "wait", h->call, NULL, -r, NULL);
-    return status_table(L, h);
+    return (r = linx_output_limit_error(L, h, "wait")) ? r : status_table(L, h);
 }
 
 /***
@@ -458,27 +469,27 @@ static int m_read(lua_State *L)
     struct handle *h = check_handle(L);
     int s, t = lua_type(L, 2);
     if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TSTRING)
-        return bad_option(L, "read", "stream", "unknown", 2, 0);
+        return linx_bad_option(L, "read", "stream", "unknown", 2, 0);
     const char *name = t == LUA_TSTRING ? lua_tostring(L, 2) : "stdout";
     if (strcmp(name, "stdout") == 0)
         s = 0;
     else if (strcmp(name, "stderr") == 0)
         s = 1;
     else
-        return bad_option(L, "read", "stream", "unknown", 2, 0);
+        return linx_bad_option(L, "read", "stream", "unknown", 2, 0);
     if (!h->piped[s + 1])
-        return bad_option(L, "read", "stream", "not_piped", 2, 0);
+        return linx_bad_option(L, "read", "stream", "not_piped", 2, 0);
     int nowait = !lua_isnoneornil(L, 3);
     if (nowait && (lua_type(L, 3) != LUA_TNUMBER || lua_tonumber(L, 3) != 0))
-        return bad_option(L, "read", "timeout", "not_zero", 3, 0);
+        return linx_bad_option(L, "read", "timeout", "not_zero", 3, 0);
     if (h->closed)
-        return bad_state(L, "read", "closed", "closed");
+        return linx_bad_state(L, "read", "closed", "closed");
     if (nowait)
         return linx_read_now(L, h, s);
     if (h->state == ST_PARKED)
-        return bad_state(L, "read", "parked", "parked");
-    close_fd(&h->in_fd); /* reading to EOF: the child's stdin must end too */
-    while (h->out_fd[s] >= 0) {
+        return linx_bad_state(L, "read", "parked", "parked");
+    linx_close_fd(&h->in_fd); /* reading to EOF: the child's stdin must end too */
+    while (h->out_fd[s] >= 0 && !h->over_limit) {
         struct pollfd pf[2];
         int which[2] = {-1, -1};
         int n = 0;
@@ -495,13 +506,16 @@ static int m_read(lua_State *L)
                 continue;
             return linx_error_os_call(L, "read", "poll", NULL, errno, NULL);
         }
-        int err = drain_ready(h, pf, which, n);
+        int err = linx_handle_drain(h, pf, which, n);
         if (err)
             return linx_error_os_call(L, "read", h->call, NULL, err, NULL);
     }
+    int lim = linx_output_limit_error(L, h, "read");
+    if (lim)
+        return lim;
     struct outbuf *b = &h->pending[s];
     lua_pushlstring(L, b->p != NULL ? b->p : "", b->len);
-    free_outbuf(b);
+    linx_outbuf_free(b);
     return 1;
 }
 
@@ -544,7 +558,7 @@ static int feed_stdin(struct handle *h, const char *data, size_t len, double lim
             return 0;
         if (pf[0].revents & (POLLERR | POLLHUP))
             continue; /* the next write says EPIPE */
-        int err = drain_ready(h, pf, which, 3);
+        int err = linx_handle_drain(h, pf, which, 3);
         if (err)
             return err;
     }
@@ -574,7 +588,7 @@ static int m_write(lua_State *L)
     struct handle *h = check_handle(L);
     size_t len;
     if (lua_type(L, 2) != LUA_TSTRING)
-        return bad_option(L, "write", "data", "not_a_string", 2, 0);
+        return linx_bad_option(L, "write", "data", "not_a_string", 2, 0);
     const char *data = lua_tolstring(L, 2, &len);
     double limit;
     int bad = linx_timeout_arg(L, 3, "write", &limit);
@@ -582,11 +596,11 @@ static int m_write(lua_State *L)
         return bad;
     int nowait = !lua_isnoneornil(L, 3);
     if (!h->piped[S_STDIN])
-        return bad_option(L, "write", "stream", "not_piped", 0, 0);
+        return linx_bad_option(L, "write", "stream", "not_piped", 0, 0);
     if (h->closed)
-        return bad_state(L, "write", "closed", "closed");
+        return linx_bad_state(L, "write", "closed", "closed");
     if (h->in_fd < 0)
-        return bad_state(L, "write", state_name(h), "stdin_closed");
+        return linx_bad_state(L, "write", linx_handle_state_name(h), "stdin_closed");
     /* A pipe whose reader is gone raises SIGPIPE, which would kill the
      * host: block it for this thread and swallow the one we caused. */
     sigset_t pipe_set, old, pending;
@@ -705,12 +719,12 @@ static int m_kill(lua_State *L)
     struct handle *h = check_handle(L);
     int sig = parse_signal(L, 2);
     if (sig < 0)
-        return bad_option(L, "kill", "signal", "unknown", 2, 0);
+        return linx_bad_option(L, "kill", "signal", "unknown", 2, 0);
     if (h->closed)
-        return bad_state(L, "kill", "closed", "closed");
+        return linx_bad_state(L, "kill", "closed", "closed");
     if (h->state == ST_REAPED)
         return linx_error_os(L, "kill", NULL, ESRCH, "the child has already been reaped");
-    int r = send_signal(h, sig);
+    int r = linx_handle_signal(h, sig);
     if (r < 0)
         return linx_error_os_call(L, "kill", r == -ESRCH ? NULL : h->call, NULL, -r, NULL);
     /* A pid namespace's init without handlers (the parked child has none)
@@ -733,7 +747,7 @@ collection) finishes the job
 static int m_close(lua_State *L)
 {
     struct handle *h = check_handle(L);
-    int r = handle_release(L, h);
+    int r = linx_handle_release(L, h);
     if (r < 0)
         return linx_error_os_call(L, "close", h->call, NULL, -r, NULL);
     lua_pushboolean(L, 1);
@@ -744,7 +758,7 @@ static int m_gc(lua_State *L)
 {
     struct handle *h = luaL_testudata(L, 1, LINX_HANDLE_MT);
     if (h != NULL)
-        handle_release(L, h);
+        linx_handle_release(L, h);
     return 0;
 }
 
@@ -756,14 +770,14 @@ static int m_tostring(lua_State *L)
     else if (h->state == ST_REAPED)
         lua_pushfstring(L, "linx.process.handle (pid %d, killed by signal %d)", (int)h->ref.pid, h->signal);
     else
-        lua_pushfstring(L, "linx.process.handle (pid %d, %s)", (int)h->ref.pid, state_name(h));
+        lua_pushfstring(L, "linx.process.handle (pid %d, %s)", (int)h->ref.pid, linx_handle_state_name(h));
     return 1;
 }
 
 static const luaL_Reg methods[] = {
     {"host_pid", m_host_pid}, {"proceed", m_proceed}, {"wait", m_wait},   {"kill", m_kill},
     {"read", m_read},         {"write", m_write},     {"close", m_close}, {"state", linx_m_state},
-    {"fileno", linx_m_fileno}, {"shutdown", linx_m_shutdown}, {NULL, NULL},
+    {"fileno", linx_m_fileno}, {"shutdown", linx_m_shutdown}, {"landlock", linx_m_landlock}, {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {
@@ -793,5 +807,7 @@ int luaopen_linx_process(lua_State *L)
     luaL_newlib(L, funcs);
     lua_pushliteral(L, LINX_VERSION);
     lua_setfield(L, -2, "_VERSION");
+    linx_spawn_push_names(L); /* what linx.run, linx.resty, linx.sandbox pass on */
+    lua_setfield(L, -2, "options");
     return 1;
 }

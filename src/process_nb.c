@@ -2,6 +2,7 @@
 #include "process_nb.h"
 
 #include "lerror.h"
+#include "output_limit.h"
 #include "spawn_opts.h"
 
 #include <errno.h>
@@ -21,28 +22,6 @@ const char *linx_handle_state_name(const struct handle *h)
     case ST_REAPED: return "exited";
     default: return "new";
     }
-}
-
-int linx_bad_state(lua_State *L, const char *op, const char *state, const char *reason)
-{
-    const char *msg = "the handle cannot do that now";
-    if (strcmp(reason, "closed") == 0)
-        msg = "the handle is closed";
-    else if (strcmp(reason, "parked") == 0)
-        msg = "the child is parked at the checkpoint: proceed() or kill() it first";
-    else if (strcmp(reason, "not_parked") == 0)
-        msg = "the child is no longer parked (proceed() runs once)";
-    else if (strcmp(reason, "stdin_closed") == 0)
-        msg = "the child's stdin pipe is already closed";
-    else if (strcmp(reason, "reaped") == 0)
-        msg = "the child has been reaped: its pid may belong to another process now";
-    else if (strcmp(reason, "eof") == 0)
-        msg = "the stream has reached its end: there is nothing left to watch";
-    linx_error_new(L, "bad_state", op);
-    linx_error_setstr(L, "state", state);
-    linx_error_setstr(L, "reason", reason);
-    linx_error_setstr(L, "message", msg);
-    return linx_error_return(L);
 }
 
 int linx_handle_drain(struct handle *h, const struct pollfd *pf, const int *which, int n)
@@ -66,6 +45,7 @@ int linx_handle_drain(struct handle *h, const struct pollfd *pf, const int *whic
         h->call = NULL;
         if (err)
             return err;
+        linx_output_count(h, s, (size_t)got);
     }
     return 0;
 }
@@ -116,20 +96,6 @@ int linx_deadline_ms(const struct timespec *deadline)
     return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-int linx_timeout_error(lua_State *L, const char *op, double seconds)
-{
-    linx_error_new(L, "timeout", op);
-    if (seconds == floor(seconds) && seconds < 1e15)
-        linx_pushid(L, (long long)seconds); /* 1, not 1.0, on 5.3 and 5.4 */
-    else
-        lua_pushnumber(L, (lua_Number)seconds);
-    lua_setfield(L, -2, "seconds");
-    char msg[96];
-    snprintf(msg, sizeof msg, "no end within %g s; the child was left as it was", seconds);
-    linx_error_setstr(L, "message", msg);
-    return linx_error_return(L);
-}
-
 int linx_handle_wait_for(struct handle *h, double seconds)
 {
     struct timespec deadline;
@@ -165,6 +131,8 @@ int linx_handle_wait_for(struct handle *h, double seconds)
         int err = linx_handle_drain(h, pf, which, n);
         if (err)
             return -err;
+        if (h->over_limit && !h->limit_told)
+            return 0; /* the caller says output_limit at once */
         /* A child that writes as fast as we read must not hold us past
          * the deadline (poll would find its pipe ready every time). */
         if (linx_deadline_ms(&deadline) == 0)
@@ -282,7 +250,7 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
     /* Take what the pipe holds now, bounded so that a child writing
      * without pause cannot keep us here. */
     struct outbuf *b = &h->pending[s];
-    while (h->out_fd[s] >= 0 && b->len < (1u << 20)) {
+    while (h->out_fd[s] >= 0 && b->len < (1u << 20) && !h->over_limit) {
         int r = linx_fd_ready(h->out_fd[s]);
         if (r < 0)
             return linx_error_os_call(L, "read", "poll", NULL, -r, NULL);
@@ -294,6 +262,9 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
         if (err)
             return linx_error_os_call(L, "read", h->call, NULL, err, NULL);
     }
+    int lim = linx_output_limit_error(L, h, "read");
+    if (lim)
+        return lim;
     if (b->len == 0 && h->out_fd[s] < 0) {
         lua_pushnil(L); /* end of file, and everything returned */
         return 1;
@@ -302,6 +273,15 @@ int linx_read_now(lua_State *L, struct handle *h, int s)
     linx_outbuf_free(b);
     return 1;
 }
+
+/***
+The option names this build of `spawn` knows, for code that builds
+option tables for it (`linx.run`, `linx.resty`, `linx.sandbox` read them
+rather than keep copies): `spawn` (spawn's own keys), `inside` (the keys
+of `opts.inside`), `mount_types` (the `type`s of `inside.mounts`), each a
+list of strings. A name missing here is an option this build refuses.
+@table options
+*/
 
 /***
 Seconds on the monotonic clock (not the time of day): what a time limit
@@ -314,5 +294,24 @@ int linx_l_now(lua_State *L)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     lua_pushnumber(L, (lua_Number)t.tv_sec + (lua_Number)t.tv_nsec / 1e9);
+    return 1;
+}
+
+/***
+The Landlock ABI the workload enforced on itself (`inside.landlock`),
+reported by the workload before its `execve`: `0` when `inside.landlock`
+was not given, or when the kernel has no Landlock and `required` was not
+set.
+@function Handle:landlock
+@treturn[1] int the ABI (1, 2, ... 7 on Linux 6.15 and later), or 0
+@return[2] `nil`
+@treturn[2] linxuser.Error `bad_state` before `proceed()`
+*/
+int linx_m_landlock(lua_State *L)
+{
+    struct handle *h = luaL_checkudata(L, 1, LINX_HANDLE_MT);
+    if (!h->proceeded) /* the workload has not run its steps yet */
+        return linx_bad_state(L, "landlock", linx_handle_state_name(h), h->closed ? "closed" : "parked");
+    lua_pushinteger(L, h->landlock);
     return 1;
 }

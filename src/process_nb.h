@@ -1,21 +1,19 @@
 /* The linx.process handle methods that never block, for a host that runs
  * an event loop (OpenResty, luv, cqueues), and the pieces process.c
- * shares with them: the bad_state error, the state's name, draining
- * output, reading a time limit. Below process.c: it never calls back. */
+ * shares with them: the state's name, draining output, reading a time
+ * limit. Below process.c: it never calls back. */
 #ifndef LINX_PROCESS_NB_H
 #define LINX_PROCESS_NB_H
 
 #include "compat.h"
 #include "keeper_host.h"
+#include "lerror.h" /* linx_bad_state, linx_timeout_error: built there */
 
 #include <poll.h>
 #include <time.h>
 
 /* "parked", "running", "exited" (reaped), "closed". */
 const char *linx_handle_state_name(const struct handle *h);
-
-/* nil, {kind="bad_state", operation=op, state=, reason=, message=}; returns 2. */
-int linx_bad_state(lua_State *L, const char *op, const char *state, const char *reason);
 
 /* Read once from each readable output fd (pf[i] for stream which[i], -1
  * to skip) into its pending buffer; a stream at EOF gets its fd closed.
@@ -32,9 +30,6 @@ int linx_timeout_arg(lua_State *L, int idx, const char *op, double *seconds);
 void linx_deadline_set(struct timespec *deadline, double seconds);
 int linx_deadline_ms(const struct timespec *deadline);
 
-/* nil, {kind="timeout", operation=op, seconds=}; returns 2. */
-int linx_timeout_error(lua_State *L, const char *op, double seconds);
-
 /* Wait up to seconds (< 0: no limit) for the keeper's report, draining
  * piped output meanwhile; stdin stays open and the pid pinned. Returns 1
  * when the report is there (collect it), 0 when time ran out, -errno. */
@@ -46,6 +41,9 @@ int linx_m_state(lua_State *L);
 int linx_m_fileno(lua_State *L);
 int linx_m_shutdown(lua_State *L);
 int linx_read_now(lua_State *L, struct handle *h, int s);
+
+/* handle:landlock(): the Landlock ABI the workload reported (MSG_POLICY). */
+int linx_m_landlock(lua_State *L);
 
 /* process.now(): monotonic seconds. */
 int linx_l_now(lua_State *L);

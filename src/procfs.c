@@ -1,3 +1,6 @@
+/* A target's /proc/<pid> files (procfs.h): opened through the held
+ * directory fd or the path, read whole, written in one write(), and the
+ * liveness check (pidfd poll, or the state in /proc/<pid>/stat). */
 #include "procfs.h"
 
 #include "idmap.h"

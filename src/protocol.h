@@ -8,7 +8,8 @@
  *           instead means the host is gone or closed the handle, and it
  *           exits. After the release, EOF on the host's side means execve
  *           succeeded (the workload's end is CLOEXEC); FAILED means a step
- *           or the exec failed.
+ *           or the exec failed. With inside.landlock, a POLICY message
+ *           (what was enforced) comes first, once the steps have run.
  *   keeper  keeper -> host: STARTED (the workload's pid; its pidfd and
  *           /proc fd attached) or FAILED; later EXITED. The host sends
  *           nothing: EOF (it shut its end down in wait() or close())
@@ -25,7 +26,11 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-enum msg_type { MSG_PARKED, MSG_FAILED, MSG_STARTED, MSG_EXITED };
+struct inside_policy;
+
+enum msg_type { MSG_PARKED, MSG_FAILED, MSG_STARTED, MSG_EXITED,
+    MSG_POLICY, /* workload -> host after the inside steps, before exec: msg.landlock */
+};
 
 /* Where a child failed (MSG_FAILED's stage). */
 enum stage {
@@ -35,6 +40,14 @@ enum stage {
     STAGE_MOUNT,      /* msg.step: the mount (1-based), msg.detail: which path */
     STAGE_ROOT,       /* pivot_root and what it needs (bind, umount2, chdir) */
     STAGE_HOSTNAME, STAGE_SETGROUPS, STAGE_SETRESGID, STAGE_SETRESUID, STAGE_PRCTL,
+    /* inside.caps, inside.rlimits, inside.landlock (child_policy.h) */
+    STAGE_CAPBSET,    /* prctl: PR_CAPBSET_DROP (msg.step: the capability) or PR_SET_KEEPCAPS */
+    STAGE_CAPSET,     /* capset of the permitted, effective and inheritable sets */
+    STAGE_AMBIENT,    /* prctl: PR_CAP_AMBIENT_RAISE (msg.step: the capability) */
+    STAGE_PRLIMIT,    /* prlimit64 (msg.step: the RLIMIT_* resource) */
+    STAGE_LANDLOCK,   /* a landlock_* call (msg.step: the rule, 1-based, whose path failed; 0: none) */
+    STAGE_LOOPBACK,   /* bringing lo up in a new net namespace (after the hostname) */
+    STAGE_IDMAP,      /* the host making an idmapped bind (proceed(), before the release; never sent) */
     STAGE_SETSID,     /* session = "new": setsid() right before exec */
     STAGE_INIT,       /* inside.init: running the init image, or its fork of the workload */
 };
@@ -60,6 +73,7 @@ struct msg {
     int32_t status; /* MSG_EXITED: exit code or signal */
     int32_t step;   /* MSG_FAILED, STAGE_MOUNT: index into the mounts (1-based) */
     int32_t detail; /* MSG_FAILED, STAGE_MOUNT/STAGE_ROOT: enum fail_path */
+    int32_t landlock; /* MSG_POLICY: the Landlock ABI the workload enforced, 0 when none */
 };
 
 /* The inside steps (spawn's opts.inside), as the workload reads them.
@@ -78,7 +92,16 @@ struct inside_mount {
     const char *source; /* bind: the host path; else NULL */
     const char *target;
     const char *data;   /* proc/tmpfs options, or NULL */
+    int32_t idmap;      /* bind: enum inside_idmap */
+    int32_t idmap_fd;   /* the workload: the idmapped mount the release brought, or -1 */
+    const char *idmap_uid, *idmap_gid; /* INSIDE_IDMAP_MAPS: the rendered maps ("0 100000 65536\n") */
 };
+
+/* An idmapped bind (idmap = ...): the host makes it (idmapped.c), the
+ * release message carries it (SCM_RIGHTS, in plan order), the workload
+ * moves it into place at its turn (child_idmapped.c). */
+enum inside_idmap { INSIDE_IDMAP_NONE, INSIDE_IDMAP_OWN, INSIDE_IDMAP_MAPS };
+#define LINX_MAX_IDMAPS 64
 
 struct inside {
     const struct inside_mount *mounts;
@@ -89,6 +112,9 @@ struct inside {
     const char *hostname; /* NULL: leave it */
     int64_t gid, uid;     /* -1: leave it */
     int32_t no_new_privs;
+    const struct inside_policy *policy; /* caps, rlimits, landlock (child_policy.h), or NULL */
+    uint32_t policy_len;                /* its bytes */
+    int32_t loopback;     /* bring lo up (a new net namespace, unless inside.loopback = false) */
 };
 
 /* opts.fds: at most this many extra descriptors. */

@@ -3,6 +3,9 @@
 #include "spawn_opts.h"
 
 #include "lerror.h"
+#include "spawn_policy.h"
+#include "spawn_idmap.h"
+#include "spawn_net.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -16,27 +19,6 @@
 #define CLONE_NEWCGROUP 0x02000000
 #endif
 
-/* nil, {kind="bad_option", operation=op, field=, reason=[, value=][, index=]} */
-int linx_bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
-                    lua_Integer index)
-{
-    if (value_idx < 0)
-        value_idx = lua_gettop(L) + value_idx + 1; /* lua_absindex is 5.2+ */
-    linx_error_new(L, "bad_option", op);
-    linx_error_setstr(L, "field", field);
-    linx_error_setstr(L, "reason", reason);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    if (index > 0)
-        linx_error_setint(L, "index", index);
-    linx_error_return(L);
-    return 2; /* nil, err: visibly non-zero, so callers' "r != 0" paths are clear to analyzers */
-}
-
-
-
 #define NS_COUNT 7
 static const struct {
     const char *name;
@@ -47,7 +29,7 @@ static const struct {
 };
 
 static const char *const option_names[] = {"argv",   "namespaces", "env", "cwd", "stdin",
-                                           "stdout", "stderr",     "fds", "inside", "session", NULL};
+                                           "stdout", "stderr",     "fds", "inside", "max_output", "session", NULL};
 
 
 static int gettable_k(lua_State *L)
@@ -320,7 +302,7 @@ static int get_list(lua_State *L, int t, const char *key, const char *field, siz
     return 0;
 }
 
-static const char *const mount_keys[] = {"type", "source", "target", "readonly", "options", NULL};
+static const char *const mount_keys[] = {"type", "source", "target", "readonly", "options", "idmap", NULL};
 static const char *const mount_types[] = {"proc", "tmpfs", "bind", "dev", NULL}; /* enum inside_mount_kind */
 
 /* One entry of inside.mounts (at index e, the i-th), into m. root (or
@@ -404,7 +386,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const char *root, size_
     } else {
         lua_pop(L, 1);
     }
-    return 0;
+    return linx_spawn_idmap(L, e, i, anchor, m);
 }
 
 static int get_mounts(lua_State *L, int t, unsigned long flags, int anchor, struct inside *in)
@@ -426,6 +408,8 @@ static int get_mounts(lua_State *L, int t, unsigned long flags, int anchor, stru
             return 2;
         lua_pop(L, 1);
     }
+    if (linx_spawn_idmap_check(L, m, n, flags))
+        return 2;
     in->mounts = m;
     in->nmounts = (int32_t)n;
     return 0;
@@ -454,7 +438,8 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
     return 0;
 }
 
-static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs", "init", NULL};
+static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs",
+                                          "caps", "rlimits", "landlock", "loopback", "init", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)
@@ -462,6 +447,7 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
     memset(in, 0, sizeof *in);
     in->ngroups = -1;
     in->gid = in->uid = -1;
+    in->loopback = (flags & CLONE_NEWNET) != 0; /* lo up unless inside.loopback = false */
     if (get_opt(L, opts, "inside"))
         return 2;
     int t = lua_gettop(L);
@@ -525,7 +511,9 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         return linx_bad_option(L, "spawn", "inside.no_new_privs", "not_a_boolean", -1, 0);
     in->no_new_privs = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    return 0;
+    if (get_field(L, t, "loopback", "inside.loopback") || linx_spawn_loopback(L, lua_gettop(L), flags, in))
+        return 2;
+    return linx_policy_read(L, t, anchor, in); /* caps, rlimits, landlock */
 }
 
 /* ---- opts.fds ------------------------------------------------------------------- */
@@ -636,4 +624,24 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))
         return r;
     return 0;
+}
+
+static void push_list(lua_State *L, const char *const *names)
+{
+    lua_newtable(L);
+    for (int i = 0; names[i] != NULL; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+void linx_spawn_push_names(lua_State *L)
+{
+    lua_createtable(L, 0, 3);
+    push_list(L, option_names);
+    lua_setfield(L, -2, "spawn");
+    push_list(L, inside_keys);
+    lua_setfield(L, -2, "inside");
+    push_list(L, mount_types);
+    lua_setfield(L, -2, "mount_types");
 }

@@ -1,9 +1,10 @@
-/* Reading spawn's option table, and the bad_option error every verb of
- * linx.process uses. No child, no fd: just Lua values checked and held. */
+/* Reading spawn's option table. No child, no fd: just Lua values checked
+ * and held. */
 #ifndef LINX_SPAWN_OPTS_H
 #define LINX_SPAWN_OPTS_H
 
 #include "compat.h"
+#include "lerror.h" /* linx_bad_option, which every verb of linx.process uses */
 #include "protocol.h"
 
 enum { IO_INHERIT, IO_NULL, IO_PIPE };
@@ -26,9 +27,8 @@ struct spawn_opts {
  * block is built). Returns 0, or pushes nil, err and returns 2. */
 int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o);
 
-/* nil, {kind="bad_option", operation=op, field=, reason=[, value=][, index=]};
- * value_idx 0: no value; index 0: none. Returns 2. */
-int linx_bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
-                    lua_Integer index);
+/* Push the option names spawn knows, for process.options: {spawn = {...},
+ * inside = {...}, mount_types = {...}}, each a list of strings. */
+void linx_spawn_push_names(lua_State *L);
 
 #endif

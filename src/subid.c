@@ -1,3 +1,5 @@
+/* /etc/subuid and /etc/subgid lines (subid.h): the ranges one owner
+ * holds, by name or by uid, as shadow's helpers read them. */
 #include "subid.h"
 
 #include "decimal.h"

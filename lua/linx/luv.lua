@@ -75,6 +75,11 @@ function M.run(opts, callback)
   end
 
   local function fail(err, errcode)
+    -- output_limit: what the loop had already taken of that stream
+    -- goes in front of what the error holds
+    if type(err) == "table" and err.kind == "output_limit" and out[err.stream] then
+      err.output = table.concat(out[err.stream]) .. (err.output or "")
+    end
     finish(nil, err, errcode)
   end
 

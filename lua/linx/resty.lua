@@ -35,12 +35,12 @@ local M = {}
 --- Name of the nginx `thread_pool` that runs the children.
 M.thread_pool = "linx"
 
--- spawn's options, run's own, and what the thread may be told: read with
--- a normal index (an `__index` of defaults works, as for linx.run).
-local KNOWN = {
-  "argv", "namespaces", "env", "cwd", "stdin", "stdout", "stderr", "fds",
-  "inside", "maps", "input", "timeout",
-}
+-- spawn's options and run's own (`linx.run`'s `option_names`, from the
+-- linked linx.process): read with a normal index (an `__index` of
+-- defaults works, as for linx.run), protected.
+local function known()
+  return require("linx.run").option_names
+end
 
 -- An error table with the library's shared metatable (linx.run's helper;
 -- loading linx.run here loads the C module too, which the caller's VM
@@ -78,15 +78,20 @@ end
 -- rest (so that spawn still names an unknown option) through pairs.
 local function plain_opts(opts)
   local out, seen = {}, {}
-  for _, k in ipairs(KNOWN) do
-    local v = opts[k]
+  for _, k in ipairs(known()) do
+    local ok, v = pcall(function() return opts[k] end)
+    if not ok then
+      return nil, new_error { kind = "bad_option", operation = "run", field = k, reason = "unreadable",
+                              value = type(v) == "string" and v or tostring(v),
+                              message = type(v) == "string" and v or "an option's metamethod raised" }
+    end
     if v ~= nil then
       local c, where = copy(v, k, seen)
       if c == nil then return bad_option(where, "not_data", v) end
       out[k] = c
     end
   end
-  for k, v in pairs(opts) do
+  for k, v in next, opts do -- raw, as spawn reads the names
     if out[k] == nil then
       if not PLAIN[type(k)] then return bad_option(tostring(k), "unknown_option", k) end
       local c, where = copy(v, tostring(k), seen)

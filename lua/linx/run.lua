@@ -17,8 +17,17 @@ local M = {}
 
 -- The run's own options: spawn refuses names it does not know.
 local OWN = {maps = true, input = true, timeout = true}
--- spawn's options, also read through an __index of defaults.
-local SPAWN = {"argv", "namespaces", "env", "cwd", "stdin", "stdout", "stderr", "fds", "inside", "session"}
+-- spawn's options, also read through an __index of defaults: the names
+-- the linked linx.process knows (an older one without the list: its own).
+local SPAWN = process.options and process.options.spawn or
+  {"argv", "namespaces", "env", "cwd", "stdin", "stdout", "stderr", "fds", "inside"}
+
+--- Every option name `run` takes: `linx.process.options.spawn` (the
+-- linked module's) and `maps`, `input`, `timeout`. Adapters read this
+-- list instead of keeping their own.
+M.option_names = {}
+for _, k in ipairs(SPAWN) do M.option_names[#M.option_names + 1] = k end
+for _, k in ipairs({"maps", "input", "timeout"}) do M.option_names[#M.option_names + 1] = k end
 
 -- The library's error metatable (one per Lua state, shared by every
 -- module), taken from an error the C side makes.
@@ -80,7 +89,24 @@ end
 -- @treturn[2] linxuser.Error `bad_option`
 function M.prepare(opts)
   if type(opts) ~= "table" then return bad_option("opts", "not_a_table", opts) end
-  local timeout, input, maps = opts.timeout, opts.input, opts.maps
+  -- Every read through the caller's table is protected: an __index that
+  -- raises is bad_option "unreadable", as spawn has it.
+  local got = {}
+  local function fetch(k)
+    local ok, v = pcall(function() return opts[k] end)
+    if not ok then
+      local e = new_error{kind = "bad_option", operation = "run", field = k, reason = "unreadable",
+                          value = v, message = type(v) == "string" and v or "an option's metamethod raised"}
+      return nil, e
+    end
+    got[k] = v
+    return true
+  end
+  for _, k in ipairs({"timeout", "input", "maps"}) do
+    local ok, e = fetch(k)
+    if not ok then return nil, e end
+  end
+  local timeout, input, maps = got.timeout, got.input, got.maps
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     return bad_option("timeout", type(timeout) == "number" and "negative" or "not_a_number", timeout)
   end
@@ -91,11 +117,15 @@ function M.prepare(opts)
     return bad_option("maps", "not_a_table", maps)
   end
   local so = {}
-  for k, v in pairs(opts) do
+  for k, v in next, opts do -- raw, as spawn reads the names (no __pairs)
     if not OWN[k] then so[k] = v end
   end
   for _, k in ipairs(SPAWN) do
-    if so[k] == nil then so[k] = opts[k] end
+    if so[k] == nil then
+      local ok, e = fetch(k)
+      if not ok then return nil, e end
+      so[k] = got[k]
+    end
   end
   if so.stdout == nil then so.stdout = "pipe" end
   if so.stderr == nil then so.stderr = "pipe" end
