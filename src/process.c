@@ -299,10 +299,7 @@ static const char *step_hint(const struct handle *h, const struct msg *rep, char
     case STAGE_SETRESGID:
     case STAGE_SETRESUID:
         return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
-    case STAGE_INIT:
-        return e == EACCES || e == EPERM ? "the init runs from a memfd: a policy (vm.memfd_noexec = 2, an LSM, a "
-                                           "seccomp filter) may forbid that; inside.init = false runs without it"
-                                         : NULL;
+    case STAGE_INIT: return linx_init_hint(e);
     default: return linx_policy_hint(rep, buf, len);
     }
 }

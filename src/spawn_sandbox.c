@@ -99,6 +99,17 @@ int linx_spawn_sandbox_read(lua_State *L, int opts, struct spawn_opts *o)
     return 0;
 }
 
+const char *linx_init_hint(int err)
+{
+    if (err == EACCES || err == EPERM)
+        return "the init runs from a memfd: a policy (vm.memfd_noexec = 2, an LSM, a seccomp filter) may forbid "
+               "that; inside.init = false runs without it";
+    if (err == EAGAIN)
+        return "the init could not start the workload: a process limit (inside.rlimits nproc, a cgroup's "
+               "pids.max) leaves no room for a second process";
+    return NULL;
+}
+
 /* ---- the image ------------------------------------------------------------ */
 
 struct image {

@@ -16,4 +16,7 @@ int linx_spawn_sandbox_read(lua_State *L, int opts, struct spawn_opts *o);
  * or -errno (*call names the system call). */
 int linx_init_image_fd(lua_State *L, const char **call);
 
+/* proceed()'s hint for a failure to run the init (operation "init"), or NULL. */
+const char *linx_init_hint(int err);
+
 #endif
