@@ -218,7 +218,7 @@ kills and reaps a child that is still parked or running.
 */
 
 /***
-The child's pid in the host's view (what procfs paths need). Pinned (no
+The child's pid in the host's view (with `inside.init`, the init's). Pinned (no
 other process can get it) until the handle is waited for or closed; after
 that it is `nil, err` (`bad_state`).
 @function Handle:host_pid
@@ -704,7 +704,7 @@ static int kills_by_default(int sig)
 }
 
 /***
-Send a signal to the child (through its pidfd).
+Send a signal to the workload alone (its pidfd; never its process group), forwarded by the init under `inside.init`.
 @function Handle:kill
 @tparam[opt="TERM"] int|string sig a number or a name (`"TERM"`, `"SIGKILL"`, any case)
 @treturn[1] boolean `true`
