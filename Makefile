@@ -27,57 +27,47 @@ OPT ?= -O2 -g
 CFLAGS ?= $(OPT)
 WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 # Hidden by default: each module exports only its luaopen_* (src/linx.h).
-ALL_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(CFLAGS) $(EXTRA_CFLAGS) $(LUA_CFLAGS)
+ALL_CFLAGS := $(WARN) -Isrc -fPIC -fvisibility=hidden $(CFLAGS) $(EXTRA_CFLAGS) $(LUA_CFLAGS)
 LDFLAGS ?=
 SHARED := -shared
+# inside.seccomp compiles policies with libseccomp (Debian libseccomp-dev).
+SECCOMP_LIBS ?= $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 
-CORE_SRC := src/idmap.c src/decimal.c src/procfs.c src/lerror.c src/errname.c
-# linxuser beyond the single-line map: subordinate ids, newuidmap/newgidmap, translation.
-IDS_SRC := src/linxuser_ids.c src/lroute.c src/subid.c src/idtrans.c src/idhelper.c
-# The module on top; linxuser.c and linxuser_ids.c side by side (never
-# calling each other); lmaps.c below both (spec/layers_spec.lua); ltarget.c
-# (a verb's target) below linxuser.c and lroute.c (setup_maps).
-USER_SRC := src/linxuser_module.c src/linxuser.c src/lmaps.c src/ltarget.c $(IDS_SRC) $(CORE_SRC)
-PROC_SRC := src/process.c src/process_nb.c src/spawn_opts.c src/keeper_host.c src/block.c src/lerror.c src/errname.c \
-	src/spawn_policy.c src/output_limit.c src/spawn_idmap.c src/spawn_net.c src/idmapped.c src/idmap.c src/decimal.c \
-	src/spawn_sandbox.c
-HEADERS := $(wildcard src/*.h)
+# src/ by layer, one folder each (README "Inside: which file holds what";
+# spec/layers_spec.lua holds the arrows allowed between folders). The lists
+# follow the folders: a new file joins its layer's build by being there.
+SRC_CORE := $(sort $(wildcard src/core/*.c))
+SRC_OS := $(sort $(wildcard src/os/*.c))
+SRC_SUPPORT := $(sort $(wildcard src/support/*.c))
+SRC_USER := $(sort $(wildcard src/linxuser/*.c))
+SRC_PROC := $(sort $(wildcard src/process/*.c))
+# What each module links: its folder and what it calls on the floors below
+# (spec/exports_spec.lua: nothing linked in that is not called).
+USER_SRC := $(SRC_USER) $(SRC_SUPPORT) $(SRC_OS) $(SRC_CORE)
+PROC_SRC := $(SRC_PROC) src/support/lerror.c src/core/errname.c src/core/idmap.c src/core/decimal.c
+HEADERS := $(wildcard src/*.h src/*/*.h)
 
-# The keeper and the workload run in the host's memory on the host
-# thread's TLS: their unit is built freestanding, with no stack protector
-# (its canary lives in the TLS) and no sanitizer, and must not call libc
-# (tools/child-check fails on any undefined symbol or TLS access).
-CHILD_OBJ := $(BUILD)/child.o
-CHILD_CFLAGS := $(WARN) -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
-	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-# Three units (the keeper and workload, the inside steps, a map helper's
-# go-between), linked into one relocatable object that tools/child-check
+# src/child/: the keeper, the workload, its inside steps and the map
+# helper's go-between run in the host's memory on the host thread's TLS:
+# the folder is built freestanding, with no stack protector (its canary
+# lives in the TLS) and no sanitizer, and must not call libc
+# (tools/child-check fails on any undefined symbol or TLS access). Its
+# units are linked into one relocatable object that tools/child-check
 # inspects whole.
-CHILD_HDRS := src/child.h src/child_inside.h src/child_helper.h src/child_sys.h src/clonevm.h src/protocol.h src/sigstatus.h \
-	src/child_policy.h src/child_net.h src/child_idmapped.h \
-	src/child_exec.h
-$(BUILD)/child_main.o: src/child.c $(CHILD_HDRS) Makefile
+CHILD_OBJ := $(BUILD)/child.o
+CHILD_CFLAGS := $(WARN) -Isrc -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
+	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
+# child_init.c is no unit of child.o: it is linx-init, a program of its own (below).
+CHILD_SRC := $(filter-out src/child/child_init.c,$(sort $(wildcard src/child/*.c)))
+CHILD_HDRS := $(wildcard src/child/*.h)
+CHILD_OBJS := $(patsubst src/child/%.c,$(BUILD)/child/%.o,$(CHILD_SRC))
+$(BUILD)/child/%.o: src/child/%.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child.c
-$(BUILD)/child_inside.o: src/child_inside.c $(CHILD_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_inside.c
-$(BUILD)/child_helper.o: src/child_helper.c $(CHILD_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_helper.c
-$(BUILD)/child_net.o: src/child_net.c $(CHILD_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_net.c
-$(BUILD)/child_idmapped.o: src/child_idmapped.c $(CHILD_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_idmapped.c
-$(BUILD)/child_policy.o: src/child_policy.c $(CHILD_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(CHILD_CFLAGS) -c -o $@ src/child_policy.c
-$(CHILD_OBJ): $(BUILD)/child_main.o $(BUILD)/child_inside.o $(BUILD)/child_helper.o $(BUILD)/child_net.o $(BUILD)/child_idmapped.o $(BUILD)/child_policy.o
+	$(CC) $(CHILD_CFLAGS) -c -o $@ $<
+$(CHILD_OBJ): $(CHILD_OBJS)
 	$(CC) -r -nostdlib -o $@ $^
 
-# inside.init's pid 1 (src/child_init.c): a program of its own, static and
+# inside.init's pid 1 (src/child/child_init.c): a program of its own, static and
 # without libc, embedded as bytes into process.so and linx-lua and run
 # from a sealed memfd, so no process a container can see holds the host's
 # memory. x86-64 only (its _start and raw system calls); elsewhere no
@@ -87,9 +77,9 @@ INIT_H := $(BUILD)/linx_init_image.h
 INIT_CFLAGS := $(WARN) -Os -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables -Wl,--build-id=none -s \
 	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-$(INIT_BIN): src/child_init.c $(CHILD_HDRS) Makefile
+$(INIT_BIN): src/child/child_init.c $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(INIT_CFLAGS) -o $@ src/child_init.c
+	$(CC) $(INIT_CFLAGS) -Isrc -o $@ src/child/child_init.c
 $(INIT_H): $(INIT_BIN) tools/embed-bin
 	tools/embed-bin $@ linx_init_image $(INIT_BIN)
 INIT_DEP := $(if $(filter x86_64,$(shell uname -m)),$(INIT_H))
@@ -100,22 +90,21 @@ LINX_LUA := $(BUILD)/linx-lua
 INJECT := $(BUILD)/inject.so
 
 .PHONY: all modules deps check test demo install clean docs
-all: modules $(if $(wildcard src/linx-lua.c),$(LINX_LUA)) $(if $(wildcard spec/hosts/inject.c),$(INJECT))
-modules: $(LIB_USER) $(if $(wildcard src/process.c),$(LIB_PROC))
+all: modules $(if $(wildcard src/host/linx-lua.c),$(LINX_LUA)) $(if $(wildcard spec/hosts/inject.c),$(INJECT))
+modules: $(LIB_USER) $(if $(wildcard src/process/process.c),$(LIB_PROC))
 
 # linxuser needs only the go-between (setup_maps' helper route).
-$(LIB_USER): $(USER_SRC) $(BUILD)/child_helper.o $(HEADERS) Makefile
+$(LIB_USER): $(USER_SRC) $(BUILD)/child/child_helper.o $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(BUILD)/child_helper.o $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(BUILD)/child/child_helper.o $(LDFLAGS)
 
 $(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) $(INIT_DEP) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -I$(BUILD) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS) $(SECCOMP_LIBS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
-LINX_LUA_SRC := src/linx-lua.c $(filter-out $(CORE_SRC),$(USER_SRC)) $(filter-out src/lerror.c src/errname.c src/idmap.c src/decimal.c,$(PROC_SRC)) \
-	$(CORE_SRC)
+LINX_LUA_SRC := src/host/linx-lua.c $(SRC_USER) $(SRC_PROC) $(SRC_SUPPORT) $(SRC_OS) $(SRC_CORE)
 # ... and embeds the pure Lua modules of lua/ (tools/embed-lua).
 LUA_MODULES := $(sort $(wildcard lua/*.lua lua/*/*.lua lua/*/*/*.lua))
 EMBED_H := $(BUILD)/linx_lua_embedded.h
@@ -124,12 +113,12 @@ $(EMBED_H): $(LUA_MODULES) tools/embed-lua
 	tools/embed-lua $@ $(LUA_MODULES)
 $(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) $(INIT_DEP) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) $(SECCOMP_LIBS) -lm -ldl
 
 # C unit tests of the core (no Lua, no namespace, no root), as TAP. The
 # core is built strictly POSIX (no _GNU_SOURCE), which keeps it portable;
 # tools/unit-lane also builds it with musl-gcc where Debian's musl-tools is.
-UNIT_CORE := src/idmap.c src/subid.c src/idtrans.c src/decimal.c src/errname.c
+UNIT_CORE := $(SRC_CORE)
 UNIT_SRC := $(wildcard spec/unit/*.c)
 UNIT_CC ?= $(CC)
 UNIT_BIN ?= $(BUILD)/unit

@@ -26,24 +26,33 @@ supported_platforms = { "linux" }
 dependencies = {
    "lua >= 5.1, < 5.5",
 }
+-- inside.seccomp compiles policies with libseccomp (Debian: libseccomp-dev)
+external_dependencies = {
+   LIBSECCOMP = { header = "seccomp.h", library = "seccomp" },
+}
 build = {
    type = "builtin",
    modules = {
       linxuser = {
-         sources = { "src/linxuser_module.c", "src/linxuser.c", "src/lmaps.c", "src/ltarget.c",
-                     "src/linxuser_ids.c", "src/lroute.c", "src/subid.c", "src/idtrans.c",
-                     "src/idhelper.c", "src/child_helper.c", "src/idmap.c", "src/decimal.c", "src/procfs.c", "src/lerror.c",
-                     "src/errname.c" },
+         sources = { "src/linxuser/linxuser_module.c", "src/linxuser/linxuser.c", "src/support/lmaps.c", "src/linxuser/ltarget.c",
+                     "src/linxuser/linxuser_ids.c", "src/linxuser/lroute.c", "src/core/subid.c", "src/core/idtrans.c",
+                     "src/os/idhelper.c", "src/child/child_helper.c", "src/core/idmap.c", "src/core/decimal.c", "src/os/procfs.c", "src/support/lerror.c",
+                     "src/core/errname.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },
       ["linx.process"] = {
-         sources = { "src/process.c", "src/process_nb.c", "src/spawn_opts.c", "src/keeper_host.c", "src/block.c",
-                     "src/child.c", "src/child_inside.c", "src/lerror.c", "src/errname.c",
-                     "src/spawn_policy.c", "src/child_policy.c", "src/output_limit.c",
-                     "src/spawn_sandbox.c" },
+         sources = { "src/process/process.c", "src/process/process_nb.c", "src/process/spawn_opts.c", "src/process/keeper_host.c", "src/process/block.c",
+                     "src/child/child.c", "src/child/child_inside.c", "src/support/lerror.c", "src/core/errname.c",
+                     "src/process/spawn_policy.c", "src/child/child_policy.c", "src/process/output_limit.c",
+                     "src/process/spawn_seccomp.c", "src/process/spawn_cgroup.c", "src/child/child_seccomp.c",
+                     "src/process/spawn_idmap.c", "src/process/spawn_net.c", "src/process/idmapped.c",
+                     "src/child/child_net.c", "src/child/child_idmapped.c", "src/core/idmap.c", "src/core/decimal.c",
+                     "src/process/spawn_sandbox.c" },
          defines = { "_GNU_SOURCE" },
-         incdirs = { "src" },
+         incdirs = { "src", "$(LIBSECCOMP_INCDIR)" },
+         libdirs = { "$(LIBSECCOMP_LIBDIR)" },
+         libraries = { "seccomp" },
       },
       -- the pure Lua modules of lua/linx/ (linx-lua has them embedded)
       ["linx.run"] = "lua/linx/run.lua",

@@ -9,7 +9,7 @@
  * - rendering what was parsed and parsing that again gives the same
  *   entries (when they fit the kernel's limits).
  */
-#include "../src/idmap.h"
+#include "../src/core/idmap.h"
 
 #include <stdint.h>
 #include <stdlib.h>

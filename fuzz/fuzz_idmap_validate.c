@@ -18,7 +18,7 @@
  *   (negative, huge) and too_long lists come back -1, never a text the
  *   kernel would refuse.
  */
-#include "../src/idmap.h"
+#include "../src/core/idmap.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,7 +63,7 @@ static int64_t field(struct input *in)
     }
 }
 
-/* Reference checks, written independently of src/idmap.c. */
+/* Reference checks, written independently of src/core/idmap.c. */
 static enum idmap_reason ref_entry(const struct idmap_entry *e)
 {
     if (e->inside < 0 || e->outside < 0 || e->length < 0)

@@ -1,5 +1,5 @@
 /* libFuzzer target for idtrans_validate, to_host/to_inside and compose
- * (src/idtrans.c compiled in here; tools/fuzz-run links src/idmap.c, src/decimal.c).
+ * (src/core/idtrans.c compiled in here; tools/fuzz-run links src/core/idmap.c, src/core/decimal.c).
  *
  * The input is split into two lists of entries (outer, inner), each
  * field a 16-bit value (so ranges meet often) or, by a selector, an edge
@@ -13,7 +13,7 @@
  *   result passes idtrans_validate, has at most outer + inner entries,
  *   and does not depend on cap.
  */
-#include "../src/idtrans.c"
+#include "../src/core/idtrans.c"
 
 #include <stdlib.h>
 #include <string.h>

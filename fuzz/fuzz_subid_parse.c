@@ -1,5 +1,5 @@
-/* libFuzzer target for subid_parse (src/subid.c, compiled in here so the
- * target builds on its own: tools/fuzz-run links src/idmap.c and src/decimal.c).
+/* libFuzzer target for subid_parse (src/core/subid.c, compiled in here so the
+ * target builds on its own: tools/fuzz-run links src/core/idmap.c and src/core/decimal.c).
  *
  * Input: byte 0 picks the owner's uid (or none), the rest is the file.
  * The owner's name is "alice". Invariants (abort() on violation):
@@ -10,7 +10,7 @@
  * - every range is inside the id space: count > 0, start + count <=
  *   4294967295.
  */
-#include "../src/subid.c"
+#include "../src/core/subid.c"
 
 #include <errno.h>
 #include <stdio.h>

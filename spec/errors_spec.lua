@@ -1,4 +1,4 @@
--- One table of error kinds: src/lerror.c lists every kind with its fields
+-- One table of error kinds: src/support/lerror.c lists every kind with its fields
 -- and when it is returned; the README (and the contract, API.md, where the
 -- workspace has it) show the same table. And the rule for option mistakes:
 -- setup_maps' are bad_setup, every other verb's bad_option.
@@ -39,9 +39,9 @@ local function from_markdown(rows)
   return t, order
 end
 
--- The same from src/lerror.c's kinds[] (one {"kind", "fields", "when"} a line).
+-- The same from src/support/lerror.c's kinds[] (one {"kind", "fields", "when"} a line).
 local function from_source(text)
-  local body = assert(text:match("kinds%[%] = {\n(.-)\n};"), "kinds[] in src/lerror.c")
+  local body = assert(text:match("kinds%[%] = {\n(.-)\n};"), "kinds[] in src/support/lerror.c")
   local t, order = {}, {}
   local function unescape(s) return (s:gsub('\\"', '"')) end
   for line in body:gmatch("[^\n]+") do
@@ -56,7 +56,7 @@ end
 local function read(path) return assert(S.read_file(path), "cannot read " .. path) end
 
 describe("error kinds", function()
-  local source, source_order = from_source(read("src/lerror.c"))
+  local source, source_order = from_source(read("src/support/lerror.c"))
   local readme_rows = markdown_rows(read("README.md"))
 
   it("the source's table lists the contract's kinds", function()
@@ -113,11 +113,11 @@ describe("error kinds", function()
   end)
 
   it("every kind the C code names is in the table", function()
-    local names = S.sh("cat src/*.c")
+    local names = S.sh("cat src/*/*.c")
     local seen = 0
     for kind in names:gmatch('linx_error_new%(L, "([%w_]+)"') do
       seen = seen + 1
-      assert.is_truthy(source[kind], kind .. " raised but not in src/lerror.c's table")
+      assert.is_truthy(source[kind], kind .. " raised but not in src/support/lerror.c's table")
     end
     for a, b in names:gmatch('"(bad_[%w_]+)" : "(bad_[%w_]+)"') do -- lmaps.c's option_kind
       assert.is_truthy(source[a] and source[b], a .. ", " .. b)

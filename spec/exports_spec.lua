@@ -43,7 +43,7 @@ describe("exports", function()
     assert.are.equal(v, require("linx.process")._VERSION)
     local lua = os.getenv("LINX_LUA") or (build .. "/linx-lua")
     assert.is_truthy(S.sh(lua .. " -v 2>&1"):find("linx-lua " .. v, 1, true))
-    local literal = S.sh("grep -n '\"" .. v .. "\"' src/*.c src/*.h")
+    local literal = S.sh("grep -n '\"" .. v .. "\"' src/*/*.c src/*/*.h src/*.h")
     assert.are.equal("", (literal:gsub("src/linx%.h:%d+:#define LINX_VERSION[^\n]*\n", "")))
   end)
 end)
@@ -55,7 +55,7 @@ describe("each module links only what it calls", function()
   local function symbols(src)
     if objs[src] then return objs[src] end
     local obj = dir .. "/" .. src:gsub("[/%.]", "_") .. ".o"
-    local extra = src == "src/child.c" and " -ffreestanding -fno-builtin" or ""
+    local extra = src == "src/child/child.c" and " -ffreestanding -fno-builtin" or ""
     local out = S.sh("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags ..
                      " -Isrc -o " .. obj .. " " .. src .. " 2>&1 && nm -P " .. obj)
     local def, use = {}, {}
@@ -71,8 +71,8 @@ describe("each module links only what it calls", function()
     it(var, function()
       local srcs = lines(S.sh("make -s --no-print-directory print-" .. var):gsub("%s+", "\n"))
       -- the freestanding units, linked in as build/<ver>/child.o
-      if var == "PROC_SRC" then srcs[#srcs + 1] = "src/child.c" end
-      if var == "USER_SRC" then srcs[#srcs + 1] = "src/child_helper.c" end
+      if var == "PROC_SRC" then srcs[#srcs + 1] = "src/child/child.c" end
+      if var == "USER_SRC" then srcs[#srcs + 1] = "src/child/child_helper.c" end
       assert.is_true(#srcs >= 5)
       for _, src in ipairs(srcs) do
         local mine, used = symbols(src), false

@@ -1,5 +1,5 @@
 -- inside.init: with a "pid" namespace the workload runs under linx-init,
--- a pid 1 of its own image (src/child_init.c, run from a sealed memfd):
+-- a pid 1 of its own image (src/child/child_init.c, run from a sealed memfd):
 -- it forwards the host's signals, reaps orphans, reports the workload's
 -- own end, and holds nothing of the host's memory. Real namespaces; the
 -- namespace's processes are read from the host's /proc.

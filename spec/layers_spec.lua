@@ -1,6 +1,7 @@
 -- The rooms of src/ call and include downwards only: no circle between
--- files, read from the sources' #include lines and from nm of each
--- object (compiled here, one unit at a time, as the Makefile would).
+-- files, and between folders only the arrows of the table below, read
+-- from the sources' #include lines and from nm of each object (compiled
+-- here, one unit at a time, as the Makefile would).
 local support = require "support"
 
 local ver = os.getenv("LINX_LUA_VERSION") or "5.4"
@@ -14,17 +15,33 @@ local function sh(cmd)
   return out:gsub("rc=%d+%s*$", ""), rc
 end
 
+-- Every source below src/, as "core/idmap.c" (or "linx.h" at the top).
 local function sources()
   local list = {}
-  for name in support.sh("ls src"):gmatch("[^\n]+") do
-    if name:match("%.[ch]$") then list[#list + 1] = name end
+  for name in support.sh("cd src && find . -name '*.[ch]' | sed 's#^[.]/##'"):gmatch("[^\n]+") do
+    list[#list + 1] = name
   end
   table.sort(list)
   return list
 end
 
--- A file's room: "lmaps" for both src/lmaps.c and src/lmaps.h.
+-- A file's room: "support/lmaps" for both src/support/lmaps.c and .h.
 local function room(name) return (name:gsub("%.[ch]$", "")) end
+-- A room's floor: its folder ("" for src/linx.h).
+local function folder(r) return r:match("^([^/]+)/") or "" end
+
+-- The arrows the house allows, folder -> folders it may include or call
+-- (README "Inside: which file holds what"); every folder may use itself
+-- and the public header src/linx.h.
+local allowed = {
+  child = {},
+  core = {},
+  os = {core = true, child = true},
+  support = {core = true},
+  linxuser = {support = true, os = true, core = true, child = true},
+  process = {support = true, child = true, core = true},
+  host = {linxuser = true, process = true, support = true},
+}
 
 local function add_edge(g, a, b)
   if a == b then return end
@@ -74,7 +91,10 @@ local function include_graph()
   for _, name in ipairs(sources()) do
     local text = assert(support.read_file("src/" .. name))
     for inc in text:gmatch('\n%s*#%s*include%s+"([^"]+)"') do
-      add_edge(g, room(name), room(inc:match("[^/]+$")))
+      -- "core/idmap.h" from anywhere (-Isrc), "idmap.h" beside the file
+      local target = inc:find("/", 1, true) and inc or
+                     (folder(room(name)) ~= "" and folder(room(name)) .. "/" .. inc or inc)
+      if support.read_file("src/" .. target) then add_edge(g, room(name), room(target)) end
     end
   end
   return g
@@ -89,8 +109,8 @@ local function call_graph()
   local defines, uses = {}, {}
   for _, name in ipairs(sources()) do
     if name:match("%.c$") then
-      local obj = dir .. "/" .. room(name) .. ".o"
-      local extra = name:match("^child") and " -ffreestanding -fno-builtin" or ""
+      local obj = dir .. "/" .. room(name):gsub("/", "_") .. ".o"
+      local extra = name:match("^child/") and " -ffreestanding -fno-builtin" or ""
       local out, rc = sh("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags ..
                          " -Isrc -o " .. obj .. " src/" .. name)
       assert(rc == 0, "cc src/" .. name .. ": " .. out)
@@ -127,13 +147,13 @@ describe("layers", function()
 
   it("#include lines form no circle between rooms", function()
     local g = include_graph()
-    assert.is_truthy(g.linxuser and g.linxuser.lmaps, "linxuser.c includes lmaps.h")
+    assert.is_truthy(g["linxuser/linxuser"] and g["linxuser/linxuser"]["support/lmaps"], "linxuser.c includes lmaps.h")
     assert.are.equal("none", show(find_cycle(g)))
   end)
 
   it("no object calls into one that calls back (nm)", function()
     local g = call_graph()
-    assert.is_truthy(g.linxuser and g.linxuser.lmaps, "linxuser.o uses lmaps.o")
+    assert.is_truthy(g["linxuser/linxuser"] and g["linxuser/linxuser"]["support/lmaps"], "linxuser.o uses lmaps.o")
     assert.are.equal("none", show(find_cycle(g)))
   end)
 
@@ -147,19 +167,42 @@ describe("layers", function()
     assert.are.equal("none", show(find_cycle(g)))
   end)
 
+  it("between folders, only the arrows of the house", function()
+    local checked = 0
+    for _, part in ipairs({include_graph(), call_graph()}) do
+      for a, set in pairs(part) do
+        for b in pairs(set) do
+          local fa, fb = folder(a), folder(b)
+          checked = checked + 1
+          if fa ~= fb and fb ~= "" then
+            assert.is_truthy(allowed[fa] and allowed[fa][fb], a .. " -> " .. b .. ": " .. fa .. "/ may not use " .. fb .. "/")
+          end
+        end
+      end
+    end
+    assert.is_true(checked > 20)
+  end)
+
+  it("the arrow check catches a wrong arrow", function()
+    assert.is_falsy(allowed.core.support, "core/ must not use support/")
+    assert.is_falsy(allowed.child.core, "child/ uses nothing but itself")
+    assert.is_falsy(allowed.support.process)
+  end)
+
   it("linxuser.c and linxuser_ids.c never call each other; lmaps.c is below both", function()
     local calls, incs = call_graph(), include_graph()
+    local U, I, M = "linxuser/linxuser", "linxuser/linxuser_ids", "support/lmaps"
     for _, g in ipairs({calls, incs}) do
-      assert.is_falsy((g.linxuser or {}).linxuser_ids)
-      assert.is_falsy((g.linxuser_ids or {}).linxuser)
-      for _, upper in ipairs({"linxuser", "linxuser_ids", "lroute", "linxuser_module"}) do
-        assert.is_falsy((g.lmaps or {})[upper], "lmaps depends on " .. upper)
+      assert.is_falsy((g[U] or {})[I])
+      assert.is_falsy((g[I] or {})[U])
+      for _, upper in ipairs({U, I, "linxuser/lroute", "linxuser/linxuser_module"}) do
+        assert.is_falsy((g[M] or {})[upper], "lmaps depends on " .. upper)
       end
-      assert.is_falsy((g.lroute or {}).linxuser)
-      assert.is_falsy((g.lroute or {}).linxuser_ids)
+      assert.is_falsy((g["linxuser/lroute"] or {})[U])
+      assert.is_falsy((g["linxuser/lroute"] or {})[I])
     end
-    assert.is_truthy(calls.linxuser_ids.lmaps, "linxuser_ids.o uses lmaps.o")
-    assert.is_truthy(calls.linxuser_module.linxuser and calls.linxuser_module.linxuser_ids,
+    assert.is_truthy(calls[I][M], "linxuser_ids.o uses lmaps.o")
+    assert.is_truthy(calls["linxuser/linxuser_module"][U] and calls["linxuser/linxuser_module"][I],
                      "the module file puts both verb tables together")
   end)
 end)

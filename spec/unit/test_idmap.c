@@ -1,7 +1,7 @@
-/* src/idmap.c: validation, rendering and parsing of maps. */
+/* src/core/idmap.c: validation, rendering and parsing of maps. */
 #include "tap.h"
 
-#include "idmap.h"
+#include "core/idmap.h"
 
 #include <stdio.h>
 #include <string.h>

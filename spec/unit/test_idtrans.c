@@ -1,7 +1,7 @@
-/* src/idtrans.c: translation through maps, nested maps. */
+/* src/core/idtrans.c: translation through maps, nested maps. */
 #include "tap.h"
 
-#include "idtrans.h"
+#include "core/idtrans.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

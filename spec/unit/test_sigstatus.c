@@ -1,8 +1,8 @@
-/* src/sigstatus.h: the masks a child reads from its own status to learn
+/* src/child/sigstatus.h: the masks a child reads from its own status to learn
  * which signals it must set back to their default. */
 #include "tap.h"
 
-#include "sigstatus.h"
+#include "child/sigstatus.h"
 
 #include <string.h>
 

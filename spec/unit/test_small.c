@@ -1,8 +1,8 @@
-/* src/decimal.c and src/errname.c. */
+/* src/core/decimal.c and src/core/errname.c. */
 #include "tap.h"
 
-#include "decimal.h"
-#include "errname.h"
+#include "core/decimal.h"
+#include "core/errname.h"
 
 #include <errno.h>
 #include <string.h>

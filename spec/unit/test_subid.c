@@ -1,7 +1,7 @@
-/* src/subid.c: /etc/subuid and /etc/subgid lines. */
+/* src/core/subid.c: /etc/subuid and /etc/subgid lines. */
 #include "tap.h"
 
-#include "subid.h"
+#include "core/subid.h"
 
 #include <string.h>
 

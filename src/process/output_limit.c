@@ -1,0 +1,81 @@
+/* spawn's max_output option and the output_limit error: what the host
+ * holds of a child's piped stdout/stderr is bounded per stream; past the
+ * bound the workload is killed, that stream is no longer read, and the
+ * next wait() or read() returns kind output_limit with what was read. */
+#include "output_limit.h"
+
+#include "keeper_host.h"
+#include "support/lerror.h"
+#include "spawn_opts.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+
+static int gettable_k(lua_State *L)
+{
+    lua_gettable(L, 1);
+    return 1;
+}
+
+int linx_output_opt_read(lua_State *L, int opts, unsigned long long *max)
+{
+    *max = LINX_OUTPUT_UNLIMITED;
+    lua_pushcfunction(L, gettable_k);
+    lua_pushvalue(L, opts);
+    lua_pushliteral(L, "max_output");
+    if (lua_pcall(L, 2, 1, 0) != 0) {
+        int r = linx_bad_option(L, "spawn", "max_output", "unreadable", -1, 0);
+        lua_getfield(L, -1, "value");
+        lua_setfield(L, -2, "message");
+        return r;
+    }
+    int t = lua_type(L, -1);
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (t != LUA_TNUMBER)
+        return linx_bad_option(L, "spawn", "max_output", "not_a_number", -1, 0);
+    double n = (double)lua_tonumber(L, -1);
+    if (isnan(n) || n < 0)
+        return linx_bad_option(L, "spawn", "max_output", "negative", -1, 0);
+    lua_pop(L, 1);
+    if (!isinf(n))
+        *max = n >= 1.8e19 ? LINX_OUTPUT_UNLIMITED - 1 : (unsigned long long)floor(n);
+    return 0;
+}
+
+void linx_output_count(struct handle *h, int s, size_t got)
+{
+    h->out_bytes[s] += got;
+    if (!h->has_max || h->out_bytes[s] <= h->max_output || h->over_limit)
+        return;
+    h->over_limit = s + 1;
+    /* The bound holds whatever the child does next: it is killed (ESRCH
+     * once it has ended already: nothing to do), and what it still
+     * writes to this pipe is never read. */
+    if (h->state == ST_RUNNING)
+        (void)linx_handle_signal(h, SIGKILL);
+    linx_close_fd(&h->out_fd[s]);
+}
+
+int linx_output_limit_error(lua_State *L, struct handle *h, const char *op)
+{
+    if (!h->over_limit || h->limit_told)
+        return 0;
+    int s = h->over_limit - 1;
+    h->limit_told = 1;
+    const char *name = s ? "stderr" : "stdout";
+    linx_error_new(L, "output_limit", op);
+    linx_error_setstr(L, "stream", name);
+    linx_error_setint(L, "bytes", (long long)h->out_bytes[s]);
+    struct outbuf *b = &h->pending[s];
+    lua_pushlstring(L, b->p != NULL ? b->p : "", b->len);
+    linx_outbuf_free(b);
+    lua_setfield(L, -2, "output");
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s passed max_output (%llu bytes); the child was killed", name, h->max_output);
+    linx_error_setstr(L, "message", msg);
+    return linx_error_return(L);
+}

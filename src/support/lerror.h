@@ -1,0 +1,77 @@
+/* Error tables shared by every linx module: kind, operation, and a
+ * shared metatable ("linx.error") whose __tostring gives one line. The
+ * one room for errors: the kinds table, each kind's tostring shape, and
+ * every builder that more than one verb uses (below). */
+#ifndef LINX_LERROR_H
+#define LINX_LERROR_H
+
+#include "compat.h"
+#include "core/errname.h"
+
+#define LINX_ERROR_MT "linx.error"
+
+/* Push a new error table {kind=, operation=} with the shared metatable. */
+void linx_error_new(lua_State *L, const char *kind, const char *operation);
+
+/* Push nil, err, code for a kernel refusal; returns 3. hint may be NULL. */
+int linx_error_os(lua_State *L, const char *operation, const char *path, int err,
+                  const char *hint);
+
+/* The same, naming the system call that failed (err.syscall) when it is
+ * not the operation itself; call may be NULL. */
+int linx_error_os_call(lua_State *L, const char *operation, const char *call, const char *path, int err,
+                       const char *hint);
+
+/* With an error table on top of the stack: push nil below it; returns 2. */
+int linx_error_return(lua_State *L);
+
+/* Typos in an options table must not pass silently: the first key of
+ * the table at t (read raw: no metamethod runs) that is not one of names
+ * (NULL-terminated). Returns 1 with that key pushed, or 0. */
+int linx_unknown_key(lua_State *L, int t, const char *const *names);
+
+/* The string at idx when it is short (1..max bytes) and printable, to
+ * name as an error's field; else NULL. */
+const char *linx_plain_key(lua_State *L, int idx, size_t max);
+
+/* Set err[field] = string / integer on the table at the top. */
+void linx_error_setstr(lua_State *L, const char *field, const char *value);
+void linx_error_setint(lua_State *L, const char *field, long long value);
+
+/* ---- builders ----------------------------------------------------------
+ * One argument order for all: L, op (err.operation), then what names the
+ * culprit (field, state, helper), then why (reason), then the caller's
+ * value as a stack index (0: none; negative: relative to the top). They
+ * push nil, err and return 2, except linx_helper_error (below). */
+
+/* An options mistake: {kind=, operation=op, field=, reason=[, value=]
+ * [, index=]}. The kind follows op: bad_setup for "setup_maps" (its
+ * options have their own kind in the table), bad_option for every other
+ * verb. field may be NULL; index 0: none. */
+int linx_bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
+                    lua_Integer index);
+
+/* {kind="bad_map", operation=op, reason=[, index=][, entry=]}: a map
+ * list's mistake, index > 0 naming the entry, entry_idx (0: none) the
+ * entry's value. */
+int linx_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer index, int entry_idx);
+
+/* {kind="bad_target", operation=op, value=}: not a pid, nor a live handle. */
+int linx_bad_target(lua_State *L, const char *op, int value_idx);
+
+/* {kind="bad_setgroups", operation=op, value=}: neither "deny" nor "skip". */
+int linx_bad_setgroups(lua_State *L, const char *op, int value_idx);
+
+/* {kind="bad_state", operation=op, state=, reason=, message=}: the
+ * message says what each reason ("closed", "parked", ...) means. */
+int linx_bad_state(lua_State *L, const char *op, const char *state, const char *reason);
+
+/* {kind="timeout", operation=op, seconds=, message=}. */
+int linx_timeout_error(lua_State *L, const char *op, double seconds);
+
+/* {kind="helper", operation=op, helper=, reason=}: only the table is
+ * pushed, for the caller to add what the helper's run left (status,
+ * stderr, argv, hint, ...) and end with linx_error_return. */
+void linx_helper_error(lua_State *L, const char *op, const char *helper, const char *reason);
+
+#endif
