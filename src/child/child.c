@@ -249,6 +249,11 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     if (!linx_release_wait(ctl, &a->in)) /* with the idmapped binds the host made */
         rs_exit(127); /* EOF: the host is gone or closed the handle */
 
+    /* session = "new" first: setsid() changes nothing the inside steps
+     * use, and done before them it needs no room in an inside.seccomp
+     * allow list (the filter is the last step). */
+    if (a->session_new && (r = RSYS1(SYS_setsid, 0)) < 0)
+        fail(ctl, STAGE_SETSID, (int)-r);
     struct inside_fail f;
     if (linx_inside_run(&a->in, a->parent, &f) < 0)
         fail_at(ctl, f.stage, f.err, f.step, f.detail);
@@ -259,8 +264,6 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     }
     if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
         fail(ctl, STAGE_CHDIR, (int)-r);
-    if (a->session_new && (r = RSYS1(SYS_setsid, 0)) < 0)
-        fail(ctl, STAGE_SETSID, (int)-r);
     if (ifd[0] >= 0)
         exec_init(a, ctl, ifd[0], ifd[1]);
     struct exec_req req = {a->argv, a->envp, a->path, a->sh_argv};
