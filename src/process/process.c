@@ -340,7 +340,7 @@ static int m_proceed(lua_State *L)
         int err = idf.err;
         h->state = ST_RUNNING; /* it is gone; wait() collects it */
         linx_close_fd(&h->ctl);
-        return linx_error_os_call(L, "proceed", "send", NULL, err,
+        return linx_error_os_call(L, "proceed", "sendmsg", NULL, err,
                                   err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
     }
     h->state = ST_RUNNING;
