@@ -232,6 +232,26 @@ describe("the memory invariant", function()
     assert.is_truthy(marker) -- still referenced: in the heap all along
   end)
 
+  -- SECURITY.md: without a "pid" namespace the workload sees the host's
+  -- processes in /proc, but a process in a user namespace of its own may
+  -- not read the memory of one outside it (commoncap wants the same user
+  -- namespace, or CAP_SYS_PTRACE over the target's), even when its ids
+  -- map to the host's uid: the host, keeper included, stays unreadable.
+  it("without a pid namespace, root inside its user namespace cannot read the host's memory", function()
+    local marker = table.concat({ "linx", "hostmark", tostring(os.time()), tostring(math.random(1e9)) }, "-")
+    local me = S.self_pid()
+    local c = spawn { argv = { host("memscan"), hex(marker), tostring(me) },
+                      stdout = "pipe", namespaces = { "user", "mount" } }
+    assert(c:proceed())
+    local out = c:read("stdout")
+    c:wait()
+    c:close()
+    assert.is_nil(out:match("FOUND"), out)
+    local errno = out:match("^unreadable " .. me .. " (%d+)\n$")
+    assert.is_truthy(errno == "1" or errno == "13", out) -- EPERM or EACCES, by the kernel's rule
+    assert.is_truthy(marker)
+  end)
+
   it("no process in the namespace shares the host's mm (kcmp KCMP_VM from the host)", function()
     local kcmp = host("kcmp")
     local me = S.self_pid()
