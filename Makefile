@@ -57,7 +57,8 @@ HEADERS := $(wildcard src/*.h src/*/*.h)
 CHILD_OBJ := $(BUILD)/child.o
 CHILD_CFLAGS := $(WARN) -Isrc -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
 	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-CHILD_SRC := $(sort $(wildcard src/child/*.c))
+# child_init.c is no unit of child.o: it is linx-init, a program of its own (below).
+CHILD_SRC := $(filter-out src/child/child_init.c,$(sort $(wildcard src/child/*.c)))
 CHILD_HDRS := $(wildcard src/child/*.h)
 CHILD_OBJS := $(patsubst src/child/%.c,$(BUILD)/child/%.o,$(CHILD_SRC))
 $(BUILD)/child/%.o: src/child/%.c $(CHILD_HDRS) Makefile
@@ -65,6 +66,23 @@ $(BUILD)/child/%.o: src/child/%.c $(CHILD_HDRS) Makefile
 	$(CC) $(CHILD_CFLAGS) -c -o $@ $<
 $(CHILD_OBJ): $(CHILD_OBJS)
 	$(CC) -r -nostdlib -o $@ $^
+
+# inside.init's pid 1 (src/child/child_init.c): a program of its own, static and
+# without libc, embedded as bytes into process.so and linx-lua and run
+# from a sealed memfd, so no process a container can see holds the host's
+# memory. x86-64 only (its _start and raw system calls); elsewhere no
+# image is embedded and init stays off unless asked for.
+INIT_BIN := $(BUILD)/linx-init
+INIT_H := $(BUILD)/linx_init_image.h
+INIT_CFLAGS := $(WARN) -Os -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables -Wl,--build-id=none -s \
+	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
+$(INIT_BIN): src/child/child_init.c $(CHILD_HDRS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(INIT_CFLAGS) -Isrc -o $@ src/child/child_init.c
+$(INIT_H): $(INIT_BIN) tools/embed-bin
+	tools/embed-bin $@ linx_init_image $(INIT_BIN)
+INIT_DEP := $(if $(filter x86_64,$(shell uname -m)),$(INIT_H))
 
 LIB_USER := $(BUILD)/linxuser.so
 LIB_PROC := $(BUILD)/linx/process.so
@@ -80,9 +98,9 @@ $(LIB_USER): $(USER_SRC) $(BUILD)/child/child_helper.o $(HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(BUILD)/child/child_helper.o $(LDFLAGS)
 
-$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) Makefile
+$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) $(INIT_DEP) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS) $(SECCOMP_LIBS)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS) $(SECCOMP_LIBS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
@@ -93,7 +111,7 @@ EMBED_H := $(BUILD)/linx_lua_embedded.h
 $(EMBED_H): $(LUA_MODULES) tools/embed-lua
 	@mkdir -p $(@D)
 	tools/embed-lua $@ $(LUA_MODULES)
-$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) Makefile
+$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) $(INIT_DEP) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) $(SECCOMP_LIBS) -lm -ldl
 

@@ -8,6 +8,11 @@
 --   linx-lua cycles.lua N /path/to/rootfs     (it needs /bin/true and /proc)
 -- BENCH_CYCLE_PROGRAM=/path runs that program instead of /bin/true (the
 -- exit0 rows: bench/exit0.c, an exec that costs next to nothing).
+-- The plain rows pass inside = {init = false}: the C baseline has no init.
+-- BENCH_CYCLE_SANDBOX=1 with a rootfs is the sandbox row instead: the
+-- defaults (a new session, linx-init as pid 1) plus root, caps = {} (when
+-- this build knows the option) and no_new_privs, no proc or hostname:
+--   BENCH_CYCLE_SANDBOX=1 linx-lua cycles.lua N /path/to/rootfs
 local process = require "linx.process"
 local user = require "linxuser"
 
@@ -22,10 +27,22 @@ local gid = tonumber(status:match("\nGid:%s*(%d+)"))
 
 -- Built once and reused, as a script doing this in a loop would.
 local program = os.getenv("BENCH_CYCLE_PROGRAM") or "/bin/true"
-local spawn_opts = {argv = {program}, namespaces = {"user", "mount", "pid"}}
-if rootfs then
+local spawn_opts = {argv = {program}, namespaces = {"user", "mount", "pid"}, inside = {init = false}}
+if rootfs and os.getenv("BENCH_CYCLE_SANDBOX") == "1" then
+    spawn_opts.inside = {root = rootfs, no_new_privs = true, caps = {}}
+    local probe, err = process.spawn(spawn_opts)
+    if probe then
+        probe:close()
+    elseif err.field == "inside.caps" or (err.reason == "unknown_option" and tostring(err.value) == "caps") then
+        spawn_opts.inside.caps = nil -- not in this build yet
+        io.stderr:write("cycles.lua: no inside.caps in this build: the sandbox row runs without it\n")
+    else
+        error(tostring(err))
+    end
+elseif rootfs then
     spawn_opts.namespaces = {"user", "mount", "pid", "uts"}
-    spawn_opts.inside = {root = rootfs, mounts = {{type = "proc", target = "/proc"}}, hostname = "bench"}
+    spawn_opts.inside = {root = rootfs, mounts = {{type = "proc", target = "/proc"}}, hostname = "bench",
+                         init = false}
 end
 local maps = {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}
 

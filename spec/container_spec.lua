@@ -23,8 +23,8 @@ describe("examples/container.lua", function()
   it("runs busybox under its own hostname, root inside, pid 1 in its own proc", function()
     assert.matches("^hostname: box\n", out)
     assert.matches("\nid:       uid=0 gid=0\n", out, 1, true)
-    -- ps reads the container's own /proc: it is pid 1 and alone
-    assert.matches("\nps:\nPID%s+USER%s+COMMAND\n%s+1 0%s+ps\n%a", out)
+    -- ps reads the container's own /proc: pid 1 is the init, ps its only child
+    assert.matches("\nps:\nPID%s+USER%s+COMMAND\n%s+1 0%s+linx%-init\n%s+2 0%s+ps\n%a", out)
   end)
 
   it("makes a file as uid 1000 that the host sees where to_host says (root)", function()

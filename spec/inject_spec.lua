@@ -51,6 +51,10 @@ local survives_in = {
   ["close_running poll"] = "a probe for an exited child: close kills it all the same",
   ["close_parked pidfd_send_signal"] = "close kills the keeper instead, which takes the child along",
   ["close_running pidfd_send_signal"] = "close kills the keeper instead, which takes the child along",
+  ["close_parked kill"] = "the SIGKILL to the workload's group is best effort: the workload " ..
+    "itself is killed through its pidfd (a parked one has no group yet)",
+  ["close_running kill"] = "the SIGKILL to the workload's group is best effort: the workload " ..
+    "itself is killed through its pidfd",
   ["close_parked recvmsg"] = "close wants no status: it drops the keeper's report and reaps",
   ["close_running recvmsg"] = "close wants no status: it drops the keeper's report and reaps",
   ["write_epipe pthread_sigmask 2"] = "the write's own EPIPE is reported (SIGPIPE stays blocked)",

@@ -163,7 +163,7 @@ describe("inside steps", function()
       local out, code = run { argv = { "cat", "/proc/self/stat" },
                               inside = { mounts = { { type = "proc", target = "/proc" } } } }
       assert.are.equal(0, code)
-      assert.are.equal("1 (cat)", out:match("^%d+ %(%S+%)"))
+      assert.are.equal("2 (cat)", out:match("^%d+ %(%S+%)")) -- pid 1 is the init ("pid" has one)
       -- the host's /proc is untouched: the tree was made private first
       assert.are.equal(tostring(S.read_file("/proc/self/stat")):match("^%d+"), tostring(sh("echo $PPID")))
     end)
@@ -276,7 +276,7 @@ describe("inside steps", function()
                                                     { type = "tmpfs", target = "/tmp" } },
                                          uid = 0, gid = 0, no_new_privs = true } }
       assert.are.equal(0, code)
-      assert.are.equal("box\n0\nsh\n13\ntmpfs\n/tmp\ninside the root\n", out)
+      assert.are.equal("box\n0\nlinx-init\n13\ntmpfs\n/tmp\ninside the root\n", out)
     end)
   end)
 

@@ -213,7 +213,9 @@ describe("linx.process", function()
       assert.is_nil(kids[pid])
       -- once started, the keeper holds nothing but its socket to us and
       -- pidfds of the host (whose death it watches) and of the workload
-      assert.is_true(S.wait_until(function() return fd_kinds(keeper) == "pidfd pidfd socket" end))
+      -- (and, with the init a "pid" namespace has, the read end of the
+      -- pipe the init reports the workload's end on)
+      assert.is_true(S.wait_until(function() return fd_kinds(keeper) == "pidfd pidfd pipe socket" end))
       assert(c:proceed())
       -- execve gave the workload SIGCHLD as exit signal: why it is not ours
       assert.are.equal("17", stat_field(pid, 38))
@@ -243,9 +245,11 @@ describe("linx.process", function()
       d:close()
     end)
 
-    it("gives a pid namespace where the child is pid 1", function()
-      local out = run_mapped({ "sh", "-c", "echo $$" }, { namespaces = { "user", "pid" } })
+    it("gives a pid namespace where the child is pid 1 (init = false), or pid 2 under the init", function()
+      local out = run_mapped({ "sh", "-c", "echo $$" }, { namespaces = { "user", "pid" }, inside = { init = false } })
       assert.are.equal("1\n", out)
+      out = run_mapped({ "sh", "-c", "echo $$ $PPID" }, { namespaces = { "user", "pid" } })
+      assert.are.equal("2 1\n", out)
     end)
 
     it("without a pid namespace the child sees its host pid", function()

@@ -21,6 +21,7 @@
  * undefined symbols). Each raw call returns the result or -errno. */
 #include "child.h"
 
+#include "child_exec.h"
 #include "child_idmapped.h"
 #include "child_clone3.h"
 #include "child_inside.h"
@@ -92,78 +93,57 @@ static _Noreturn void fail(int sock, int stage, int err)
     fail_at(sock, stage, err, 0, 0);
 }
 
-/* ---- exec ---------------------------------------------------------------------- */
-
-/* execve, and for a file the kernel cannot run (ENOEXEC: a script without
- * #!), /bin/sh with it, as execvp does. Returns -errno. */
-static long exec_file(const struct spawn_args *a, const char *file)
-{
-    long r = RSYS3(SYS_execve, file, a->argv, a->envp);
-    if (r != -E_NOEXEC)
-        return r;
-    char **v = a->sh_argv;
-    size_t n = 0;
-    v[n++] = (char *)"/bin/sh";
-    v[n++] = (char *)file;
-    for (size_t i = 1; a->argv[0] != NULL && a->argv[i] != NULL; i++)
-        v[n++] = a->argv[i];
-    v[n] = NULL;
-    return RSYS3(SYS_execve, "/bin/sh", v, a->envp);
-}
-
-/* execvpe(argv[0]) with the PATH snapshot taken at spawn: each directory
- * in turn; EACCES from any of them wins over ENOENT at the end, and an
- * error that says the file is there but cannot run stops the search. */
-static long exec_search(const struct spawn_args *a)
-{
-    const char *file = a->argv[0];
-    if (a->path == NULL)
-        return exec_file(a, file);
-    size_t flen = str_len(file);
-    if (flen == 0)
-        return -E_NOENT;
-    if (flen > NAME_MAX)
-        return -E_NAMETOOLONG;
-    char buf[PATH_MAX + NAME_MAX + 2];
-    int eacces = 0;
-    long r = -E_NOENT;
-    const char *p = a->path;
-    for (;;) {
-        const char *end = p;
-        while (*end != '\0' && *end != ':')
-            end++;
-        size_t dlen = (size_t)(end - p);
-        if (dlen > PATH_MAX)
-            return -E_NAMETOOLONG;
-        size_t k = 0;
-        for (size_t i = 0; i < dlen; i++)
-            buf[k++] = p[i];
-        if (dlen > 0) /* an empty element is the current directory */
-            buf[k++] = '/';
-        for (size_t i = 0; i <= flen; i++)
-            buf[k++] = file[i];
-        r = exec_file(a, buf);
-        switch (r) {
-        case -E_ACCES:
-            eacces = 1;
-            break;
-        case -E_NOENT:
-        case -E_STALE:
-        case -E_NOTDIR:
-        case -E_NODEV:
-        case -E_TIMEDOUT:
-            break;
-        default:
-            return r;
-        }
-        if (*end == '\0')
-            break;
-        p = end + 1;
-    }
-    return eacces ? -E_ACCES : r;
-}
-
 /* ---- the workload ---------------------------------------------------------------- */
+
+/* Decimal digits of a non-negative fd into buf (room for 12). */
+static void fd_text(char *buf, int fd)
+{
+    char d[12];
+    int n = 0;
+    unsigned v = (unsigned)fd;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < 11);
+    for (int i = 0; i < n; i++)
+        buf[i] = d[n - 1 - i];
+    buf[n] = '\0';
+}
+
+/* inside.init: become the init (child_init.c), a program image of its
+ * own run from the sealed memfd, which forks the real workload: from here
+ * no process in the container shares or holds a copy of the host's
+ * memory. The ctl socket and the status pipe cross this exec (not
+ * close-on-exec); the init marks them again before the workload's exec.
+ * Signals stay blocked across it: the init takes them with sigtimedwait.
+ * The PATH snapshot goes as it is: the block has one exactly when argv[0]
+ * has no '/', which the init sees too. */
+static _Noreturn void exec_init(const struct spawn_args *a, int ctl, int image, int status)
+{
+    char ctl_s[12], st_s[12], none[1] = {'\0'};
+    fd_text(ctl_s, ctl);
+    fd_text(st_s, status);
+    char **v = a->sh_argv; /* room for argc + 2 + INIT_ARGS pointers (block.c) */
+    v[0] = (char *)"linx-init";
+    v[1] = ctl_s;
+    v[2] = st_s;
+    v[3] = a->path != NULL ? (char *)a->path : none;
+    size_t i = 0;
+    for (; a->argv[i] != NULL; i++)
+        v[INIT_ARGS + i] = a->argv[i];
+    v[INIT_ARGS + i] = NULL;
+    long r = RSYS3(SYS_fcntl, ctl, F_SETFD, 0);
+    if (r >= 0)
+        r = RSYS3(SYS_fcntl, status, F_SETFD, 0);
+    if (r >= 0) {
+        unsigned long long all = ~0ULL;
+        RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof all);
+        r = RSYS5(SYS_execveat, image, "", v, a->envp, AT_EMPTY_PATH);
+        unsigned long long none_blocked = 0;
+        RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none_blocked, NULL, sizeof none_blocked);
+    }
+    fail(ctl, STAGE_INIT, (int)-r);
+}
 
 static _Noreturn void workload_main(const struct spawn_args *a)
 {
@@ -197,6 +177,18 @@ static _Noreturn void workload_main(const struct spawn_args *a)
         if (ctl < 0)
             rs_exit(127);
     }
+    /* inside.init: the init image and the status pipe, moved the same way */
+    int ifd[2] = {a->init_fd, a->init_fd >= 0 ? a->status_w : -1};
+    for (int i = 0; i < 2; i++) {
+        if (ifd[i] >= 0 && ifd[i] < hi) {
+            if (ifd[i] < 3)
+                low[ifd[i]] = 1;
+            r = RSYS3(SYS_fcntl, ifd[i], F_DUPFD_CLOEXEC, hi);
+            if (r < 0)
+                fail(ctl, STAGE_INIT, (int)-r);
+            ifd[i] = (int)r;
+        }
+    }
     for (int i = 0; i < 3; i++) {
         src[i] = a->stdio[i];
         if (src[i] >= 0 && src[i] < hi) {
@@ -226,19 +218,22 @@ static _Noreturn void workload_main(const struct spawn_args *a)
             rs_close(i); /* inherit a closed slot, not one of our fds */
         }
     }
-    int keep[4 + LINX_MAX_FDS]; /* no initializer: the compiler would zero the rest with memset */
+    int keep[6 + LINX_MAX_FDS]; /* no initializer: the compiler would zero the rest with memset */
     keep[0] = 0;
     keep[1] = 1;
     keep[2] = 2;
     keep[3] = ctl;
+    keep[4] = ifd[0];
+    keep[5] = ifd[1];
     for (int i = 0; i < a->nfds; i++) {
         r = RSYS3(SYS_dup3, xsrc[i], a->fd_dst[i], 0); /* not close-on-exec */
         if (r < 0)
             fail_at(ctl, STAGE_FDS, (int)-r, a->fd_dst[i], 0);
-        keep[4 + i] = a->fd_dst[i];
+        keep[6 + i] = a->fd_dst[i];
     }
-    /* Keep 0, 1, 2, the extra fds and the ctl socket: nothing else of the host's. */
-    close_all_but(keep, 4 + a->nfds);
+    /* Keep 0, 1, 2, the extra fds, the ctl socket (and the init's two):
+     * nothing else of the host's. */
+    close_all_but(keep, 6 + a->nfds);
 
     /* Park. */
     struct msg m;
@@ -254,6 +249,11 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     if (!linx_release_wait(ctl, &a->in)) /* with the idmapped binds the host made */
         rs_exit(127); /* EOF: the host is gone or closed the handle */
 
+    /* session = "new" first: setsid() changes nothing the inside steps
+     * use, and done before them it needs no room in an inside.seccomp
+     * allow list (the filter is the last step). */
+    if (a->session_new && (r = RSYS1(SYS_setsid, 0)) < 0)
+        fail(ctl, STAGE_SETSID, (int)-r);
     struct inside_fail f;
     if (linx_inside_run(&a->in, a->parent, &f) < 0)
         fail_at(ctl, f.stage, f.err, f.step, f.detail);
@@ -264,7 +264,10 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     }
     if (a->cwd != NULL && (r = RSYS1(SYS_chdir, a->cwd)) < 0)
         fail(ctl, STAGE_CHDIR, (int)-r);
-    r = exec_search(a);
+    if (ifd[0] >= 0)
+        exec_init(a, ctl, ifd[0], ifd[1]);
+    struct exec_req req = {a->argv, a->envp, a->path, a->sh_argv};
+    r = exec_search(&req);
     fail(ctl, STAGE_EXEC, (int)-r);
 }
 
@@ -355,7 +358,7 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     }
     if (RSYS1(SYS_getppid, 0) != a->host)
         rs_exit(127); /* the host died before we could watch it */
-    int all[10 + LINX_MAX_FDS]; /* no initializer: no memset in freestanding code */
+    int all[11 + LINX_MAX_FDS]; /* no initializer: no memset in freestanding code */
     all[0] = 0;
     all[1] = 1;
     all[2] = 2;
@@ -367,7 +370,19 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     for (int i = 0; i < a->nfds; i++)
         all[9 + i] = a->fd_src[i];
     all[9 + a->nfds] = a->cgroup; /* spawn's cgroup, or -1 */
-    close_all_but(all, 10 + a->nfds);
+    all[10 + a->nfds] = a->init_fd;
+    close_all_but(all, 11 + a->nfds);
+    /* inside.init: the init writes the workload's end here (protocol.h) */
+    int status_r = -1;
+    a->status_w = -1;
+    if (a->init_fd >= 0) {
+        int sp[2] = {-1, -1}; /* filled by the kernel (two ints: no memset) */
+        long r = RSYS2(SYS_pipe2, sp, O_CLOEXEC | O_NONBLOCK);
+        if (r < 0)
+            fail(keep, STAGE_INIT, (int)-r);
+        status_r = sp[0];
+        a->status_w = sp[1];
+    }
 
     a->parent = (a->flags & CLONE_NEWPID) ? 0 : (pid_t)RSYS1(SYS_getpid, 0);
     int wpidfd = -1;
@@ -386,6 +401,10 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     for (int i = 0; i < 3; i++)
         if (a->stdio[i] >= 0)
             rs_close(a->stdio[i]);
+    if (a->init_fd >= 0) {
+        rs_close(a->init_fd);
+        rs_close(a->status_w);
+    }
 
     /* The workload is our unreaped child: this directory is exactly its. */
     char path[40];
@@ -406,8 +425,8 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     }
     /* From here on the keeper holds nothing but its socket and the pidfds
      * of the host and the workload. */
-    int only[3] = {keep, (int)hostfd, wpidfd};
-    close_all_but(only, 3);
+    int only[4] = {keep, (int)hostfd, wpidfd, status_r};
+    close_all_but(only, 4);
     /* Nonblocking reads of our socket: EOF (the host unpinned) vs nothing. */
     RSYS3(SYS_fcntl, keep, F_SETFL, O_NONBLOCK);
 
@@ -439,6 +458,15 @@ static _Noreturn void keeper_main(struct spawn_args *a)
     m.type = MSG_EXITED;
     m.code = si.si_code;
     m.status = si.si_status;
+    if (status_r >= 0) {
+        /* The init's report of the workload's end; none (the init was
+         * killed, or never forked): the init's own end stands. */
+        struct init_status is;
+        if (RSYS3(SYS_read, status_r, &is, sizeof is) == (long)sizeof is) {
+            m.code = is.code;
+            m.status = is.status;
+        }
+    }
     if (send_msg(keep, &m, -1, -1) == 0) {
         int unpinned = saw_eof(keep);
         while (!unpinned) {

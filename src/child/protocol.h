@@ -50,6 +50,8 @@ enum stage {
     STAGE_IDMAP,      /* the host making an idmapped bind (proceed(), before the release; never sent) */
     STAGE_SECCOMP,    /* loading inside.seccomp (the last step before cwd) */
     STAGE_CLONE3,     /* the keeper's clone3 into spawn's cgroup */
+    STAGE_SETSID,     /* session = "new": setsid() right before exec */
+    STAGE_INIT,       /* inside.init: running the init image, or its fork of the workload */
     /* more of the mount plan (msg.step and msg.detail as STAGE_MOUNT) */
     STAGE_MKDIR,      /* a "dir" entry (or a parent of it) */
     STAGE_SYMLINK,    /* a "symlink" entry */
@@ -170,6 +172,22 @@ struct spawn_args {
     const int *fd_src;
     const int *fd_dst;
     int cgroup;          /* spawn's cgroup: a directory fd the keeper clones the workload into, or -1 */
+    int session_new;     /* session = "new": setsid() right before exec */
+    int init_fd;         /* inside.init: the sealed memfd of the init image (CLOEXEC), else -1 */
+    int status_w;        /* inside.init: the write end of the keeper's status pipe (set by the keeper) */
+};
+
+/* inside.init (src/child/child_init.c): the workload execveat()s the init image
+ * with argv {"linx-init", "<ctl fd>", "<status fd>", the PATH snapshot (or ""),
+ * argv[1], ...}: INIT_ARGS entries before the workload's own argv (the
+ * block's sh_argv has room for them). The init forks the real workload,
+ * forwards signals to it, reaps orphans, and before it exits writes the
+ * workload's end to the status fd as struct init_status; the keeper
+ * reports that instead of the init's own end. */
+#define INIT_ARGS 4
+struct init_status {
+    int32_t code;   /* si_code: CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+    int32_t status; /* exit code or signal */
 };
 
 #endif

@@ -209,7 +209,7 @@ int linx_block_build(lua_State *L, struct linx_block *b, const struct linx_block
     long pg = sysconf(_SC_PAGESIZE);
     size_t page = pg > 0 ? (size_t)pg : 4096;
     size_t head = (sizeof(struct spawn_args) + 15) & ~(size_t)15;
-    size_t data = head + (2 * argc + 3 + envc + 1) * sizeof(char *) + arrays + strs;
+    size_t data = head + (2 * argc + 3 + INIT_ARGS + envc + 1) * sizeof(char *) + arrays + strs;
     data = (data + page - 1) / page * page;
     int std = vm && data <= BLOCK_DATA && BLOCK_DATA % page == 0;
     if (std)
@@ -244,11 +244,11 @@ int linx_block_build(lua_State *L, struct linx_block *b, const struct linx_block
     struct spawn_args *a = blk;
     memset(a, 0, sizeof *a);
     char **p = (char **)(void *)(base + head);
-    char *arr = (char *)(p + 2 * argc + 3 + envc + 1);
+    char *arr = (char *)(p + 2 * argc + 3 + INIT_ARGS + envc + 1);
     char *sp = arr + arrays;
     a->argv = p;
-    a->sh_argv = p + argc + 1;
-    a->envp = p + 2 * argc + 3;
+    a->sh_argv = p + argc + 1; /* argc + 2 + INIT_ARGS pointers: the init's argv fits too */
+    a->envp = p + 2 * argc + 3 + INIT_ARGS;
     for (size_t i = 0; i < argc; i++)
         a->argv[i] = put_str(&sp, argv[i]);
     a->argv[argc] = NULL;

@@ -183,7 +183,7 @@ int linx_release_send(struct handle *h, struct idmapped_fail *f)
     int err = send_release(h->ctl, fds, n);
     while (n > 0)
         close(fds[--n]);
-    return err ? fail_with(f, "send", err) : 0;
+    return err ? fail_with(f, "sendmsg", err) : 0;
 }
 
 static const char *idmap_hint(const struct idmapped_fail *f)

@@ -4,6 +4,7 @@
 
 #include "child/child.h"
 #include "spawn_cgroup.h"
+#include "spawn_sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,6 +167,22 @@ void linx_handle_unpin(struct handle *h)
 {
     if (h->keep >= 0)
         shutdown(h->keep, SHUT_WR);
+    h->unpinned = 1;
+}
+
+int linx_handle_kill_group(struct handle *h)
+{
+    /* The group's id is the workload's pid. While the keeper holds the
+     * workload (running, or exited but unreaped: it does until we unpin
+     * it) no other process can have that pid, so no other group can
+     * have that id: it was made by the workload's setsid(), and holds
+     * only the workload and what it started. Once the keeper is gone or
+     * unpinned, the number may name a stranger's group: no signal then. */
+    if (!h->own_group || h->unpinned || h->keep < 0 || h->ref.pid <= 0 || h->kreaped)
+        return -ESRCH;
+    if (h->kpidfd >= 0 && linx_fd_ready(h->kpidfd) != 0)
+        return -ESRCH; /* the keeper has died (or cannot be watched): not pinned */
+    return kill(-h->ref.pid, SIGKILL) == 0 ? 0 : -errno;
 }
 
 /* Reap the keeper (it exits once the workload is reaped, or has died). */
@@ -268,6 +285,7 @@ int linx_handle_release(lua_State *L, struct handle *h)
     if (h->closed)
         return 0;
     if (h->kpid > 0 && h->state != ST_REAPED) {
+        linx_handle_kill_group(h); /* session "new" without "pid": what the workload started too */
         int r = h->ref.pid > 0 ? linx_handle_signal(h, SIGKILL) : -ESRCH;
         if (r < 0 && !(h->ref.pid > 0 && r == -ESRCH) && !h->keeper_failed)
             kill_keeper(h); /* no workload to aim at: the keeper takes it along */
@@ -415,6 +433,18 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
         a->stdio[i] = h->child_fd[i];
     a->host = getpid();
     a->parent = 0; /* the keeper sets it */
+    a->session_new = o->session_new;
+    a->init_fd = -1;
+    if (o->init) {
+        const char *call = NULL;
+        int fd = linx_init_image_fd(L, &call);
+        if (fd < 0) {
+            linx_block_free(L, &h->blk);
+            return os_failure(L, h, f, -fd, NULL, call);
+        }
+        a->init_fd = fd; /* the state's own: closed with the state, never here */
+    }
+    h->own_group = o->session_new && !(o->flags & CLONE_NEWPID);
 
     int cgfd, cgowned; /* spawn's cgroup: the keeper clones the workload into it */
     if ((err = linx_cgroup_open(o->cgroup, o->cgroup_path, &cgfd, &cgowned)) != 0) {

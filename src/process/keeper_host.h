@@ -64,6 +64,8 @@ struct handle {
     unsigned long long out_bytes[2]; /* read so far from stdout, stderr */
     int over_limit;                  /* 1 + the stream that passed max_output, or 0 */
     int limit_told;                  /* its output_limit error was returned */
+    int own_group;     /* session "new" without "pid": the workload leads a process group (its pid) */
+    int unpinned;      /* the keeper was told it may reap the workload (its pid may be reused) */
 };
 
 /* Why a spawn failed: an errno (kind os) or a child that died early. */
@@ -99,6 +101,11 @@ int linx_handle_collect(lua_State *L, struct handle *h, int nohang);
 /* Tell the keeper it may reap the workload as soon as it has reported
  * its end (wait() and close() do). */
 void linx_handle_unpin(struct handle *h);
+
+/* SIGKILL to the workload's process group (session "new" without "pid"),
+ * only while the keeper still pins the workload's pid, which is the
+ * group's id. 0, or -errno (ESRCH: no group, or no longer pinned). */
+int linx_handle_kill_group(struct handle *h);
 
 /* Has the workload exited (a zombie the keeper keeps, or gone)? */
 int linx_handle_workload_exited(const struct handle *h);

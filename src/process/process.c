@@ -13,6 +13,8 @@
  *                  groups and ids (freestanding)
  *   child_helper.c the go-between of a newuidmap/newgidmap run, linked
  *                  in with the other children (linxuser runs it)
+ *   spawn_sandbox.c  session, inside.init and the init's sealed memfd
+ *   child_init.c   linx-init, pid 1 of inside.init (a program of its own)
  *   protocol.h     what host and children say to each other
  *   lerror.c       the error tables (shared with linxuser)
  * Two processes per handle: the keeper (the host's own child, never
@@ -46,6 +48,7 @@ after a kernel refusal.
 #include "spawn_opts.h"
 #include "spawn_policy.h"
 #include "spawn_seccomp.h"
+#include "spawn_sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +83,8 @@ static const char *stage_name(int stage)
     case STAGE_SETRESGID: return "setresgid";
     case STAGE_SETRESUID: return "setresuid";
     case STAGE_PRCTL: return "prctl";
+    case STAGE_SETSID: return "setsid";
+    case STAGE_INIT: return "init";
     case STAGE_LOOPBACK: return "loopback";
     case STAGE_IDMAP: return "idmap";
     case STAGE_SECCOMP: return "seccomp";
@@ -141,12 +146,14 @@ also `"dir"`, `"symlink"`, `"file"`, `"remount"`, `"mqueue"`, `"devpts"`, `"over
 old root; needs `"mount"`), `hostname =` (needs `"uts"`),
 `loopback = false` (with `"net"`, `lo` is up unless false),
 `groups = {...}`, `gid =`, `uid =` (ids inside), `no_new_privs = true`; then `cwd`;
+`init = true|false` (default: true with `"pid"`): pid 1 is linx-init, the workload its child;
 and among them (README "Narrowing the workload") `caps = {"net_bind_service", ...}`,
 `rlimits = {nofile = 64, ...}`, `landlock = {read =, write =, exec =, required =}`, `seccomp =` (a policy
 table, `"default"` or a precompiled program: README, "Sandbox")
 @tparam[opt] string|int|file opts.cgroup a cgroup v2 directory the child starts in (`clone3` `CLONE_INTO_CGROUP`)
 @tparam[opt] number opts.max_output bytes per piped stream the host holds (default: no limit); past it the
 workload is killed and the next `wait` or `read` returns kind `output_limit` (`stream`, `bytes`, `output`)
+@tparam[opt="new"] string opts.session `"new"`: `setsid()` before `execve`; `"inherit"`: keep the caller's terminal
 @treturn[1] Handle the parked child
 @return[2] `nil`
 @treturn[2] linxuser.Error `bad_option`, or `os` (operation `spawn`) when the kernel refused
@@ -161,7 +168,7 @@ static int l_spawn(lua_State *L)
     struct spawn_opts o;
     unsigned long long max_output;
     int r = linx_spawn_opts_read(L, 1, &o);
-    if (r || (r = linx_output_opt_read(L, 1, &max_output)))
+    if (r || (r = linx_output_opt_read(L, 1, &max_output)) || (r = linx_spawn_sandbox_read(L, 1, &o)))
         return r;
 
     linx_block_prepare(L);
@@ -225,7 +232,7 @@ kills and reaps a child that is still parked or running.
 */
 
 /***
-The child's pid in the host's view (what procfs paths need). Pinned (no
+The child's pid in the host's view (with `inside.init`, the init's). Pinned (no
 other process can get it) until the handle is waited for or closed; after
 that it is `nil, err` (`bad_state`).
 @function Handle:host_pid
@@ -322,6 +329,7 @@ static const char *step_hint(const struct handle *h, const struct msg *rep, char
         return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
     case STAGE_SECCOMP:
         return e == EINVAL ? "the kernel refused the seccomp program (not a valid classic BPF filter)" : NULL;
+    case STAGE_INIT: return linx_init_hint(e);
     default: return linx_policy_hint(rep, buf, len);
     }
 }
@@ -352,7 +360,7 @@ static int m_proceed(lua_State *L)
         int err = idf.err;
         h->state = ST_RUNNING; /* it is gone; wait() collects it */
         linx_close_fd(&h->ctl);
-        return linx_error_os_call(L, "proceed", "send", NULL, err,
+        return linx_error_os_call(L, "proceed", "sendmsg", NULL, err,
                                   err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
     }
     h->state = ST_RUNNING;
@@ -726,7 +734,7 @@ static int kills_by_default(int sig)
 }
 
 /***
-Send a signal to the child (through its pidfd).
+Send a signal to the workload alone (its pidfd; never its process group), forwarded by the init under `inside.init`.
 @function Handle:kill
 @tparam[opt="TERM"] int|string sig a number or a name (`"TERM"`, `"SIGKILL"`, any case)
 @treturn[1] boolean `true`

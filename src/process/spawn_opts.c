@@ -31,7 +31,7 @@ static const struct {
 };
 
 static const char *const option_names[] = {"argv",   "namespaces", "env", "cwd", "stdin",
-                                           "stdout", "stderr",     "fds", "inside", "max_output", "cgroup", NULL};
+                                           "stdout", "stderr",     "fds", "inside", "max_output", "cgroup", "session", NULL};
 
 
 static int gettable_k(lua_State *L)
@@ -340,7 +340,7 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
 }
 
 static const char *const inside_keys[] = {"mounts", "root", "hostname", "groups", "gid", "uid", "no_new_privs",
-                                          "caps", "rlimits", "landlock", "loopback", "seccomp", NULL};
+                                          "caps", "rlimits", "landlock", "loopback", "seccomp", "init", NULL};
 
 /* opts.inside: the steps the workload takes after the release. */
 static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside *in)

@@ -20,6 +20,8 @@ struct spawn_opts {
     int *fd_src, *fd_dst;
     int cgroup;              /* opts.cgroup as the caller's fd, or -1 (spawn_cgroup.c) */
     const char *cgroup_path; /* opts.cgroup as a path the host opens, or NULL */
+    int session_new;     /* opts.session: "new" (default) or "inherit" (spawn_sandbox.c) */
+    int init, init_asked; /* opts.inside.init: run linx-init as pid 1 (default with "pid"); given as true */
 };
 
 /* Read and check every option of the table at index opts. Leaves what
