@@ -21,7 +21,7 @@ local function make_root()
   os.execute(("mkdir %s/bin %s/proc %s/dev %s/tmp %s/etc && cp /bin/busybox %s/bin/busybox")
     :format(root, root, root, root, root, root))
   for _, a in ipairs({"sh", "cat", "ls", "id", "touch", "echo", "env", "readlink", "grep", "cut", "head",
-                      "hostname", "yes", "sleep", "mkdir", "wc"}) do
+                      "hostname", "yes", "sleep", "mkdir", "wc", "true"}) do
     os.execute(("ln -s busybox %s/bin/%s"):format(root, a))
   end
   return root
