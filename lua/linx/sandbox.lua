@@ -43,6 +43,22 @@ local M = {}
 --- The environment a sandboxed command gets unless `env` is given.
 M.env = {PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME = "/tmp",
          LANG = "C.UTF-8"}
+-- The caller's hard limits, by sandbox.rlimits name, from
+-- /proc/self/limits ("unlimited" left out): {nofile = 4096, ...}.
+local limit_rows = {nofile = "Max open files", nproc = "Max processes", core = "Max core file size"}
+local function caller_hard_limits()
+  local hard = {}
+  local f = io.open("/proc/self/limits", "r")
+  if not f then return hard end
+  local text = f:read("*a")
+  f:close()
+  for name, row in pairs(limit_rows) do
+    local h = text:match(row .. "%s+%S+%s+(%d+)")
+    if h then hard[name] = tonumber(h) end
+  end
+  return hard
+end
+
 --- The rlimits a sandboxed command gets; `rlimits` entries replace these
 -- (`rlimits = false`: none).
 M.rlimits = {core = 0, nofile = 1024, nproc = 512}
@@ -287,6 +303,13 @@ function M.options(t)
   if need("inside", "caps") then inside.caps = v.caps or {} end
   if v.rlimits ~= false and need("inside", "rlimits") then
     local rl = copy(M.rlimits)
+    -- A default never asks for more than the caller's own hard limit
+    -- (raising one needs CAP_SYS_RESOURCE); what the caller names is
+    -- passed on as given.
+    local hard = caller_hard_limits()
+    for k, x in pairs(rl) do
+      if hard[k] and type(x) == "number" and x > hard[k] then rl[k] = hard[k] end
+    end
     if type(v.rlimits) == "table" then for k, x in pairs(v.rlimits) do rl[k] = x end end
     inside.rlimits = rl
   end
