@@ -46,6 +46,11 @@ static int scan(int pid, const char *marker, size_t mlen)
             continue;
         if (strstr(line, "[vvar") != NULL)
             continue;
+        /* A sanitizer's shadow is terabytes of MAP_NORESERVE: reading it
+         * through /proc/N/mem would fault it into the target's memory. No
+         * heap of the host's is that large. */
+        if (hi - lo > (1UL << 32))
+            continue;
         size_t carry = 0;
         for (unsigned long at = lo; at < hi && !found;) {
             size_t want = hi - at < chunk ? hi - at : chunk;
