@@ -73,6 +73,21 @@ describe("inside.init", function()
     c:close()
   end)
 
+  it("shows the workload, from its first instruction, neither the host's PATH nor the init's fds", function()
+    local path = assert(os.getenv("PATH"))
+    for _ = 1, 20 do -- a static busybox reads at once: what it sees must already be cleared
+      local c = spawn { argv = { "/bin/busybox", "cat", "/proc/1/cmdline", "/proc/1/comm" }, stdout = "pipe",
+                        inside = { mounts = { { type = "proc", target = "/proc" } } } }
+      assert(c:proceed())
+      local out = c:read("stdout")
+      assert.are.same({ exited = true, code = 0 }, c:wait())
+      c:close()
+      assert.is_nil(out:find(path, 1, true), out)
+      assert.are.equal("linx-init", out:match("^([^%z]*)%z"))
+      assert.are.equal("linx-init\n", out:match("([^%z]*)$"))
+    end
+  end)
+
   it("forwards kill(\"TERM\") to the workload, and wait() reports the workload's signal", function()
     local c = spawn { argv = { "sleep", "30" } }
     assert(c:proceed())

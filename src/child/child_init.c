@@ -45,6 +45,8 @@ __asm__(".text\n"
 #define WSTACK_SIZE ((size_t)256 * 1024)
 #define WSTACK_ARGV_MAX ((int)(WSTACK_SIZE / 2 / sizeof(char *)))
 static char wstack[WSTACK_SIZE] __attribute__((aligned(16)));
+/* The PATH the workload is searched in (one argument: at most 128 KiB). */
+static char path_copy[128 * 1024];
 
 static int parse_fd(const char *s)
 {
@@ -128,7 +130,19 @@ _Noreturn void linx_init_main(long *sp)
     RSYS3(SYS_fcntl, ctl, F_SETFD, FD_CLOEXEC);
     RSYS3(SYS_fcntl, status, F_SETFD, FD_CLOEXEC);
 
-    struct workload w = {ctl, argv + INIT_ARGS, envp, argv[3], argc - INIT_ARGS};
+    /* What the container sees of us, from its first instruction on:
+     * "linx-init", not "memfd:linx-init", and neither our fds nor the
+     * host's PATH in /proc/1/cmdline (the PATH moves to our own memory
+     * first; the workload's argv is its own and is cleared after its
+     * exec, when it no longer reads ours). */
+    RSYS2(SYS_prctl, PR_SET_NAME, "linx-init");
+    size_t plen = str_len(argv[3]);
+    if (plen >= sizeof path_copy)
+        rs_exit(127);
+    copy(path_copy, argv[3], plen + 1);
+    for (int i = 1; i < INIT_ARGS; i++)
+        zero(argv[i], str_len(argv[i]));
+    struct workload w = {ctl, argv + INIT_ARGS, envp, path_copy, argc - INIT_ARGS};
     long child;
     if (argc < WSTACK_ARGV_MAX) {
         child = raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, wstack + WSTACK_SIZE, NULL, workload_entry, &w);
@@ -142,10 +156,7 @@ _Noreturn void linx_init_main(long *sp)
         rs_exit(127);
     }
     rs_close(ctl); /* the workload's copy is the last: its exec is the host's EOF */
-    /* What the container sees of us: "linx-init", not "memfd:linx-init"
-     * and not the host's PATH (the workload has its own copy of argv). */
-    RSYS2(SYS_prctl, PR_SET_NAME, "linx-init");
-    for (int i = 1; i < argc; i++)
+    for (int i = INIT_ARGS; i < argc; i++)
         zero(argv[i], str_len(argv[i]));
 
     for (;;) {
