@@ -47,7 +47,11 @@ int linx_release_wait(int ctl, const struct inside *in)
     /* The mounts live in the block, this child's to write (a copy of the
      * host's, or with CLONE_VM the handle's own, which the host no longer
      * reads): each idmapped bind gets the next fd, in plan order. */
-    struct inside_mount *m = (struct inside_mount *)(void *)(unsigned long)in->mounts;
+    union {
+        const struct inside_mount *ro;
+        struct inside_mount *rw;
+    } mounts = {.ro = in->mounts}; /* the same pointer, writable, without a cast */
+    struct inside_mount *m = mounts.rw;
     int k = 0;
     for (int32_t i = 0; i < in->nmounts; i++) {
         if (m[i].idmap == INSIDE_IDMAP_NONE)

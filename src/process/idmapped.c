@@ -82,9 +82,8 @@ static int maps_userns(const struct inside_mount *m, struct idmapped_fail *f)
     int ns = -1, dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     const char *call = "open";
     err = dir < 0 ? errno : 0;
-    if (!err && (err = write_map(dir, "uid_map", m->idmap_uid)) != 0)
-        call = "write";
-    else if (!err && (err = write_map(dir, "gid_map", m->idmap_gid)) != 0)
+    if (!err && ((err = write_map(dir, "uid_map", m->idmap_uid)) != 0 ||
+                 (err = write_map(dir, "gid_map", m->idmap_gid)) != 0))
         call = "write";
     else if (!err && (ns = openat(dir, "ns/user", O_RDONLY | O_CLOEXEC)) < 0)
         err = errno;
