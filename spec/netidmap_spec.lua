@@ -58,7 +58,13 @@ echo "tries=$i"
 ]]
 
   it("is up under \"net\": a TCP connect to a listener inside goes through", function()
-    local out, code = run { argv = { "sh", "-c", tcp }, namespaces = { "user", "net" } }
+    -- busybox nc under a loaded machine now and then loses the first
+    -- exchange; the loopback is up or down for every try alike.
+    local out, code
+    for _ = 1, 3 do
+      out, code = run { argv = { "sh", "-c", tcp }, namespaces = { "user", "net" } }
+      if out:match("hello%-lo\n") then break end
+    end
     assert.matches("hello%-lo\n", out)
     assert.not_matches("tries=50", out)
     assert.are.equal(0, code)
