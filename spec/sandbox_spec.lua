@@ -195,7 +195,8 @@ describe("linx.sandbox", function()
       uv.run()
       print(called[2].reason)
     ]]):format(root)
-    local out = S.sh((ver == "jit" and "luajit" or "lua" .. ver) .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1")
+    local lane = os.getenv("LINX_INTERP") or ""
+    local out = S.sh((lane ~= "" and lane or ver == "jit" and "luajit" or "lua" .. ver) .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1")
     if out == "no luv\n" then
       pending("lua-luv is not installed for this Lua")
       return

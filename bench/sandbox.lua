@@ -1,0 +1,67 @@
+-- Two comparisons of issues 24 and 25, run by bench/run's "sandbox"
+-- section (never by make check):
+--   linx-lua sandbox.lua run N     N sandbox.run{argv = {"/bin/true"}, ro = ...}
+--   linx-lua sandbox.lua filter F  writes the compiled "default" seccomp
+--                                  program to F (for bwrap --seccomp)
+--   linx-lua sandbox.lua dev N     N plain cycles with a "dev" mount at /dev
+--   linx-lua sandbox.lua plain N   N plain cycles (inside = {init = false})
+-- Each timed mode prints one line: "µs-per-container N".
+local process = require "linx.process"
+local user = require "linxuser"
+
+local mode, arg2 = arg[1], arg[2]
+local function now()
+  local f = assert(io.open("/proc/uptime"))
+  local t = f:read("n")
+  f:close()
+  return t
+end
+-- /proc/uptime has only 10 ms steps: time through os.clock would miss the
+-- children, so a long enough N carries the measure.
+local function timed(n, body)
+  local t0 = now()
+  for _ = 1, n do body() end
+  return (now() - t0) * 1e6 / n
+end
+
+if mode == "filter" then
+  local prog = assert(process.seccomp_program("default"))
+  local f = assert(io.open(assert(arg2, "usage: sandbox.lua filter FILE"), "wb"))
+  f:write(prog)
+  f:close()
+  return
+end
+
+local n = assert(tonumber(arg2), "usage: sandbox.lua run|dev|plain N")
+if mode == "run" then
+  local sandbox = require "linx.sandbox"
+  local ro = {}
+  for _, p in ipairs({"/usr", "/bin", "/lib", "/lib64", "/sbin"}) do
+    local f = io.open(p)
+    if f then f:close(); ro[#ro + 1] = p end
+  end
+  local opts = {argv = {"/bin/true"}, ro = ro}
+  print(("%.1f %d"):format(timed(n, function()
+    local res = assert(sandbox.run(opts))
+    assert(res.code == 0, "true failed in the sandbox")
+  end), n))
+  return
+end
+
+local status = assert(io.open("/proc/self/status")):read("a")
+local uid = tonumber(status:match("\nUid:%s*(%d+)"))
+local gid = tonumber(status:match("\nGid:%s*(%d+)"))
+local maps = {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}
+local opts = {argv = {"/bin/true"}, namespaces = {"user", "mount", "pid"}, inside = {init = false}}
+if mode == "dev" then
+  opts.inside.mounts = {{type = "dev", target = "/dev"}}
+else
+  assert(mode == "plain", "usage: sandbox.lua run|dev|plain N")
+end
+print(("%.1f %d"):format(timed(n, function()
+  local c = assert(process.spawn(opts))
+  assert(user.setup_maps(c, maps))
+  assert(c:proceed())
+  assert(c:wait().code == 0)
+  c:close()
+end), n))
