@@ -10,16 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* bad_option "cgroup" as spawn_opts.c makes it (that room is above this one). */
+/* bad_option for spawn{cgroup} (lerror.c builds every error). */
 static int bad(lua_State *L, const char *reason, int value_idx)
 {
-    linx_error_new(L, "bad_option", "spawn");
-    linx_error_setstr(L, "field", "cgroup");
-    linx_error_setstr(L, "reason", reason);
-    lua_pushvalue(L, value_idx);
-    lua_setfield(L, -2, "value");
-    linx_error_return(L);
-    return 2;
+    return linx_bad_option(L, "spawn", "cgroup", reason, value_idx, 0);
 }
 
 int linx_cgroup_opt(lua_State *L, int idx, int *fd, const char **path)

@@ -53,22 +53,11 @@ static int get_entry(lua_State *L, int e, struct idmap_entry *out)
     return 1;
 }
 
-/* nil, {kind = "bad_option", operation = "spawn", field =, reason =[, value =], index = i}
- * (as spawn_opts.c's linx_bad_option, which this room must not call back
- * into); returns 2. */
+/* nil, {kind = "bad_option", operation = "spawn", field =, reason =[, value =], index = i};
+ * returns 2. */
 static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer i, const char *field)
 {
-    if (value_idx < 0)
-        value_idx = lua_gettop(L) + value_idx + 1;
-    linx_error_new(L, "bad_option", "spawn");
-    linx_error_setstr(L, "field", field);
-    linx_error_setstr(L, "reason", reason);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    linx_error_setint(L, "index", i);
-    return linx_error_return(L);
+    return linx_bad_option(L, "spawn", field, reason, value_idx, i);
 }
 
 /* The list at idx (field names it) rendered and pushed (then anchored). */

@@ -20,19 +20,7 @@
 /* nil, {kind="bad_option", operation="spawn", field=, reason=[, value=][, index=]} */
 static int bad_option(lua_State *L, const char *field, const char *reason, int value_idx, lua_Integer index)
 {
-    if (value_idx < 0)
-        value_idx = lua_gettop(L) + value_idx + 1;
-    linx_error_new(L, "bad_option", "spawn");
-    linx_error_setstr(L, "field", field);
-    linx_error_setstr(L, "reason", reason);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    if (index > 0)
-        linx_error_setint(L, "index", index);
-    linx_error_return(L);
-    return 2;
+    return linx_bad_option(L, "spawn", field, reason, value_idx, index);
 }
 static int has_nul(const char *s, size_t len)
 {

@@ -6,18 +6,10 @@
 
 #include <sched.h>
 
-/* nil, a bad_option error for inside.loopback (spawn_opts.c's
- * linx_bad_option would be a call back up); returns 2. */
+/* nil, a bad_option error for inside.loopback; returns 2. */
 static int bad(lua_State *L, const char *reason, int value_idx)
 {
-    linx_error_new(L, "bad_option", "spawn");
-    linx_error_setstr(L, "field", "inside.loopback");
-    linx_error_setstr(L, "reason", reason);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    return linx_error_return(L);
+    return linx_bad_option(L, "spawn", "inside.loopback", reason, value_idx, 0);
 }
 
 int linx_spawn_loopback(lua_State *L, int idx, unsigned long flags, struct inside *in)

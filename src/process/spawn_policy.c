@@ -18,8 +18,7 @@
 /* ---- reading ---------------------------------------------------------------------- */
 
 /* nil, {kind = "bad_option", operation = "spawn", field =, reason =[, value =][,
- * index =]}, as spawn_opts.c's linx_bad_option (not called: spawn_opts
- * calls this room). field from a format; value_idx 0: no value. */
+ * index =]}, field from a format; value_idx 0: no value. */
 static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
@@ -29,19 +28,7 @@ static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer inde
     va_start(ap, fmt);
     vsnprintf(field, sizeof field, fmt, ap);
     va_end(ap);
-    if (value_idx < 0)
-        value_idx = lua_gettop(L) + value_idx + 1;
-    linx_error_new(L, "bad_option", "spawn");
-    linx_error_setstr(L, "field", field);
-    linx_error_setstr(L, "reason", reason);
-    if (value_idx != 0) {
-        lua_pushvalue(L, value_idx);
-        lua_setfield(L, -2, "value");
-    }
-    if (index > 0)
-        linx_error_setint(L, "index", index);
-    linx_error_return(L);
-    return 2;
+    return linx_bad_option(L, "spawn", field, reason, value_idx, index);
 }
 
 static int gettable_k(lua_State *L)
