@@ -104,12 +104,14 @@ describe("inside.seccomp", function()
     }, r)
   end)
 
-  it("\"default\": TIOCSTI on a pty the spec owns, inherited by the workload, is refused", function()
+  it("\"default\": TIOCSTI on a pty the spec owns, inherited by the workload, is refused (session = \"inherit\")", function()
     if needs_hosts() then return end
     local ptmx = io.open("/dev/ptmx", "r+")
     if not ptmx then return pending("no /dev/ptmx") end
-    local free = try(nil, { "tiocsti" }, { fds = { [3] = ptmx } })
-    local r = try("default", { "tiocsti" }, { fds = { [3] = ptmx } })
+    -- session = "inherit": the filter refuses it even where the session
+    -- would not (the probe makes the pty its controlling terminal)
+    local free = try(nil, { "tiocsti" }, { fds = { [3] = ptmx }, session = "inherit" })
+    local r = try("default", { "tiocsti" }, { fds = { [3] = ptmx }, session = "inherit" })
     ptmx:close()
     assert.are.same({ 0, EPERM }, { free.tiocsti, r.tiocsti })
   end)
