@@ -32,7 +32,11 @@ enum msg_type { MSG_PARKED, MSG_FAILED, MSG_STARTED, MSG_EXITED,
     MSG_POLICY, /* workload -> host after the inside steps, before exec: msg.landlock */
 };
 
-/* Where a child failed (MSG_FAILED's stage). */
+/* Where a child failed (MSG_FAILED's stage). What each one means to the
+ * host (the error's operation, which path it names, its hints) is one row
+ * of the stage table in src/process/stages.c, host-only: the freestanding
+ * children include this header, so it stays free of that data. A new
+ * stage gets a row there. */
 enum stage {
     STAGE_SETUP, STAGE_STDIO, STAGE_CHDIR, STAGE_EXEC, STAGE_CLONE, STAGE_PROC,
     STAGE_FDS,        /* installing opts.fds */

@@ -16,6 +16,7 @@
  *   spawn_sandbox.c  session, inside.init and the init's sealed memfd
  *   child_init.c   linx-init, pid 1 of inside.init (a program of its own)
  *   protocol.h     what host and children say to each other
+ *   stages.c       the stage table: what a child's failure report means
  *   lerror.c       the error tables (shared with linxuser)
  * Two processes per handle: the keeper (the host's own child, never
  * execs) and the workload (the keeper's child); protocol.h and child.c
@@ -49,6 +50,7 @@ after a kernel refusal.
 #include "spawn_policy.h"
 #include "spawn_seccomp.h"
 #include "spawn_sandbox.h"
+#include "stages.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,53 +68,7 @@ after a kernel refusal.
 #include <unistd.h>
 
 
-static const char *stage_name(int stage)
-{
-    switch (stage) {
-    case STAGE_SETUP: return "setup";
-    case STAGE_STDIO: return "stdio";
-    case STAGE_CHDIR: return "chdir";
-    case STAGE_EXEC: return "exec";
-    case STAGE_CLONE: return "clone";
-    case STAGE_PROC: return "proc";
-    case STAGE_FDS: return "fds";
-    case STAGE_MOUNT: return "mount";
-    case STAGE_ROOT: return "pivot_root";
-    case STAGE_HOSTNAME: return "sethostname";
-    case STAGE_SETGROUPS: return "setgroups";
-    case STAGE_SETRESGID: return "setresgid";
-    case STAGE_SETRESUID: return "setresuid";
-    case STAGE_PRCTL: return "prctl";
-    case STAGE_SETSID: return "setsid";
-    case STAGE_INIT: return "init";
-    case STAGE_LOOPBACK: return "loopback";
-    case STAGE_IDMAP: return "idmap";
-    case STAGE_SECCOMP: return "seccomp";
-    case STAGE_CLONE3: return "clone3";
-    case STAGE_MKDIR: return "mkdir";
-    case STAGE_SYMLINK: return "symlink";
-    case STAGE_OPEN: return "open";
-    case STAGE_WRITE: return "write";
-    default: return linx_policy_stage(stage, "spawn");
-    }
-}
-
-
 /* ---- errors -------------------------------------------------------------- */
-
-static const char *spawn_hint(int err, unsigned long flags)
-{
-    if (err == EPERM && (flags & ~(unsigned long)CLONE_NEWUSER) != 0 && !(flags & CLONE_NEWUSER))
-        return "creating namespaces other than user needs CAP_SYS_ADMIN; add \"user\" to namespaces";
-    if (err == EPERM && (flags & CLONE_NEWUSER))
-        return "unprivileged user namespaces may be disabled (sysctl user.max_user_namespaces, "
-               "kernel.unprivileged_userns_clone, or an AppArmor/seccomp policy)";
-    if (err == ENOSPC || err == EUSERS)
-        return "a namespace limit was reached (see /proc/sys/user/max_*_namespaces)";
-    if (err == EINVAL && (flags & CLONE_NEWUSER))
-        return "a multi-threaded caller or a chroot can prevent a new user namespace";
-    return NULL;
-}
 
 /* wait()'s status: {exited = true, code = n} or {signaled = true, signal = n}. */
 static int push_status(lua_State *L, int exited, int n)
@@ -204,13 +160,10 @@ static int l_spawn(lua_State *L)
         }
         return linx_error_return(L);
     }
-    const char *hint = f.stage == STAGE_PROC ? "linx.process needs procfs mounted on /proc"
-                                             : spawn_hint(f.err, f.stage == STAGE_CLONE ? o.flags : 0);
-    if (f.stage == STAGE_CLONE3) /* into spawn's cgroup (spawn_cgroup.c) */
-        hint = linx_cgroup_hint(f.err);
+    const char *hint = linx_stage_spawn_hint(f.stage, f.err, o.flags);
     int n = linx_error_os_call(L, f.stage == STAGE_CLONE3 ? "clone3" : "spawn", f.call, f.path, f.err, hint);
     if (f.stage >= 0) {
-        lua_pushstring(L, stage_name(f.stage));
+        lua_pushstring(L, linx_stage_operation(f.stage));
         lua_setfield(L, -3, "stage");
     }
     return n;
@@ -249,89 +202,6 @@ static int m_host_pid(lua_State *L)
         return linx_bad_state(L, "host_pid", linx_handle_state_name(h), h->closed ? "closed" : "reaped");
     lua_pushinteger(L, (lua_Integer)h->ref.pid);
     return 1;
-}
-
-/* The path a failed step names: cwd, argv[1], a mount's target or
- * source (or a device of a "dev" mount, into buf), the root, or none. */
-static const char *step_path(const struct handle *h, const struct msg *rep, char *buf, size_t len)
-{
-    static const char *const dev_names[INSIDE_DEV_COUNT] = INSIDE_DEV_NAMES;
-    const struct inside *in = h->inside;
-    switch (rep->stage) {
-    case STAGE_CHDIR: return h->cwd;
-    case STAGE_EXEC: return h->argv0;
-    case STAGE_ROOT:
-    case STAGE_MOUNT:
-    case STAGE_MKDIR:
-    case STAGE_SYMLINK:
-    case STAGE_OPEN:
-    case STAGE_WRITE:
-        if (rep->detail == FAIL_SLASH)
-            return "/";
-        if (in == NULL)
-            return NULL;
-        if (rep->stage == STAGE_ROOT)
-            return in->root;
-        if (rep->step < 1 || rep->step > in->nmounts)
-            return NULL;
-        const struct inside_mount *m = &in->mounts[rep->step - 1];
-        if (rep->detail == FAIL_SOURCE)
-            return m->source;
-        if (rep->detail >= FAIL_DEV && rep->detail < FAIL_DEV + INSIDE_DEV_COUNT) {
-            snprintf(buf, len, "%s/%s", m->target, dev_names[rep->detail - FAIL_DEV]);
-            return buf;
-        }
-        return m->target;
-    default: return linx_policy_path(in, rep);
-    }
-}
-
-static const char *step_hint(const struct handle *h, const struct msg *rep, char *buf, size_t len)
-{
-    int e = rep->err;
-    switch (rep->stage) {
-    case STAGE_EXEC:
-        if (e == ENOENT)
-            return strchr(h->argv0 ? h->argv0 : "", '/') ? "no such file" : "not found in PATH";
-        return NULL;
-    case STAGE_MOUNT:
-        if (e == ENOENT || e == ENOTDIR)
-            return rep->detail == FAIL_SOURCE ? "the bind's source does not exist"
-                                              : "the mount point does not exist (looked up inside the new root, as the container sees it)";
-        if (e == EPERM)
-            return "mounting needs \"mount\" (and, unprivileged, \"user\") in namespaces; proc also \"pid\"";
-        if (e == ENOSYS)
-            return "the mount plan needs Linux 5.12 (open_tree, fsmount, mount_setattr; openat2 5.6)";
-        return NULL;
-    case STAGE_MKDIR:
-    case STAGE_SYMLINK:
-    case STAGE_OPEN:
-        if (e == ENOENT || e == ENOTDIR)
-            return "the parent directory does not exist (looked up inside the new root)";
-        if (e == EEXIST)
-            return "the path exists already (a \"file\" or \"symlink\" never replaces one)";
-        return e == EROFS ? "the parent is read-only: create it on a tmpfs (or a writable root)" : NULL;
-    case STAGE_ROOT:
-        if (e == ENOENT || e == ENOTDIR)
-            return "root must be an existing directory";
-        return NULL;
-    case STAGE_LOOPBACK:
-        return e == EPERM ? "bringing lo up needs CAP_NET_ADMIN over the child's net namespace (\"user\" and \"net\")" : NULL;
-    case STAGE_HOSTNAME:
-        return e == EPERM ? "sethostname needs CAP_SYS_ADMIN over the child's uts namespace (\"user\" and \"uts\")" : NULL;
-    case STAGE_SETGROUPS:
-        if (e == EPERM)
-            return "setgroups is denied in this user namespace (setup_maps writes \"deny\" unless setgroups = \"skip\" and "
-                   "a gid range is mapped)";
-        return e == EINVAL ? "a group is not mapped in the child's user namespace" : NULL;
-    case STAGE_SETRESGID:
-    case STAGE_SETRESUID:
-        return e == EINVAL ? "the id is not mapped in the child's user namespace (see setup_maps)" : NULL;
-    case STAGE_SECCOMP:
-        return e == EINVAL ? "the kernel refused the seccomp program (not a valid classic BPF filter)" : NULL;
-    case STAGE_INIT: return linx_init_hint(e);
-    default: return linx_policy_hint(rep, buf, len);
-    }
 }
 
 /***
@@ -379,13 +249,13 @@ static int m_proceed(lua_State *L)
     }
     if (got < 0)
         return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
-    const char *what = stage_name(rep.stage);
-    char buf[INSIDE_PATH_MAX + 16], hbuf[256];
-    int r = linx_error_os(L, what, step_path(h, &rep, buf, sizeof buf), rep.err, step_hint(h, &rep, hbuf, sizeof hbuf));
-    lua_pushstring(L, what);
+    struct stage_report sr; /* the stage table (stages.c) */
+    linx_stage_decode(h, &rep, &sr);
+    int r = linx_error_os(L, sr.operation, sr.path, rep.err, sr.hint);
+    lua_pushstring(L, sr.operation);
     lua_setfield(L, -3, "stage");
-    if ((rep.stage == STAGE_MOUNT || (rep.stage >= STAGE_MKDIR && rep.stage <= STAGE_WRITE)) && rep.step > 0) {
-        lua_pushinteger(L, rep.step);
+    if (sr.step > 0) {
+        lua_pushinteger(L, sr.step);
         lua_setfield(L, -3, "step");
     }
     return r;

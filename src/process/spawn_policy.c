@@ -340,18 +340,6 @@ int linx_policy_read(lua_State *L, int t, int anchor, struct inside *in)
 
 /* ---- failures ------------------------------------------------------------------------ */
 
-const char *linx_policy_stage(int stage, const char *other)
-{
-    switch (stage) {
-    case STAGE_CAPBSET: return "prctl";
-    case STAGE_CAPSET: return "capset";
-    case STAGE_AMBIENT: return "prctl";
-    case STAGE_PRLIMIT: return "prlimit";
-    case STAGE_LANDLOCK: return "landlock";
-    default: return other;
-    }
-}
-
 const char *linx_policy_path(const struct inside *in, const struct msg *rep)
 {
     if (rep->stage != STAGE_LANDLOCK || in == NULL || in->policy == NULL || rep->step < 1 ||
@@ -360,39 +348,11 @@ const char *linx_policy_path(const struct inside *in, const struct msg *rep)
     return linx_policy_rule_path(in->policy, rep->step - 1);
 }
 
-static const char *rlimit_name(int res)
+/* The name of an RLIMIT_* resource ("?" for one spawn does not know). */
+const char *linx_policy_rlimit_name(int res)
 {
     for (int k = 0; k < RLIMIT_COUNT; k++)
         if (rlimit_names[k].resource == res)
             return rlimit_names[k].name;
     return "?";
-}
-
-const char *linx_policy_hint(const struct msg *rep, char *buf, size_t len)
-{
-    int e = rep->err;
-    switch (rep->stage) {
-    case STAGE_CAPBSET:
-        return e == EPERM ? "dropping capabilities needs CAP_SETPCAP: add \"user\" to namespaces (or run as root)" : NULL;
-    case STAGE_CAPSET:
-        return e == EPERM ? "the workload lacks a capability it was asked to keep" : NULL;
-    case STAGE_AMBIENT:
-        return e == EPERM ? "an ambient capability needs it permitted and inheritable, and securebits that allow it"
-                          : NULL;
-    case STAGE_PRLIMIT:
-        snprintf(buf, len, "inside.rlimits.%s: %s", rlimit_name(rep->step),
-                 e == EPERM ? "raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace "
-                              "(nofile: at most fs.nr_open)"
-                 : e == EINVAL ? "the kernel refused the value"
-                               : "the kernel refused it");
-        return buf;
-    case STAGE_LANDLOCK:
-        if (e == ENOSYS || e == EOPNOTSUPP)
-            return "the kernel has no Landlock (CONFIG_SECURITY_LANDLOCK, and \"landlock\" in the lsm= boot "
-                   "list); without required = true it is skipped";
-        if (e == ENOENT || e == ENOTDIR)
-            return "a Landlock path does not exist (it is looked up inside the new root)";
-        return NULL;
-    default: return NULL;
-    }
 }

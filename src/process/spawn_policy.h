@@ -1,7 +1,7 @@
 /* spawn's inside.caps, inside.rlimits and inside.landlock on the host's
  * side: reading them into the policy block the workload applies
- * (child_policy.h), and what proceed() says when one of those steps
- * fails. (Handle:landlock() is in process_nb.c.) */
+ * (child_policy.h), and what proceed() needs of it when one of those
+ * steps fails. (Handle:landlock() is in process_nb.c.) */
 #ifndef LINX_SPAWN_POLICY_H
 #define LINX_SPAWN_POLICY_H
 
@@ -14,14 +14,10 @@
  * (bad_option) and returns 2. */
 int linx_policy_read(lua_State *L, int t, int anchor, struct inside *in);
 
-/* The operation of a policy step's stage (STAGE_CAPBSET .. STAGE_LANDLOCK),
- * else other. */
-const char *linx_policy_stage(int stage, const char *other);
-
-/* For a failed policy step (STAGE_CAPBSET .. STAGE_LANDLOCK): the path
- * it names (a Landlock rule's; in may be NULL) and a hint (buf holds it
- * when it names a resource), else NULL. */
+/* For a failed policy step (the stage table, stages.c, decodes the
+ * rest): the path a STAGE_LANDLOCK names (its rule's; in may be NULL),
+ * else NULL; and the name of an RLIMIT_* resource, for STAGE_PRLIMIT. */
 const char *linx_policy_path(const struct inside *in, const struct msg *rep);
-const char *linx_policy_hint(const struct msg *rep, char *buf, size_t len);
+const char *linx_policy_rlimit_name(int res);
 
 #endif
