@@ -242,6 +242,25 @@ describe("linx.sandbox", function()
     assert.are.equal("64\n", res.stdout)
   end))
 
+  it("keeps its default rlimits within the caller's hard limits; named ones pass as given",
+     needs("inside", "rlimits", function()
+    -- a fresh host whose hard nofile is 512 (prlimit(1), util-linux)
+    local ver = os.getenv("LINX_LUA_VERSION") or "5.4"
+    local lane = os.getenv("LINX_INTERP") or ""
+    local lua = lane ~= "" and lane or ver == "jit" and "luajit" or "lua" .. ver
+    local script = ([[
+      local sandbox = require "linx.sandbox"
+      local a = assert(sandbox.options{argv = {"true"}, root = %q}).inside.rlimits
+      local b = assert(sandbox.options{argv = {"true"}, root = %q, rlimits = {nofile = 2048}}).inside.rlimits
+      print(a.nofile, a.nproc, a.core, b.nofile)
+    ]]):format(root, root)
+    local quoted = "'" .. script:gsub("'", "'\\''") .. "'"
+    local low = S.sh("prlimit --nofile=512:512 " .. lua .. " -e " .. quoted .. " 2>&1")
+    assert.are.equal("512\t512\t0\t2048\n", low)
+    local high = S.sh("prlimit --nofile=4096:4096 " .. lua .. " -e " .. quoted .. " 2>&1")
+    assert.are.equal("1024\t512\t0\t2048\n", high)
+  end))
+
   it("loads the default seccomp filter", needs("inside", "seccomp", function()
     local res = box("grep '^Seccomp:' /proc/self/status")
     assert.are.equal("Seccomp:\t2\n", res.stdout)
