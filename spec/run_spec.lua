@@ -74,7 +74,9 @@ describe("linx.run", function()
   end)
 
   it("kills a child past its timeout and leaves nothing behind", function()
-    local argv = {"sleep", "31.4159"}
+    -- a duration of this host's own: lanes run side by side and scan the
+    -- same /proc
+    local argv = {"sleep", ("31.%d"):format(S.self_pid())}
     local kids, fds = child_count(), fd_count()
     local t0 = process.now()
     local res, err = run.run{argv = argv, namespaces = {"user", "pid"}, timeout = 0.3}
@@ -91,7 +93,7 @@ describe("linx.run", function()
   end)
 
   it("times out while input is still going in, leaving nothing behind", function()
-    local argv = {"sleep", "27.1828"}
+    local argv = {"sleep", ("27.%d"):format(S.self_pid())}
     local kids, fds = child_count(), fd_count()
     local res, err = run.run{argv = argv, input = string.rep("z", 1024 * 1024), timeout = 0.2}
     assert.is_nil(res)

@@ -136,21 +136,27 @@ local function kill_all(pids)
   for _, pid in ipairs(pids) do S.kill(pid) end
 end
 
+-- Sleeps of this host's own duration: lanes run side by side and scan
+-- the same /proc.
+local function mine(base) return ("%d.%d"):format(base, S.self_pid()) end
+
 describe("the workload's process group (no pid namespace)", function()
   it("ends with a linx.run timeout: nothing is left behind", function()
-    local res, err = run.run { argv = { "sh", "-c", "sleep 30.1234 & sleep 30.1234 & wait" }, timeout = 0.5 }
+    local cmd = "sleep " .. mine(30)
+    local res, err = run.run { argv = { "sh", "-c", cmd .. " & " .. cmd .. " & wait" }, timeout = 0.5 }
     assert.is_nil(res)
     assert.are.equal("timeout", err.kind)
-    assert.is_true(S.wait_until(function() return #running("sleep 30.1234") == 0 end, 100),
-                   "left behind: " .. table.concat(running("sleep 30.1234"), " "))
+    assert.is_true(S.wait_until(function() return #running(cmd) == 0 end, 100),
+                   "left behind: " .. table.concat(running(cmd), " "))
   end)
 
   it("is not ours to end under session = \"inherit\": the background sleeps outlive the timeout", function()
-    local res = run.run { argv = { "sh", "-c", "sleep 30.2345 & sleep 30.2345 & wait" }, timeout = 0.3,
+    local cmd = "sleep " .. mine(31)
+    local res = run.run { argv = { "sh", "-c", cmd .. " & " .. cmd .. " & wait" }, timeout = 0.3,
                           session = "inherit" }
     assert.is_nil(res)
-    local left = S.wait_until(function() local l = running("sleep 30.2345"); return #l == 2 and l end, 100)
-    kill_all(running("sleep 30.2345")) -- ours: started by this test
+    local left = S.wait_until(function() local l = running(cmd); return #l == 2 and l end, 100)
+    kill_all(running(cmd)) -- ours: started by this test
     assert.is_truthy(left)
   end)
 
