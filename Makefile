@@ -44,7 +44,7 @@ SRC_PROC := $(sort $(wildcard src/process/*.c))
 # What each module links: its folder and what it calls on the floors below
 # (spec/exports_spec.lua: nothing linked in that is not called).
 USER_SRC := $(SRC_USER) $(SRC_SUPPORT) $(SRC_OS) $(SRC_CORE)
-PROC_SRC := $(SRC_PROC) src/support/lerror.c src/core/errname.c src/core/idmap.c src/core/decimal.c
+PROC_SRC := $(SRC_PROC) src/support/lerror.c src/support/lmaps.c src/core/errname.c src/core/idmap.c src/core/decimal.c src/core/idtrans.c
 HEADERS := $(wildcard src/*.h src/*/*.h)
 
 # src/child/: the keeper, the workload, its inside steps and the map

@@ -48,6 +48,7 @@ build = {
                      "src/process/spawn_seccomp.c", "src/process/spawn_cgroup.c", "src/child/child_seccomp.c",
                      "src/process/spawn_idmap.c", "src/process/spawn_net.c", "src/process/idmapped.c",
                      "src/child/child_net.c", "src/child/child_idmapped.c", "src/core/idmap.c", "src/core/decimal.c",
+                     "src/support/lmaps.c", "src/core/idtrans.c",
                      "src/process/spawn_sandbox.c", "src/process/stages.c",
                      "src/process/spawn_mounts.c", "src/child/child_mounts.c" },
          defines = { "_GNU_SOURCE" },

@@ -6,52 +6,12 @@
 
 #include "core/idmap.h"
 #include "support/lerror.h"
+#include "support/lmaps.h"
 
-#include <math.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-/* An integral number as int64 (clamped beyond), or 0. */
-static int get_integral(lua_State *L, int idx, int64_t *out)
-{
-    if (lua_type(L, idx) != LUA_TNUMBER)
-        return 0;
-    lua_Number n = lua_tonumber(L, idx);
-    if (!isfinite(n) || floor(n) != n)
-        return 0;
-    *out = n >= 9223372036854775807.0 ? INT64_MAX : n <= -9223372036854775807.0 ? INT64_MIN : (int64_t)n;
-    return 1;
-}
-
-/* One entry at e: {inside, outside, length} or the same names, read raw. */
-static int get_entry(lua_State *L, int e, struct idmap_entry *out)
-{
-    static const char *const names[3] = {"inside", "outside", "length"};
-    int64_t f[3];
-    if (lua_type(L, e) != LUA_TTABLE)
-        return 0;
-    lua_rawgeti(L, e, 1);
-    int positional = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    for (int k = 0; k < 3; k++) {
-        if (positional)
-            lua_rawgeti(L, e, k + 1);
-        else {
-            lua_pushstring(L, names[k]);
-            lua_rawget(L, e);
-        }
-        int ok = get_integral(L, -1, &f[k]);
-        lua_pop(L, 1);
-        if (!ok)
-            return 0;
-    }
-    out->inside = f[0];
-    out->outside = f[1];
-    out->length = f[2];
-    return 1;
-}
 
 /* nil, {kind = "bad_option", operation = "spawn", field =, reason =[, value =], index = i};
  * returns 2. */
@@ -76,7 +36,7 @@ static int get_maps(lua_State *L, int idx, lua_Integer i, const char *field, int
     struct idmap_entry e[IDMAP_MAX_ENTRIES];
     for (size_t k = 0; k < n; k++) {
         lua_rawgeti(L, idx, (lua_Integer)k + 1);
-        if (!get_entry(L, lua_gettop(L), &e[k])) {
+        if (!lmaps_get_entry(L, lua_gettop(L), &e[k])) { /* read as setup_maps reads an entry */
             snprintf(efield, sizeof efield, "%s[%zu]", field, k + 1);
             return bad(L, "bad_entry", -1, i, efield);
         }
