@@ -57,8 +57,10 @@ HEADERS := $(wildcard src/*.h src/*/*.h)
 CHILD_OBJ := $(BUILD)/child.o
 CHILD_CFLAGS := $(WARN) -Isrc -fPIC -fvisibility=hidden $(OPT) -ffreestanding -fno-builtin -fno-stack-protector \
 	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-# child_init.c is no unit of child.o: it is linx-init, a program of its own (below).
-CHILD_SRC := $(filter-out src/child/child_init.c,$(sort $(wildcard src/child/*.c)))
+# child_init.c and child_park.c are no units of child.o: they are linx-init,
+# a program of its own (below).
+INIT_SRC := src/child/child_init.c src/child/child_park.c src/child/child_seccomp.c
+CHILD_SRC := $(filter-out src/child/child_init.c src/child/child_park.c,$(sort $(wildcard src/child/*.c)))
 CHILD_HDRS := $(wildcard src/child/*.h)
 CHILD_OBJS := $(patsubst src/child/%.c,$(BUILD)/child/%.o,$(CHILD_SRC))
 $(BUILD)/child/%.o: src/child/%.c $(CHILD_HDRS) Makefile
@@ -77,9 +79,9 @@ INIT_H := $(BUILD)/linx_init_image.h
 INIT_CFLAGS := $(WARN) -Os -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables -Wl,--build-id=none -s \
 	$(if $(findstring clang,$(CC)),,-fno-tree-loop-distribute-patterns)
-$(INIT_BIN): src/child/child_init.c $(CHILD_HDRS) Makefile
+$(INIT_BIN): $(INIT_SRC) $(CHILD_HDRS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(INIT_CFLAGS) -Isrc -o $@ src/child/child_init.c
+	$(CC) $(INIT_CFLAGS) -Isrc -o $@ $(INIT_SRC)
 $(INIT_H): $(INIT_BIN) tools/embed-bin
 	tools/embed-bin $@ linx_init_image $(INIT_BIN)
 INIT_DEP := $(if $(filter x86_64,$(shell uname -m)),$(INIT_H))

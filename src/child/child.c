@@ -129,8 +129,11 @@ static _Noreturn void exec_init(const struct spawn_args *a, int ctl, int image, 
     v[2] = st_s;
     v[3] = a->path != NULL ? (char *)a->path : none;
     size_t i = 0;
-    for (; a->argv[i] != NULL; i++)
-        v[INIT_ARGS + i] = a->argv[i];
+    if (a->park != PARK_NONE) /* a pool child: no argv yet, the hand-over brings it (protocol.h) */
+        v[3] = (char *)(a->park == PARK_INIT ? PARK_MODE_INIT : PARK_MODE_EXEC);
+    else
+        for (; a->argv[i] != NULL; i++)
+            v[INIT_ARGS + i] = a->argv[i];
     v[INIT_ARGS + i] = NULL;
     long r = RSYS3(SYS_fcntl, ctl, F_SETFD, 0);
     if (r >= 0)
@@ -219,9 +222,9 @@ static _Noreturn void workload_main(const struct spawn_args *a)
         }
     }
     int keep[6 + LINX_MAX_FDS]; /* no initializer: the compiler would zero the rest with memset */
-    keep[0] = 0;
-    keep[1] = 1;
-    keep[2] = 2;
+    keep[0] = a->park != PARK_NONE ? -1 : 0; /* a pool child holds no stdio until its hand-over */
+    keep[1] = a->park != PARK_NONE ? -1 : 1;
+    keep[2] = a->park != PARK_NONE ? -1 : 2;
     keep[3] = ctl;
     keep[4] = ifd[0];
     keep[5] = ifd[1];

@@ -18,11 +18,15 @@
  *     pid namespace's init drops signals it has no handler for, blocked
  *     ones are queued): SIGCHLD reaps every child, orphans included;
  *     every other signal goes on to the workload;
+ *   - with argc == INIT_ARGS it is a pool child (protocol.h, "Pools"):
+ *     child_park.c waits for the hand-over first, then it goes on as
+ *     above, or ("exec" mode) becomes the workload itself;
  *   - when the workload ends, writes its end (struct init_status) to the
  *     status pipe, which the keeper reports instead of the init's own end
  *     (pid 1 cannot die of a signal it sends itself), and exits: the
  *     kernel then ends whatever is left in the namespace. */
 #include "child_exec.h"
+#include "child_park.h"
 #include "protocol.h"
 
 #include <sys/prctl.h>
@@ -119,8 +123,9 @@ _Noreturn void linx_init_main(long *sp)
     int argc = (int)sp[0];
     char **argv = (char **)(sp + 1);
     char **envp = argv + argc + 1;
-    if (argc <= INIT_ARGS)
+    if (argc < INIT_ARGS)
         rs_exit(127);
+    int park = argc == INIT_ARGS; /* a pool child: the hand-over brings the workload (child_park.c) */
     int ctl = parse_fd(argv[1]), status = parse_fd(argv[2]);
     if (ctl < 0 || status < 0)
         rs_exit(127);
@@ -136,15 +141,30 @@ _Noreturn void linx_init_main(long *sp)
      * first; the workload's argv is its own and is cleared after its
      * exec, when it no longer reads ours). */
     RSYS2(SYS_prctl, PR_SET_NAME, "linx-init");
-    size_t plen = str_len(argv[3]);
-    if (plen >= sizeof path_copy)
-        rs_exit(127);
-    copy(path_copy, argv[3], plen + 1);
-    for (int i = 1; i < INIT_ARGS; i++)
-        zero(argv[i], str_len(argv[i]));
     struct workload w = {ctl, argv + INIT_ARGS, envp, path_copy, argc - INIT_ARGS};
+    if (park) {
+        int as_init = argv[3][0] == PARK_MODE_INIT[0];
+        for (int i = 1; i < INIT_ARGS; i++)
+            zero(argv[i], str_len(argv[i]));
+        struct park_request req;
+        linx_park_handover(ctl, status, &req);
+        if (!as_init)
+            linx_park_exec(ctl, &req);
+        w.argv = req.argv;
+        w.envp = req.envp;
+        w.path = req.path;
+        w.argc = req.argc;
+        argc = INIT_ARGS; /* nothing of the workload's argv on our stack to clear */
+    } else {
+        size_t plen = str_len(argv[3]);
+        if (plen >= sizeof path_copy)
+            rs_exit(127);
+        copy(path_copy, argv[3], plen + 1);
+        for (int i = 1; i < INIT_ARGS; i++)
+            zero(argv[i], str_len(argv[i]));
+    }
     long child;
-    if (argc < WSTACK_ARGV_MAX) {
+    if (w.argc < WSTACK_ARGV_MAX) {
         child = raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, wstack + WSTACK_SIZE, NULL, workload_entry, &w);
     } else {
         child = RSYS5(SYS_clone, SIGCHLD, 0, 0, 0, 0);

@@ -30,6 +30,10 @@ struct inside_policy;
 
 enum msg_type { MSG_PARKED, MSG_FAILED, MSG_STARTED, MSG_EXITED,
     MSG_POLICY, /* workload -> host after the inside steps, before exec: msg.landlock */
+    /* pools (process.pool): a parked pool child and the host */
+    MSG_READY,        /* park image -> host: through its steps, waiting for the hand-over */
+    MSG_HANDOVER,     /* host -> park image: the request (below) */
+    MSG_HANDOVER_FDS, /* host -> park image: msg.step more of opts.fds, in fd_dst order */
 };
 
 /* Where a child failed (MSG_FAILED's stage). What each one means to the
@@ -179,6 +183,7 @@ struct spawn_args {
     int session_new;     /* session = "new": setsid() right before exec */
     int init_fd;         /* inside.init: the sealed memfd of the init image (CLOEXEC), else -1 */
     int status_w;        /* inside.init: the write end of the keeper's status pipe (set by the keeper) */
+    int park;            /* a pool child (enum park_mode): no stdio; after the steps, exec the park image */
 };
 
 /* inside.init (src/child/child_init.c): the workload execveat()s the init image
@@ -192,6 +197,42 @@ struct spawn_args {
 struct init_status {
     int32_t code;   /* si_code: CLD_EXITED, CLD_KILLED, CLD_DUMPED */
     int32_t status; /* exit code or signal */
+};
+
+/* Pools (process.pool, src/process/pool.c): a pool child runs every inside
+ * step but seccomp at fill time, then execs the init image in park mode
+ * (argc == INIT_ARGS: no workload argv; argv[3] says "init" or "exec"),
+ * holding nothing of the host but the ctl socket (and the status pipe).
+ * It sends MSG_READY, waits for MSG_HANDOVER, and then, as a spawn would:
+ * installs the descriptors, enters cwd, loads the seccomp filter, and
+ * either stays pid 1 and forks the workload ("init") or execs it itself
+ * ("exec"). EOF on the host's end of ctl means the exec happened,
+ * MSG_FAILED says which step failed, as for proceed().
+ *
+ * MSG_HANDOVER carries, in this order (SCM_RIGHTS), the payload memfd
+ * and the stdio fds whose bits are set in msg.fds (HANDOVER_STDIN << i;
+ * a slot without one is closed); msg.step extra fds follow in
+ * MSG_HANDOVER_FDS messages of at most HANDOVER_FDS_MAX each. */
+enum park_mode { PARK_NONE, PARK_EXEC, PARK_INIT };
+#define PARK_MODE_INIT "init"
+#define PARK_MODE_EXEC "exec"
+#define HANDOVER_STDIN 1 /* << 0, 1, 2 for stdin, stdout, stderr */
+#define HANDOVER_FDS_MAX 128
+
+/* The payload memfd: this header, then what its offsets name (from the
+ * memfd's start). The arrays of offsets (argv, envp: NULL-terminated)
+ * are 8 bytes each so the park image turns them into pointers in place. */
+#define HANDOVER_MAGIC 0x6c696e78u /* "linx" */
+struct handover {
+    uint32_t magic;
+    uint32_t len;         /* bytes in all */
+    uint32_t argc, envc;
+    uint32_t nfds;        /* extra fds: their numbers at fd_dst */
+    uint32_t seccomp_len; /* sock_filter instructions at seccomp (0: none) */
+    uint64_t argv, envp;  /* offsets of uint64_t[argc + 1], [envc + 1] (0-terminated offsets) */
+    uint64_t cwd, path;   /* offsets of strings, 0: none (path: the PATH to search argv[0] in) */
+    uint64_t fd_dst;      /* offset of int32_t[nfds] */
+    uint64_t seccomp;     /* offset of struct sock_filter[seccomp_len] */
 };
 
 #endif

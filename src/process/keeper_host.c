@@ -334,13 +334,13 @@ static int os_failure(lua_State *L, struct handle *h, struct spawn_failure *f, i
 }
 
 /* The fds the workload gets as stdin/stdout/stderr. 0 or -1 (f filled). */
-static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o, struct spawn_failure *f)
+int linx_handle_make_stdio(lua_State *L, struct handle *h, const int stdio[3], struct spawn_failure *f)
 {
     int nullfd = -1;
     for (int i = 0; i < 3; i++) {
         int err = 0;
         const char *call = NULL;
-        if (o->stdio[i] == IO_PIPE) {
+        if (stdio[i] == IO_PIPE) {
             int p[2];
             if (pipe2(p, O_CLOEXEC) != 0) {
                 err = errno;
@@ -358,7 +358,7 @@ static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o
                 h->out_fd[i - 1] = p[0];
             }
             h->piped[i] = 1;
-        } else if (o->stdio[i] == IO_NULL) {
+        } else if (stdio[i] == IO_NULL) {
             if (nullfd < 0) {
                 nullfd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
                 if (nullfd < 0) {
@@ -375,7 +375,7 @@ static int make_stdio(lua_State *L, struct handle *h, const struct spawn_opts *o
             }
         }
         if (err)
-            return os_failure(L, h, f, err, o->stdio[i] == IO_NULL ? "/dev/null" : NULL, call);
+            return os_failure(L, h, f, err, stdio[i] == IO_NULL ? "/dev/null" : NULL, call);
     }
     return 0;
 }
@@ -418,7 +418,7 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
         return os_failure(L, h, f, errno, NULL, "socketpair");
     h->keep = kp[0];
     h->child_keep = kp[1];
-    if (make_stdio(L, h, o, f))
+    if (linx_handle_make_stdio(L, h, o->stdio, f))
         return -1;
 
     struct spawn_args *a = NULL;
@@ -435,7 +435,9 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
     a->parent = 0; /* the keeper sets it */
     a->session_new = o->session_new;
     a->init_fd = -1;
-    if (o->init) {
+    a->park = !o->park ? PARK_NONE : o->init ? PARK_INIT : PARK_EXEC;
+    h->park = o->park;
+    if (o->init || o->park) { /* a pool child runs the init image in park mode either way */
         const char *call = NULL;
         int fd = linx_init_image_fd(L, &call);
         if (fd < 0) {

@@ -66,6 +66,7 @@ struct handle {
     int limit_told;                  /* its output_limit error was returned */
     int own_group;     /* session "new" without "pid": the workload leads a process group (its pid) */
     int unpinned;      /* the keeper was told it may reap the workload (its pid may be reused) */
+    int park;          /* a pool child (pool.c): proceed() waits for its MSG_READY, ctl stays open */
 };
 
 /* Why a spawn failed: an errno (kind os) or a child that died early. */
@@ -86,6 +87,11 @@ void linx_handle_init(struct handle *h);
  * wait until the workload is parked. Returns 0 (state ST_PARKED), or
  * fills *f and returns -1 with everything released. */
 int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o, struct spawn_failure *f);
+
+/* The stdio fds of a spawn (o->stdio): pipes (our ends in h), /dev/null,
+ * or -1 to inherit, in h->child_fd. 0, or -1 with *f filled and the handle
+ * released. */
+int linx_handle_make_stdio(lua_State *L, struct handle *h, const int stdio[3], struct spawn_failure *f);
 
 /* Receive one message on sock; attached fds (CLOEXEC) go to fds[0..1]
  * (-1 where none came), or are closed when fds is NULL. Returns 1, 0 on

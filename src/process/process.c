@@ -50,6 +50,8 @@ after a kernel refusal.
 #include "spawn_policy.h"
 #include "spawn_seccomp.h"
 #include "spawn_sandbox.h"
+#include "pool.h"
+#include "spawn.h"
 #include "stages.h"
 
 #include <errno.h>
@@ -117,56 +119,8 @@ workload is killed and the next `wait` or `read` returns kind `output_limit` (`s
 */
 static int l_spawn(lua_State *L)
 {
-    if (lua_type(L, 1) != LUA_TTABLE)
-        return linx_bad_option(L, "spawn", "opts", "not_a_table", 1, 0);
     lua_settop(L, 1);
-    luaL_checkstack(L, 32, NULL);
-    struct spawn_opts o;
-    unsigned long long max_output;
-    int r = linx_spawn_opts_read(L, 1, &o);
-    if (r || (r = linx_output_opt_read(L, 1, &max_output)) || (r = linx_spawn_sandbox_read(L, 1, &o)))
-        return r;
-
-    linx_block_prepare(L);
-    /* The handle exists before any fd, so __gc closes whatever an error
-     * (even a Lua memory error) leaves behind. */
-    struct handle *h = lua_newuserdata(L, sizeof *h);
-    linx_handle_init(h);
-    luaL_setmetatable(L, LINX_HANDLE_MT);
-    int hidx = lua_gettop(L);
-
-    h->has_max = max_output != LINX_OUTPUT_UNLIMITED;
-    h->max_output = max_output;
-    h->argv0 = linx_dup_str(o.argv[0]);
-    h->cwd = o.cwd != NULL ? linx_dup_str(o.cwd) : NULL;
-    int paths = o.in.nmounts > 0 || o.in.root != NULL || o.in.policy != NULL; /* kept for proceed()'s messages */
-    h->inside = paths ? linx_inside_dup(&o.in) : NULL;
-    if (h->argv0 == NULL || (o.cwd != NULL && h->cwd == NULL) || (paths && h->inside == NULL)) {
-        linx_handle_release(L, h);
-        return linx_error_os(L, "spawn", NULL, ENOMEM, NULL);
-    }
-    struct spawn_failure f;
-    if (linx_handle_start(L, h, &o, &f) == 0) {
-        lua_pushvalue(L, hidx);
-        return 1;
-    }
-    if (f.child_died) {
-        linx_error_new(L, "child_died", "spawn");
-        linx_error_setstr(L, "reason", f.reason);
-        if (f.has_code || f.signal > 0) {
-            linx_error_setint(L, f.has_code ? "code" : "signal", f.has_code ? f.code : f.signal);
-            push_status(L, f.has_code, f.has_code ? f.code : f.signal); /* as the contract names it */
-            lua_setfield(L, -2, "status");
-        }
-        return linx_error_return(L);
-    }
-    const char *hint = linx_stage_spawn_hint(f.stage, f.err, o.flags);
-    int n = linx_error_os_call(L, f.stage == STAGE_CLONE3 ? "clone3" : "spawn", f.call, f.path, f.err, hint);
-    if (f.stage >= 0) {
-        lua_pushstring(L, linx_stage_operation(f.stage));
-        lua_setfield(L, -3, "stage");
-    }
-    return n;
+    return linx_spawn(L, 1, 0);
 }
 
 /* ---- methods ------------------------------------------------------------- */
@@ -241,7 +195,14 @@ static int m_proceed(lua_State *L)
         h->landlock = rep.landlock;
         got = linx_recv_msg(h->ctl, &rep, NULL);
     }
+    if (h->park && got > 0 && rep.type == MSG_READY) { /* a pool child: ctl stays for the hand-over */
+        linx_handle_left_memory(h); /* it runs the park image now */
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     linx_close_fd(&h->ctl);
+    if (h->park && got == 0)
+        return linx_error_os(L, "proceed", NULL, ECHILD, "the pool child ended before it was ready");
     if (got == 0) { /* EOF: CLOEXEC closed the workload's end in execve */
         linx_handle_left_memory(h); /* execve replaced its memory before closing CLOEXEC fds */
         lua_pushboolean(L, 1);
@@ -249,16 +210,7 @@ static int m_proceed(lua_State *L)
     }
     if (got < 0)
         return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
-    struct stage_report sr; /* the stage table (stages.c) */
-    linx_stage_decode(h, &rep, &sr);
-    int r = linx_error_os(L, sr.operation, sr.path, rep.err, sr.hint);
-    lua_pushstring(L, sr.operation);
-    lua_setfield(L, -3, "stage");
-    if (sr.step > 0) {
-        lua_pushinteger(L, sr.step);
-        lua_setfield(L, -3, "step");
-    }
-    return r;
+    return linx_stage_error(L, h, &rep); /* the stage table (stages.c) */
 }
 
 static int status_table(lua_State *L, const struct handle *h)
@@ -707,5 +659,7 @@ int luaopen_linx_process(lua_State *L)
     lua_setfield(L, -2, "_VERSION");
     linx_spawn_push_names(L); /* what linx.run, linx.resty, linx.sandbox pass on */
     lua_setfield(L, -2, "options");
+    linx_pool_open(L); /* pool.c: the pool metatable, and process.pool */
+    lua_setfield(L, -2, "pool");
     return 1;
 }

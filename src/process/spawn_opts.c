@@ -535,6 +535,14 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
     return 0;
 }
 
+int linx_spawn_option_known(const char *k)
+{
+    for (int i = 0; k != NULL && option_names[i] != NULL; i++)
+        if (strcmp(k, option_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static void push_list(lua_State *L, const char *const *names)
 {
     lua_newtable(L);

@@ -22,12 +22,16 @@ struct spawn_opts {
     const char *cgroup_path; /* opts.cgroup as a path the host opens, or NULL */
     int session_new;     /* opts.session: "new" (default) or "inherit" (spawn_sandbox.c) */
     int init, init_asked; /* opts.inside.init: run linx-init as pid 1 (default with "pid"); given as true */
+    int park;            /* not an option: a pool's fill (pool.c) parks the child for a hand-over */
 };
 
 /* Read and check every option of the table at index opts. Leaves what
  * anchors the strings on the stack (the caller keeps them there until the
  * block is built). Returns 0, or pushes nil, err and returns 2. */
 int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o);
+
+/* Is k one of spawn's option names? */
+int linx_spawn_option_known(const char *k);
 
 /* Push the option names spawn knows, for process.options: {spawn = {...},
  * inside = {...}, mount_types = {...}}, each a list of strings. */

@@ -214,3 +214,17 @@ const char *linx_stage_spawn_hint(int stage, int err, unsigned long flags)
         return "a multi-threaded caller or a chroot can prevent a new user namespace";
     return NULL;
 }
+
+int linx_stage_error(lua_State *L, const struct handle *h, const struct msg *rep)
+{
+    struct stage_report sr;
+    linx_stage_decode(h, rep, &sr);
+    int r = linx_error_os(L, sr.operation, sr.path, rep->err, sr.hint);
+    lua_pushstring(L, sr.operation);
+    lua_setfield(L, -3, "stage");
+    if (sr.step > 0) {
+        lua_pushinteger(L, sr.step);
+        lua_setfield(L, -3, "step");
+    }
+    return r;
+}

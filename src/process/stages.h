@@ -24,6 +24,10 @@ const char *linx_stage_operation(int stage);
 /* Decode a MSG_FAILED of the workload's (after the release) into out. */
 void linx_stage_decode(const struct handle *h, const struct msg *rep, struct stage_report *out);
 
+/* Push proceed()'s nil, err, errno for that report (kind os, with
+ * operation, stage, path, step, hint); returns the count pushed. */
+int linx_stage_error(lua_State *L, const struct handle *h, const struct msg *rep);
+
 /* spawn()'s hint for a failure before the child parked (the keeper's or
  * the workload's setup; flags: the CLONE_NEW* asked for). */
 const char *linx_stage_spawn_hint(int stage, int err, unsigned long flags);

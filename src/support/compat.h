@@ -47,6 +47,13 @@ static inline void linx_compat_setmetatable(lua_State *L, const char *tname)
 #undef luaL_setmetatable
 #define luaL_setmetatable(L, t) linx_compat_setmetatable((L), (t))
 
+static inline int linx_compat_absindex(lua_State *L, int idx)
+{
+    return idx > 0 || idx <= LUA_REGISTRYINDEX ? idx : lua_gettop(L) + idx + 1;
+}
+#undef lua_absindex
+#define lua_absindex(L, i) linx_compat_absindex((L), (i))
+
 #undef luaL_newlibtable
 #undef luaL_newlib
 #define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
