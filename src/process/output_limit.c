@@ -7,29 +7,17 @@
 #include "keeper_host.h"
 #include "support/lerror.h"
 #include "spawn_opts.h"
+#include "spawn_read.h"
 
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 
-static int gettable_k(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
 int linx_output_opt_read(lua_State *L, int opts, unsigned long long *max)
 {
     *max = LINX_OUTPUT_UNLIMITED;
-    lua_pushcfunction(L, gettable_k);
-    lua_pushvalue(L, opts);
-    lua_pushliteral(L, "max_output");
-    if (lua_pcall(L, 2, 1, 0) != 0) {
-        int r = linx_bad_option(L, "spawn", "max_output", "unreadable", -1, 0);
-        lua_getfield(L, -1, "value");
-        lua_setfield(L, -2, "message");
-        return r;
-    }
+    if (linx_spawn_get_field(L, opts, "max_output", "max_output"))
+        return 2;
     int t = lua_type(L, -1);
     if (t == LUA_TNIL) {
         lua_pop(L, 1);

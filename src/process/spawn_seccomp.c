@@ -5,6 +5,7 @@
 #include "spawn_seccomp.h"
 
 #include "support/lerror.h"
+#include "spawn_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -463,7 +464,7 @@ static int push_program(lua_State *L, const struct ctx *c, int idx)
         const char *s = lua_tolstring(L, idx, &len);
         if (strcmp(s, "default") == 0)
             return push_default(L, c);
-        if (s[0] != '/' || memchr(s, '\0', len) != NULL)
+        if (s[0] != '/' || linx_has_nul(s, len))
             return bad(L, c, "unknown", idx, 0, "%s", "");
         int fd = open(s, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -477,17 +478,10 @@ static int push_program(lua_State *L, const struct ctx *c, int idx)
             return bad(L, c, "bad_fd", idx, 0, "%s", "");
         fd = (int)v;
     } else {
-        void *ud = luaL_testudata(L, idx, LUA_FILEHANDLE);
-        if (ud == NULL)
-            return bad(L, c, "unknown", idx, 0, "%s", "");
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 502
-        luaL_Stream *st = ud;
-        FILE *f = st->closef != NULL ? st->f : NULL;
-#else
-        FILE *f = *(FILE **)ud;
-#endif
-        if (f == NULL)
-            return bad(L, c, "closed", idx, 0, "%s", "");
+        const char *why;
+        FILE *f = linx_spawn_lua_file(L, idx, &why);
+        if (f == NULL) /* not_a_file: no policy, path nor fd either */
+            return bad(L, c, strcmp(why, "closed") == 0 ? why : "unknown", idx, 0, "%s", "");
         fd = fileno(f);
     }
     return read_program(L, c, fd, NULL);
