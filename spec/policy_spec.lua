@@ -339,7 +339,7 @@ describe("inside.landlock", function()
     local function child(errno, required)
       local host = S.seccomp_host()
       if not host then return nil end
-      local out = S.sh(("%s 444 %d %s spec/fixtures/policy_child.lua %s %s/out/g 2>&1")
+      local out = S.sh(("%s 444 %d %s spec/fixtures/run_case.lua landlock %s %s/out/g 2>&1")
         :format(host, errno, linx_lua, tostring(required), dir))
       local chunk = (loadstring or load)(out, "=child")
       assert(chunk, "child said: " .. out)
