@@ -55,15 +55,10 @@ int linx_output_limit_error(lua_State *L, struct handle *h, const char *op)
     int s = h->over_limit - 1;
     h->limit_told = 1;
     const char *name = s ? "stderr" : "stdout";
-    linx_error_new(L, "output_limit", op);
-    linx_error_setstr(L, "stream", name);
-    linx_error_setint(L, "bytes", (long long)h->out_bytes[s]);
     struct outbuf *b = &h->pending[s];
     lua_pushlstring(L, b->p != NULL ? b->p : "", b->len);
     linx_outbuf_free(b);
-    lua_setfield(L, -2, "output");
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s passed max_output (%llu bytes); the child was killed", name, h->max_output);
-    linx_error_setstr(L, "message", msg);
-    return linx_error_return(L);
+    int n = linx_output_limit(L, op, name, h->out_bytes[s], h->max_output, -1);
+    lua_remove(L, -3); /* the output, below nil, err */
+    return n;
 }

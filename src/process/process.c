@@ -69,20 +69,6 @@ after a kernel refusal.
 #include <time.h>
 #include <unistd.h>
 
-
-/* ---- errors -------------------------------------------------------------- */
-
-/* wait()'s status: {exited = true, code = n} or {signaled = true, signal = n}. */
-static int push_status(lua_State *L, int exited, int n)
-{
-    lua_createtable(L, 0, 2);
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, exited ? "exited" : "signaled");
-    lua_pushinteger(L, n);
-    lua_setfield(L, -2, exited ? "code" : "signal");
-    return 1;
-}
-
 /***
 Clone a child into the namespaces asked for and park it at the checkpoint.
 Returns once the child is parked: it has not run any of the workload yet.
@@ -215,7 +201,8 @@ static int m_proceed(lua_State *L)
 
 static int status_table(lua_State *L, const struct handle *h)
 {
-    return push_status(L, h->exited, h->exited ? h->code : h->signal);
+    linx_push_status(L, h->exited, h->exited ? h->code : h->signal);
+    return 1;
 }
 
 /***
