@@ -120,6 +120,17 @@ static int read_target_file(lua_State *L, const char *op, const char *file, char
     return n;
 }
 
+/* The write verbs' one epilogue: the target let go after the write, then
+ * true, or the n values of the error the write pushed. */
+static int write_done(lua_State *L, struct procfs_target *t, int n)
+{
+    ltarget_drop(t);
+    if (n != 0)
+        return n;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /***
 Write `deny` to the target's `setgroups`.
 An unprivileged writer must do this before writing the gid map. Harmless
@@ -138,11 +149,7 @@ static int l_deny_setgroups(lua_State *L)
     int n = ltarget_open(L, 1, "deny_setgroups", "deny_setgroups", "setgroups", &t);
     if (n == 0)
         n = ltarget_deny_setgroups(L, t);
-    ltarget_drop(t);
-    if (n != 0)
-        return n;
-    lua_pushboolean(L, 1);
-    return 1;
+    return write_done(L, t, n);
 }
 
 /***
@@ -182,11 +189,7 @@ static int set_map(lua_State *L, enum map_kind kind)
     n = ltarget_open(L, 1, op, op, ltarget_map_file(kind), &t);
     if (n == 0)
         n = ltarget_write_map(L, op, t, kind, m.e, m.n);
-    ltarget_drop(t);
-    if (n != 0)
-        return n;
-    lua_pushboolean(L, 1);
-    return 1;
+    return write_done(L, t, n);
 }
 
 /***

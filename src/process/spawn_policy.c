@@ -98,26 +98,11 @@ static int limit_value(lua_State *L, int idx, uint64_t *out)
         *out = RLIM_INFINITY;
         return 1;
     }
-    if (lua_type(L, idx) != LUA_TNUMBER)
-        return 0;
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 503
-    if (lua_isinteger(L, idx)) {
-        lua_Integer v = lua_tointeger(L, idx);
-        if (v < 0)
-            return 0;
-        *out = (uint64_t)v;
-        return 1;
-    }
-#endif
-    lua_Number v = lua_tonumber(L, idx);
-    if (v == HUGE_VAL) {
+    if (lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == HUGE_VAL) {
         *out = RLIM_INFINITY;
         return 1;
     }
-    if (!(v >= 0 && v < 18446744073709551616.0) || floor(v) != v)
-        return 0;
-    *out = (uint64_t)v;
-    return 1;
+    return linx_spawn_get_u64(L, idx, out);
 }
 
 /* inside.rlimits: {name = n | "unlimited" | {soft, hard}, ...}, read raw;

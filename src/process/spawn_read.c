@@ -10,18 +10,9 @@
 #include <stdarg.h>
 #include <string.h>
 
-static int gettable_k(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
 int linx_spawn_get_field(lua_State *L, int t, const char *key, const char *field)
 {
-    lua_pushcfunction(L, gettable_k);
-    lua_pushvalue(L, t);
-    lua_pushstring(L, key);
-    if (lua_pcall(L, 2, 1, 0) != 0) {
+    if (linx_get_protected(L, t, key) != 0) {
         int r = linx_bad_option(L, "spawn", field, "unreadable", -1, 0);
         /* the raised value, as text when it is text */
         lua_getfield(L, -1, "value");
@@ -92,6 +83,26 @@ int linx_spawn_only_list_keys(lua_State *L, int t, size_t n)
 void linx_spawn_anchor_top(lua_State *L, int anchor)
 {
     lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+}
+
+int linx_spawn_get_u64(lua_State *L, int idx, uint64_t *out)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return 0;
+#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, idx)) {
+        lua_Integer i = lua_tointeger(L, idx);
+        if (i < 0)
+            return 0;
+        *out = (uint64_t)i;
+        return 1;
+    }
+#endif
+    lua_Number v = lua_tonumber(L, idx);
+    if (!(v >= 0 && v < 18446744073709551616.0) || floor(v) != v)
+        return 0;
+    *out = (uint64_t)v;
+    return 1;
 }
 
 FILE *linx_spawn_lua_file(lua_State *L, int idx, const char **why)

@@ -9,6 +9,7 @@
 #include "support/compat.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* t[key], read normally (an __index of defaults works) but protected: a
@@ -47,6 +48,10 @@ int linx_spawn_only_list_keys(lua_State *L, int t, size_t n);
 /* Keep the value on top alive while the children's block is built: pops
  * it into the anchor table. */
 void linx_spawn_anchor_top(lua_State *L, int anchor);
+
+/* A whole number 0..2^64-1 at idx (a Lua integer taken as it is on 5.3
+ * and 5.4) into *out; 0 when it is anything else. */
+int linx_spawn_get_u64(lua_State *L, int idx, uint64_t *out);
 
 /* The stream of the Lua file (io.open's) at idx, on every Lua version;
  * NULL with *why "not_a_file" (no Lua file there) or "closed". */

@@ -438,6 +438,20 @@ int linx_error_os_call(lua_State *L, const char *operation, const char *call, co
     return n;
 }
 
+static int gettable_k(lua_State *L)
+{
+    lua_gettable(L, 1);
+    return 1;
+}
+
+int linx_get_protected(lua_State *L, int t, const char *key)
+{
+    lua_pushcfunction(L, gettable_k);
+    lua_pushvalue(L, t);
+    lua_pushstring(L, key);
+    return lua_pcall(L, 2, 1, 0);
+}
+
 int linx_unknown_key(lua_State *L, int t, const char *const *names)
 {
     lua_pushnil(L);
@@ -510,20 +524,26 @@ int linx_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer i
     return linx_error_return(L);
 }
 
-int linx_bad_target(lua_State *L, const char *op, int value_idx)
+/* {kind=, operation=op, value=[, message=]}: a value that is not what the
+ * verb takes; message (NULL: none) says what it takes. */
+static int bad_value(lua_State *L, const char *kind, const char *op, int value_idx, const char *message)
 {
     value_idx = abs_index(L, value_idx);
-    linx_error_new(L, "bad_target", op);
+    linx_error_new(L, kind, op);
     set_value(L, value_idx);
+    if (message != NULL)
+        linx_error_setstr(L, "message", message);
     return linx_error_return(L);
+}
+
+int linx_bad_target(lua_State *L, const char *op, int value_idx)
+{
+    return bad_value(L, "bad_target", op, value_idx, NULL);
 }
 
 int linx_bad_setgroups(lua_State *L, const char *op, int value_idx)
 {
-    value_idx = abs_index(L, value_idx);
-    linx_error_new(L, "bad_setgroups", op);
-    set_value(L, value_idx);
-    return linx_error_return(L);
+    return bad_value(L, "bad_setgroups", op, value_idx, NULL);
 }
 
 int linx_bad_state(lua_State *L, const char *op, const char *state, const char *reason)
@@ -617,11 +637,7 @@ static void push_user(lua_State *L, const char *user, long long uid)
 
 int linx_bad_user(lua_State *L, const char *op, int value_idx)
 {
-    value_idx = abs_index(L, value_idx);
-    linx_error_new(L, "bad_user", op);
-    set_value(L, value_idx);
-    linx_error_setstr(L, "message", "expected a user name, an integral uid, or nil for the caller");
-    return linx_error_return(L);
+    return bad_value(L, "bad_user", op, value_idx, "expected a user name, an integral uid, or nil for the caller");
 }
 
 int linx_no_user(lua_State *L, const char *op, const char *user, long long uid)
@@ -662,9 +678,5 @@ int linx_no_subids(lua_State *L, const char *op, const char *user, long long uid
 
 int linx_bad_id(lua_State *L, const char *op, int value_idx)
 {
-    value_idx = abs_index(L, value_idx);
-    linx_error_new(L, "bad_id", op);
-    set_value(L, value_idx);
-    linx_error_setstr(L, "message", "expected an integral id from 0 to 4294967295");
-    return linx_error_return(L);
+    return bad_value(L, "bad_id", op, value_idx, "expected an integral id from 0 to 4294967295");
 }

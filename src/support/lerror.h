@@ -25,6 +25,12 @@ int linx_error_os_call(lua_State *L, const char *operation, const char *call, co
 /* With an error table on top of the stack: push nil below it; returns 2. */
 int linx_error_return(lua_State *L);
 
+/* t[key] (t an absolute index), read normally (an __index of defaults
+ * works) but in a protected call: a metamethod that raises becomes an
+ * error the verb returns, never a raise. Pushes the value and returns 0,
+ * or pushes what was raised and returns lua_pcall's non-zero status. */
+int linx_get_protected(lua_State *L, int t, const char *key);
+
 /* Typos in an options table must not pass silently: the first key of
  * the table at t (read raw: no metamethod runs) that is not one of names
  * (NULL-terminated). Returns 1 with that key pushed, or 0. */
