@@ -524,12 +524,11 @@ int linx_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer i
     return linx_error_return(L);
 }
 
-/* {kind=, operation=op, value=[, message=]}: a value that is not what the
- * verb takes; message (NULL: none) says what it takes. */
-static int bad_value(lua_State *L, const char *kind, const char *op, int value_idx, const char *message)
+/* With a new error table on top: value= the value at value_idx (an
+ * absolute index; 0: none) and message= (NULL: none), which says what the
+ * verb takes instead; then nil, err. */
+static int value_error(lua_State *L, int value_idx, const char *message)
 {
-    value_idx = abs_index(L, value_idx);
-    linx_error_new(L, kind, op);
     set_value(L, value_idx);
     if (message != NULL)
         linx_error_setstr(L, "message", message);
@@ -538,12 +537,16 @@ static int bad_value(lua_State *L, const char *kind, const char *op, int value_i
 
 int linx_bad_target(lua_State *L, const char *op, int value_idx)
 {
-    return bad_value(L, "bad_target", op, value_idx, NULL);
+    value_idx = abs_index(L, value_idx);
+    linx_error_new(L, "bad_target", op);
+    return value_error(L, value_idx, NULL);
 }
 
 int linx_bad_setgroups(lua_State *L, const char *op, int value_idx)
 {
-    return bad_value(L, "bad_setgroups", op, value_idx, NULL);
+    value_idx = abs_index(L, value_idx);
+    linx_error_new(L, "bad_setgroups", op);
+    return value_error(L, value_idx, NULL);
 }
 
 int linx_bad_state(lua_State *L, const char *op, const char *state, const char *reason)
@@ -637,7 +640,9 @@ static void push_user(lua_State *L, const char *user, long long uid)
 
 int linx_bad_user(lua_State *L, const char *op, int value_idx)
 {
-    return bad_value(L, "bad_user", op, value_idx, "expected a user name, an integral uid, or nil for the caller");
+    value_idx = abs_index(L, value_idx);
+    linx_error_new(L, "bad_user", op);
+    return value_error(L, value_idx, "expected a user name, an integral uid, or nil for the caller");
 }
 
 int linx_no_user(lua_State *L, const char *op, const char *user, long long uid)
@@ -678,5 +683,7 @@ int linx_no_subids(lua_State *L, const char *op, const char *user, long long uid
 
 int linx_bad_id(lua_State *L, const char *op, int value_idx)
 {
-    return bad_value(L, "bad_id", op, value_idx, "expected an integral id from 0 to 4294967295");
+    value_idx = abs_index(L, value_idx);
+    linx_error_new(L, "bad_id", op);
+    return value_error(L, value_idx, "expected an integral id from 0 to 4294967295");
 }
