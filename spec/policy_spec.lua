@@ -136,7 +136,8 @@ describe("inside.caps", function()
     -- an inside table whose __index raises for caps, rlimits or landlock
     for _, key in ipairs { "caps", "rlimits", "landlock" } do
       local inside = setmetatable({}, { __index = function(_, k) if k == key then error("no " .. k) end end })
-      bad_option({ argv = { "true" }, inside = inside }, "inside." .. key, "unreadable")
+      local err = bad_option({ argv = { "true" }, inside = inside }, "inside." .. key, "unreadable")
+      assert.matches("no " .. key, err.message) -- what was raised, as every spawn option says it
     end
   end)
 
