@@ -1,6 +1,7 @@
 /* How spawn reads its options (see spawn_read.h): the one copy of the
- * readers spawn_opts.c, spawn_mounts.c, spawn_policy.c, spawn_sandbox.c,
- * spawn_cgroup.c, spawn_seccomp.c and output_limit.c share. */
+ * readers spawn_opts.c, spawn_mounts.c, spawn_idmap.c, spawn_policy.c,
+ * spawn_sandbox.c, spawn_cgroup.c, spawn_seccomp.c and output_limit.c
+ * share. */
 #include "spawn_read.h"
 
 #include "child/protocol.h"
