@@ -5,7 +5,7 @@
 -- package) map the caller's own ids, which they allow in both lanes.
 -- Runs that need their own environment (LINX_HELPER_TIMEOUT, PATH, the
 -- LD_PRELOAD fault shim spec/hosts/inject.c) run
--- spec/fixtures/helper_run_child.lua under linx-lua.
+-- spec/fixtures/run_case.lua's helper_run case under linx-lua.
 local user = require "linxuser"
 local S = require("support").bind(function(why) pending(why) end)
 
@@ -29,7 +29,7 @@ local shim = S.build .. "/inject.so"
 
 -- Run the child script with env words; its result table.
 local function child(env, pid, uh, gh, leak)
-  local cmd = ("env %s %s spec/fixtures/helper_run_child.lua %d %s %s %s 2>&1")
+  local cmd = ("env %s %s spec/fixtures/run_case.lua helper_run %d %s %s %s 2>&1")
     :format(env or "", linx_lua, pid, uh or "-", gh or "-", leak or "")
   local out = S.sh(cmd)
   local chunk = (loadstring or load)(out, "=child")

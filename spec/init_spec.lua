@@ -213,6 +213,11 @@ describe("inside.init", function()
     assert.is_nil(c)
     assert.are.same({ "bad_option", "inside.init", "needs_pid_namespace" }, { err.kind, err.field, err.reason })
     assert(process.spawn { argv = { "true" }, namespaces = { "user" }, inside = { init = false } }):close()
+    local inside = setmetatable({}, { __index = function(_, k) if k == "init" then error("no init") end end })
+    c, err = process.spawn { argv = { "true" }, namespaces = PID_NS, inside = inside }
+    assert.is_nil(c)
+    assert.are.same({ "bad_option", "inside.init", "unreadable" }, { err.kind, err.field, err.reason })
+    assert.matches("no init", err.message)
   end)
 end)
 

@@ -110,6 +110,14 @@ describe("max_output", function()
     assert.is_nil(c)
     assert.are.equal("unreadable", err.reason)
     assert.are.equal("max_output", err.field)
+    -- a raised table stays in value; the message is text all the same
+    local raised = {}
+    c, err = process.spawn(setmetatable({argv = {"true"}}, {__index = function(_, k)
+      if k == "max_output" then error(raised) end
+    end}))
+    assert.is_nil(c)
+    assert.are.equal(raised, err.value)
+    assert.are.equal("string", type(err.message))
   end)
 
   it("bounds linx.run: yes ends with output_limit, nothing left behind", function()

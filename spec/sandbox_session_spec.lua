@@ -116,6 +116,12 @@ describe("session", function()
       assert.are.same({ "bad_option", "spawn", "session", "unknown" }, { err.kind, err.operation, err.field, err.reason })
     end
     assert.is_truthy(process.spawn { argv = { "true" }, session = "inherit" }):close()
+    local c, err = process.spawn(setmetatable({ argv = { "true" } }, { __index = function(_, k)
+      if k == "session" then error("no session") end
+    end }))
+    assert.is_nil(c)
+    assert.are.same({ "bad_option", "session", "unreadable" }, { err.kind, err.field, err.reason })
+    assert.matches("no session", err.message)
   end)
 end)
 

@@ -148,6 +148,21 @@ static _Noreturn void exec_init(const struct spawn_args *a, int ctl, int image, 
     fail(ctl, STAGE_INIT, (int)-r);
 }
 
+/* The workload's fd (-1: none) moved to hi or above, close-on-exec, when
+ * it sits below hi; a stdio slot it leaves is marked in low[]. A failure
+ * is stage's. Returns the fd's number now. */
+static int lift_fd(int ctl, int stage, int fd, int hi, int *low)
+{
+    if (fd < 0 || fd >= hi)
+        return fd;
+    if (fd < 3)
+        low[fd] = 1;
+    long r = RSYS3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, hi);
+    if (r < 0)
+        fail(ctl, stage, (int)-r);
+    return (int)r;
+}
+
 static _Noreturn void workload_main(const struct spawn_args *a)
 {
     int ctl = a->ctl;
@@ -182,27 +197,10 @@ static _Noreturn void workload_main(const struct spawn_args *a)
     }
     /* inside.init: the init image and the status pipe, moved the same way */
     int ifd[2] = {a->init_fd, a->init_fd >= 0 ? a->status_w : -1};
-    for (int i = 0; i < 2; i++) {
-        if (ifd[i] >= 0 && ifd[i] < hi) {
-            if (ifd[i] < 3)
-                low[ifd[i]] = 1;
-            r = RSYS3(SYS_fcntl, ifd[i], F_DUPFD_CLOEXEC, hi);
-            if (r < 0)
-                fail(ctl, STAGE_INIT, (int)-r);
-            ifd[i] = (int)r;
-        }
-    }
-    for (int i = 0; i < 3; i++) {
-        src[i] = a->stdio[i];
-        if (src[i] >= 0 && src[i] < hi) {
-            if (src[i] < 3)
-                low[src[i]] = 1;
-            r = RSYS3(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, hi);
-            if (r < 0)
-                fail(ctl, STAGE_STDIO, (int)-r);
-            src[i] = (int)r;
-        }
-    }
+    for (int i = 0; i < 2; i++)
+        ifd[i] = lift_fd(ctl, STAGE_INIT, ifd[i], hi, low);
+    for (int i = 0; i < 3; i++)
+        src[i] = lift_fd(ctl, STAGE_STDIO, a->stdio[i], hi, low);
     for (int i = 0; i < a->nfds; i++) {
         xsrc[i] = a->fd_src[i]; /* the host's own fd: a stdio slot it sits on is no fd of ours */
         if (xsrc[i] < hi) {

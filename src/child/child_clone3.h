@@ -27,26 +27,7 @@ struct linx_clone_args {
  * ca names (CLONE_VM), or, with no stack, on a copy of ours. */
 static inline long raw_clone3(struct linx_clone_args *ca, int (*fn)(void *), void *arg)
 {
-    register void *r12 __asm__("r12") = (void *)fn;
-    register void *r13 __asm__("r13") = arg;
-    long ret;
-    __asm__ volatile("syscall\n\t"
-                     "test %%rax, %%rax\n\t"
-                     "jnz 1f\n\t"
-                     /* the child: only registers from here */
-                     "xor %%ebp, %%ebp\n\t"
-                     "mov %%r13, %%rdi\n\t"
-                     "call *%%r12\n\t"
-                     "mov %%eax, %%edi\n\t"
-                     "mov %[nr_exit], %%eax\n\t"
-                     "syscall\n\t"
-                     "hlt\n"
-                     "1:"
-                     : "=a"(ret)
-                     : "a"((long)SYS_clone3), "D"(ca), "S"(sizeof *ca), "r"(r12), "r"(r13),
-                       [nr_exit] "i"(SYS_exit_group)
-                     : "rcx", "r11", "memory");
-    return ret;
+    return raw_clone_run(SYS_clone3, (unsigned long)ca, sizeof *ca, NULL, fn, arg);
 }
 #endif
 
@@ -54,7 +35,12 @@ static inline long raw_clone3(struct linx_clone_args *ca, int (*fn)(void *), voi
  * flags are CLONE_NEW* and an exit signal; with vm, the child runs on
  * stack_top in our memory. *pidfd gets its pidfd. Returns the pid or
  * -errno (the kernel's answer: EACCES when the caller may not write the
- * cgroup's cgroup.procs). */
+ * cgroup's cgroup.procs).
+ * Apart from clone_child on purpose: CLONE_INTO_CGROUP exists only for
+ * clone3, which clone_child must not depend on (kernels before 5.3, and
+ * seccomp profiles of container runtimes, answer it ENOSYS), and
+ * clone_child's retry without CLONE_PIDFD has no use here. The two share
+ * the one trampoline, raw_clone_run (child_sys.h). */
 static inline long clone_into_cgroup(unsigned long flags, int vm, void *stack_top, int cgroup, int *pidfd,
                                      int (*fn)(void *), void *arg)
 {

@@ -111,21 +111,22 @@ static inline size_t str_len(const char *str)
 /* ---- clone ------------------------------------------------------------------ */
 
 #if defined(__x86_64__)
-/* clone(2) with a stack of our own: the child starts on stack_top and runs
- * fn(arg), then exits with its return value. x86-64 clone takes (flags,
- * stack, parent_tid, child_tid, tls); with CLONE_PIDFD the pidfd lands in
- * parent_tid. stack_top must be 16-byte aligned. */
-static inline long raw_clone(unsigned long flags, void *stack_top, int *pidfd, int (*fn)(void *), void *arg)
+/* The one trampoline for clone(2) and clone3(2) (child_clone3.h): system
+ * call nr with a1..a3 (clone3 takes two, the rest is 0), and in the child
+ * fn(arg), then exit with its return value. The child starts on the stack
+ * the call names, or on a copy of ours; only registers carry fn and arg
+ * across, as nothing on a stack may be read there. */
+static inline long raw_clone_run(long nr, unsigned long a1, unsigned long a2, void *a3, int (*fn)(void *), void *arg)
 {
-    register long r10 __asm__("r10") = 0; /* child_tid */
-    register long r8 __asm__("r8") = 0;   /* tls */
+    register long r10 __asm__("r10") = 0; /* clone: child_tid */
+    register long r8 __asm__("r8") = 0;   /* clone: tls */
     register void *r12 __asm__("r12") = (void *)fn;
     register void *r13 __asm__("r13") = arg;
     long ret;
     __asm__ volatile("syscall\n\t"
                      "test %%rax, %%rax\n\t"
                      "jnz 1f\n\t"
-                     /* the child, on its own stack: only registers from here */
+                     /* the child: only registers from here */
                      "xor %%ebp, %%ebp\n\t"
                      "mov %%r13, %%rdi\n\t"
                      "call *%%r12\n\t"
@@ -135,10 +136,19 @@ static inline long raw_clone(unsigned long flags, void *stack_top, int *pidfd, i
                      "hlt\n"
                      "1:"
                      : "=a"(ret)
-                     : "a"((long)SYS_clone), "D"(flags), "S"(stack_top), "d"(pidfd), "r"(r10), "r"(r8),
-                       "r"(r12), "r"(r13), [nr_exit] "i"(SYS_exit_group)
+                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r12), "r"(r13),
+                       [nr_exit] "i"(SYS_exit_group)
                      : "rcx", "r11", "memory");
     return ret;
+}
+
+/* clone(2) with a stack of our own: the child starts on stack_top and runs
+ * fn(arg), then exits with its return value. x86-64 clone takes (flags,
+ * stack, parent_tid, child_tid, tls); with CLONE_PIDFD the pidfd lands in
+ * parent_tid. stack_top must be 16-byte aligned. */
+static inline long raw_clone(unsigned long flags, void *stack_top, int *pidfd, int (*fn)(void *), void *arg)
+{
+    return raw_clone_run(SYS_clone, flags, (unsigned long)stack_top, pidfd, fn, arg);
 }
 #endif
 

@@ -117,28 +117,29 @@ enum idmap_reason idtrans_validate(const struct idmap_entry *entries, size_t cou
     return fail(p, IDMAP_OVERLAP, j, 0); /* not reached: the prefix overlaps */
 }
 
-int idtrans_to_host(const struct idmap_entry *entries, size_t count, int64_t id, int64_t *out)
+/* id on side from, through the first entry that holds it, to the other
+ * side: 1 with *out set, or 0 when no entry holds it. */
+static int translate(const struct idmap_entry *entries, size_t count, enum side from, int64_t id, int64_t *out)
 {
     for (size_t i = 0; i < count; i++) {
         const struct idmap_entry *e = &entries[i];
-        if (id >= e->inside && id - e->inside < e->length) {
-            *out = e->outside + (id - e->inside);
+        int64_t first = first_of(e, from);
+        if (id >= first && id - first < e->length) {
+            *out = first_of(e, from == INSIDE ? OUTSIDE : INSIDE) + (id - first);
             return 1;
         }
     }
     return 0;
 }
 
+int idtrans_to_host(const struct idmap_entry *entries, size_t count, int64_t id, int64_t *out)
+{
+    return translate(entries, count, INSIDE, id, out);
+}
+
 int idtrans_to_inside(const struct idmap_entry *entries, size_t count, int64_t id, int64_t *out)
 {
-    for (size_t i = 0; i < count; i++) {
-        const struct idmap_entry *e = &entries[i];
-        if (id >= e->outside && id - e->outside < e->length) {
-            *out = e->inside + (id - e->outside);
-            return 1;
-        }
-    }
-    return 0;
+    return translate(entries, count, OUTSIDE, id, out);
 }
 
 size_t idtrans_compose(const struct idmap_entry *outer, size_t count_outer,

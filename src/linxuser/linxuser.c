@@ -103,6 +103,34 @@ static int l_supported(lua_State *L)
     return 1;
 }
 
+/* The read verbs' one prologue: the target (argument 1) held, file read
+ * whole into *text (free it), the target let go. Returns 0, or pushes
+ * nil, err[, code] and returns their number. */
+static int read_target_file(lua_State *L, const char *op, const char *file, char **text, size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    lua_settop(L, 1);
+    struct procfs_target *t;
+    int n = ltarget_open(L, 1, op, op, file, &t);
+    int err = n == 0 ? procfs_read_all(t, file, text, len) : 0;
+    if (err != 0)
+        n = ltarget_os_error(L, op, t, file, err);
+    ltarget_drop(t);
+    return n;
+}
+
+/* The write verbs' one epilogue: the target let go after the write, then
+ * true, or the n values of the error the write pushed. */
+static int write_done(lua_State *L, struct procfs_target *t, int n)
+{
+    ltarget_drop(t);
+    if (n != 0)
+        return n;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /***
 Write `deny` to the target's `setgroups`.
 An unprivileged writer must do this before writing the gid map. Harmless
@@ -121,11 +149,7 @@ static int l_deny_setgroups(lua_State *L)
     int n = ltarget_open(L, 1, "deny_setgroups", "deny_setgroups", "setgroups", &t);
     if (n == 0)
         n = ltarget_deny_setgroups(L, t);
-    ltarget_drop(t);
-    if (n != 0)
-        return n;
-    lua_pushboolean(L, 1);
-    return 1;
+    return write_done(L, t, n);
 }
 
 /***
@@ -139,15 +163,9 @@ Read the target's `setgroups`.
 */
 static int l_read_setgroups(lua_State *L)
 {
-    lua_settop(L, 1);
-    struct procfs_target *t;
-    int n = ltarget_open(L, 1, "read_setgroups", "read_setgroups", "setgroups", &t);
-    char *text = NULL;
-    size_t len = 0;
-    int err = n == 0 ? procfs_read_all(t, "setgroups", &text, &len) : 0;
-    if (err != 0)
-        n = ltarget_os_error(L, "read_setgroups", t, "setgroups", err);
-    ltarget_drop(t);
+    char *text;
+    size_t len;
+    int n = read_target_file(L, "read_setgroups", "setgroups", &text, &len);
     if (n != 0)
         return n;
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
@@ -171,11 +189,7 @@ static int set_map(lua_State *L, enum map_kind kind)
     n = ltarget_open(L, 1, op, op, ltarget_map_file(kind), &t);
     if (n == 0)
         n = ltarget_write_map(L, op, t, kind, m.e, m.n);
-    ltarget_drop(t);
-    if (n != 0)
-        return n;
-    lua_pushboolean(L, 1);
-    return 1;
+    return write_done(L, t, n);
 }
 
 /***
@@ -211,15 +225,9 @@ static int l_set_gid_map(lua_State *L) { return set_map(L, GID_MAP); }
 static int read_map(lua_State *L, enum map_kind kind)
 {
     const char *op = kind == UID_MAP ? "read_uid_map" : "read_gid_map";
-    lua_settop(L, 1);
-    struct procfs_target *t;
-    int n = ltarget_open(L, 1, op, op, ltarget_map_file(kind), &t);
-    char *text = NULL;
-    size_t len = 0;
-    int err = n == 0 ? procfs_read_all(t, ltarget_map_file(kind), &text, &len) : 0;
-    if (err != 0)
-        n = ltarget_os_error(L, op, t, ltarget_map_file(kind), err);
-    ltarget_drop(t);
+    char *text;
+    size_t len;
+    int n = read_target_file(L, op, ltarget_map_file(kind), &text, &len);
     if (n != 0)
         return n;
     struct idmap_entry small[IDMAP_MAX_ENTRIES];

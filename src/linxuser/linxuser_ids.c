@@ -29,14 +29,6 @@ newuidmap/newgidmap for maps this process may not write itself (its
 /* Subordinate id files are small; anything bigger is not one. */
 #define SUBID_FILE_MAX (64L * 1024 * 1024)
 
-/* ---- small helpers ---------------------------------------------------- */
-
-static void set_value(lua_State *L, int idx, const char *field)
-{
-    lua_pushvalue(L, idx);
-    lua_setfield(L, -2, field);
-}
-
 /* ---- reading files ---------------------------------------------------- */
 
 /* Read a whole file into a userdata pushed on the stack (GC-owned, so
@@ -183,19 +175,7 @@ static int get_who(lua_State *L, int idx, const char *op, struct who *w)
             return 0;
         }
     }
-    linx_error_new(L, "bad_user", op);
-    set_value(L, idx, "value");
-    linx_error_setstr(L, "message",
-                      "expected a user name, an integral uid, or nil for the caller");
-    return linx_error_return(L);
-}
-
-static void push_who(lua_State *L, const struct who *w)
-{
-    if (w->name != NULL)
-        lua_pushstring(L, w->name);
-    else
-        linx_pushid(L, w->uid);
+    return linx_bad_user(L, op, idx);
 }
 
 /* ---- subids ----------------------------------------------------------- */
@@ -224,22 +204,7 @@ static int load_ranges(lua_State *L, const char *op, const char *path, const cha
     struct subid_owner who = {w->name, w->uid};
     size_t n = subid_parse(text, len, &who, NULL, 0);
     if (n == 0) {
-        linx_error_new(L, "no_subids", op);
-        push_who(L, w);
-        lua_setfield(L, -2, "user");
-        if (w->uid >= 0)
-            linx_error_setint(L, "uid", w->uid);
-        linx_error_setstr(L, "path", path);
-        linx_error_setstr(L, "field", field);
-        lua_pushfstring(L, "no subordinate %s range for user ", field);
-        push_who(L, w);
-        lua_pushfstring(L, " in %s", path);
-        lua_concat(L, 3);
-        lua_setfield(L, -2, "message");
-        linx_error_setstr(L, "hint",
-                          "an administrator grants one, e.g. usermod --add-subuids "
-                          "100000-165535 --add-subgids 100000-165535 <user>");
-        return linx_error_return(L);
+        return linx_no_subids(L, op, w->name, w->uid, field, path, NULL);
     }
     *out = lua_newuserdata(L, n * sizeof **out);
     *count = subid_parse(text, len, &who, *out, n);
@@ -390,27 +355,13 @@ static int l_rootless_maps(lua_State *L)
     if (n != 0)
         return n;
     if (w.uid < 0 || w.gid < 0) {
-        linx_error_new(L, "no_user", op);
-        push_who(L, &w);
-        lua_setfield(L, -2, "user");
-        linx_error_setstr(L, "message",
-                          "no passwd entry: the user's own uid and primary gid are unknown");
-        return linx_error_return(L);
+        return linx_no_user(L, op, w.name, w.uid);
     }
     struct idmap_entry uid[IDMAP_MAX_ENTRIES], gid[IDMAP_MAX_ENTRIES];
     size_t nuid = rootless_layout(w.uid, o.uid, o.nuid, uid);
     size_t ngid = rootless_layout(w.gid, o.gid, o.ngid, gid);
     if (nuid < 2 || ngid < 2) { /* every range met the own id */
-        linx_error_new(L, "no_subids", op);
-        push_who(L, &w);
-        lua_setfield(L, -2, "user");
-        linx_error_setint(L, "uid", w.uid);
-        linx_error_setstr(L, "field", nuid < 2 ? "uid" : "gid");
-        linx_error_setstr(L, "reason", "overlap");
-        linx_error_setstr(L, "message",
-                          "every subordinate range contains the user's own id, so none can "
-                          "be mapped next to it");
-        return linx_error_return(L);
+        return linx_no_subids(L, op, w.name, w.uid, nuid < 2 ? "uid" : "gid", NULL, "overlap");
     }
     lua_createtable(L, 0, 3);
     lmaps_push_list(L, uid, nuid);
@@ -431,10 +382,7 @@ static int get_id(lua_State *L, int idx, const char *op, int64_t *out)
 {
     if (lmaps_get_integral(L, idx, out) && *out >= 0 && *out <= IDMAP_ID_MAX)
         return 0;
-    linx_error_new(L, "bad_id", op);
-    set_value(L, idx, "value");
-    linx_error_setstr(L, "message", "expected an integral id from 0 to 4294967295");
-    return linx_error_return(L);
+    return linx_bad_id(L, op, idx);
 }
 
 static int translate(lua_State *L, const char *op,

@@ -131,7 +131,8 @@ static int make_one(const struct handle *h, const struct inside_mount *m, struct
     return tree;
 }
 
-/* The release byte, with n mounts attached. 0 or errno. */
+/* The release byte, with n mounts attached. 0 or errno. (child.c's
+ * send_msg is its freestanding twin: the children may not use libc.) */
 static int send_release(int sock, const int *fds, int n)
 {
     char go = 'g';

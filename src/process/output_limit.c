@@ -7,29 +7,17 @@
 #include "keeper_host.h"
 #include "support/lerror.h"
 #include "spawn_opts.h"
+#include "spawn_read.h"
 
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 
-static int gettable_k(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
 int linx_output_opt_read(lua_State *L, int opts, unsigned long long *max)
 {
     *max = LINX_OUTPUT_UNLIMITED;
-    lua_pushcfunction(L, gettable_k);
-    lua_pushvalue(L, opts);
-    lua_pushliteral(L, "max_output");
-    if (lua_pcall(L, 2, 1, 0) != 0) {
-        int r = linx_bad_option(L, "spawn", "max_output", "unreadable", -1, 0);
-        lua_getfield(L, -1, "value");
-        lua_setfield(L, -2, "message");
-        return r;
-    }
+    if (linx_spawn_get_field(L, opts, "max_output", "max_output"))
+        return 2;
     int t = lua_type(L, -1);
     if (t == LUA_TNIL) {
         lua_pop(L, 1);
@@ -67,15 +55,10 @@ int linx_output_limit_error(lua_State *L, struct handle *h, const char *op)
     int s = h->over_limit - 1;
     h->limit_told = 1;
     const char *name = s ? "stderr" : "stdout";
-    linx_error_new(L, "output_limit", op);
-    linx_error_setstr(L, "stream", name);
-    linx_error_setint(L, "bytes", (long long)h->out_bytes[s]);
     struct outbuf *b = &h->pending[s];
     lua_pushlstring(L, b->p != NULL ? b->p : "", b->len);
     linx_outbuf_free(b);
-    lua_setfield(L, -2, "output");
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s passed max_output (%llu bytes); the child was killed", name, h->max_output);
-    linx_error_setstr(L, "message", msg);
-    return linx_error_return(L);
+    int n = linx_output_limit(L, op, name, h->out_bytes[s], h->max_output, -1);
+    lua_remove(L, -3); /* the output, below nil, err */
+    return n;
 }

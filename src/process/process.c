@@ -69,20 +69,6 @@ after a kernel refusal.
 #include <time.h>
 #include <unistd.h>
 
-
-/* ---- errors -------------------------------------------------------------- */
-
-/* wait()'s status: {exited = true, code = n} or {signaled = true, signal = n}. */
-static int push_status(lua_State *L, int exited, int n)
-{
-    lua_createtable(L, 0, 2);
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, exited ? "exited" : "signaled");
-    lua_pushinteger(L, n);
-    lua_setfield(L, -2, exited ? "code" : "signal");
-    return 1;
-}
-
 /***
 Clone a child into the namespaces asked for and park it at the checkpoint.
 Returns once the child is parked: it has not run any of the workload yet.
@@ -213,9 +199,29 @@ static int m_proceed(lua_State *L)
     return linx_stage_error(L, h, &rep); /* the stage table (stages.c) */
 }
 
+/* Block until the handle's open pipes (or extra, when >= 0) have
+ * something, then drain them (what wait and read do while they block).
+ * Returns 0, with *extra_ready set when extra became readable, or pushes
+ * nil, err, code (operation op) and returns 3. */
+static int drain_blocking(lua_State *L, struct handle *h, const char *op, int extra, int *extra_ready)
+{
+    /* a slot of fd -1 is ignored by poll, its revents 0 */
+    struct pollfd pf[3] = {{extra, POLLIN, 0}, {h->out_fd[0], POLLIN, 0}, {h->out_fd[1], POLLIN, 0}};
+    static const int which[3] = {-1, 0, 1};
+    while (poll(pf, 3, -1) < 0)
+        if (errno != EINTR)
+            return linx_error_os_call(L, op, "poll", NULL, errno, NULL);
+    int err = linx_handle_drain(h, pf, which, 3);
+    if (err)
+        return linx_error_os_call(L, op, h->call, NULL, err, NULL);
+    *extra_ready = pf[0].revents != 0;
+    return 0;
+}
+
 static int status_table(lua_State *L, const struct handle *h)
 {
-    return push_status(L, h->exited, h->exited ? h->code : h->signal);
+    linx_push_status(L, h->exited, h->exited ? h->code : h->signal);
+    return 1;
 }
 
 /***
@@ -270,29 +276,11 @@ static int m_wait(lua_State *L)
     /* Drain piped output meanwhile, so a child that fills a pipe does not
      * block forever on a host that waits for its exit. */
     while (h->keep >= 0 && (h->out_fd[0] >= 0 || h->out_fd[1] >= 0)) {
-        struct pollfd pf[3];
-        int which[3] = {-1, -1, -1};
-        int n = 0;
-        pf[n].fd = h->keep; /* readable when the keeper reports the end */
-        pf[n].events = POLLIN;
-        n++;
-        for (int s = 0; s < 2; s++) {
-            if (h->out_fd[s] >= 0) {
-                pf[n].fd = h->out_fd[s];
-                pf[n].events = POLLIN;
-                which[n] = s;
-                n++;
-            }
-        }
-        if (poll(pf, (nfds_t)n, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return linx_error_os_call(L, "wait", "poll", NULL, errno, NULL);
-        }
-        int err = linx_handle_drain(h, pf, which, n);
-        if (err)
-            return linx_error_os_call(L, "wait", h->call, NULL, err, NULL);
-        if (pf[0].revents)
+        int ended; /* the keeper's socket is readable when it reports the end */
+        int n = drain_blocking(L, h, "wait", h->keep, &ended);
+        if (n)
+            return n;
+        if (ended)
             break;
     }
     int r = linx_handle_collect(L, h, 0);
@@ -339,25 +327,10 @@ static int m_read(lua_State *L)
         return linx_bad_state(L, "read", "parked", "parked");
     linx_close_fd(&h->in_fd); /* reading to EOF: the child's stdin must end too */
     while (h->out_fd[s] >= 0 && !h->over_limit) {
-        struct pollfd pf[2];
-        int which[2] = {-1, -1};
-        int n = 0;
-        for (int k = 0; k < 2; k++) {
-            if (h->out_fd[k] >= 0) {
-                pf[n].fd = h->out_fd[k];
-                pf[n].events = POLLIN;
-                which[n] = k;
-                n++;
-            }
-        }
-        if (poll(pf, (nfds_t)n, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return linx_error_os_call(L, "read", "poll", NULL, errno, NULL);
-        }
-        int err = linx_handle_drain(h, pf, which, n);
-        if (err)
-            return linx_error_os_call(L, "read", h->call, NULL, err, NULL);
+        int unused;
+        int n = drain_blocking(L, h, "read", -1, &unused);
+        if (n)
+            return n;
     }
     int lim = linx_output_limit_error(L, h, "read");
     if (lim)

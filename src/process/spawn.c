@@ -50,20 +50,8 @@ int linx_spawn(lua_State *L, int opts, int park)
         lua_pushvalue(L, hidx);
         return 1;
     }
-    if (f.child_died) {
-        linx_error_new(L, "child_died", "spawn");
-        linx_error_setstr(L, "reason", f.reason);
-        if (f.has_code || f.signal > 0) {
-            linx_error_setint(L, f.has_code ? "code" : "signal", f.has_code ? f.code : f.signal);
-            lua_createtable(L, 0, 2); /* the status as wait() gives it: the contract's name */
-            lua_pushboolean(L, 1);
-            lua_setfield(L, -2, f.has_code ? "exited" : "signaled");
-            lua_pushinteger(L, f.has_code ? f.code : f.signal);
-            lua_setfield(L, -2, f.has_code ? "code" : "signal");
-            lua_setfield(L, -2, "status");
-        }
-        return linx_error_return(L);
-    }
+    if (f.child_died)
+        return linx_child_died(L, "spawn", f.reason, f.has_code, f.code, f.signal);
     const char *hint = linx_stage_spawn_hint(f.stage, f.err, o.flags);
     int n = linx_error_os_call(L, f.stage == STAGE_CLONE3 ? "clone3" : "spawn", f.call, f.path, f.err, hint);
     if (f.stage >= 0) {

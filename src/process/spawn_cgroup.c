@@ -2,6 +2,7 @@
 #include "spawn_cgroup.h"
 
 #include "support/lerror.h"
+#include "spawn_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,7 @@ int linx_cgroup_opt(lua_State *L, int idx, int *fd, const char **path)
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        if (s[0] != '/' || memchr(s, '\0', len) != NULL)
+        if (s[0] != '/' || linx_has_nul(s, len))
             return bad(L, s[0] != '/' ? "not_absolute" : "bad_path", idx);
         *path = s; /* anchored: the value stays on the caller's stack */
         return 0;
@@ -37,17 +38,10 @@ int linx_cgroup_opt(lua_State *L, int idx, int *fd, const char **path)
         *fd = (int)v;
         return 0;
     }
-    void *ud = luaL_testudata(L, idx, LUA_FILEHANDLE);
-    if (ud == NULL)
-        return bad(L, "not_a_path_or_fd", idx);
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 502
-    luaL_Stream *st = ud;
-    FILE *f = st->closef != NULL ? st->f : NULL;
-#else
-    FILE *f = *(FILE **)ud;
-#endif
-    if (f == NULL)
-        return bad(L, "closed", idx);
+    const char *why;
+    FILE *f = linx_spawn_lua_file(L, idx, &why);
+    if (f == NULL) /* not_a_file: neither a path nor an fd either */
+        return bad(L, strcmp(why, "closed") == 0 ? why : "not_a_path_or_fd", idx);
     *fd = fileno(f);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "core/idmap.h"
 #include "support/lerror.h"
 #include "support/lmaps.h"
+#include "spawn_read.h"
 
 #include <sched.h>
 #include <stdint.h>
@@ -56,7 +57,7 @@ static int get_maps(lua_State *L, int idx, lua_Integer i, const char *field, int
         return bad(L, "too_long", 0, i, field);
     lua_pushlstring(L, text, (size_t)len);
     *out = lua_tostring(L, -1);
-    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+    linx_spawn_anchor_top(L, anchor);
     return 0;
 }
 
@@ -84,12 +85,8 @@ int linx_spawn_idmap(lua_State *L, int e, lua_Integer i, int anchor, struct insi
     }
     if (!lua_istable(L, v))
         return bad(L, "bad_value", v, i, field);
-    if (linx_unknown_key(L, v, keys)) {
-        const char *k = linx_plain_key(L, -1, 32);
-        char kf[140];
-        snprintf(kf, sizeof kf, "%s%s%s", field, k != NULL ? "." : "", k != NULL ? k : "");
-        return bad(L, "unknown_option", -1, i, kf);
-    }
+    if (linx_spawn_check_keys(L, v, keys, i, field))
+        return 2;
     for (int k = 0; k < 2; k++) {
         char mf[112];
         snprintf(mf, sizeof mf, "%s.%s", field, keys[k]);

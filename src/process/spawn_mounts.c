@@ -4,65 +4,15 @@
 
 #include "support/lerror.h"
 #include "spawn_idmap.h"
+#include "spawn_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Small helpers as spawn_opts.c has them (kept private to each file: the
- * options call down into this file, never back). */
-
-/* nil, {kind="bad_option", operation="spawn", field=, reason=[, value=][, index=]} */
-static int bad_option(lua_State *L, const char *field, const char *reason, int value_idx, lua_Integer index)
-{
-    return linx_bad_option(L, "spawn", field, reason, value_idx, index);
-}
-static int has_nul(const char *s, size_t len)
-{
-    return memchr(s, '\0', len) != NULL;
-}
-
-static int bad_at(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int bad_at(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-{
-    char field[96];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(field, sizeof field, fmt, ap);
-    va_end(ap);
-    return bad_option(L, field, reason, value_idx, index);
-}
-
-static const char *check_path(lua_State *L, int idx, const char **reason)
-{
-    if (lua_type(L, idx) != LUA_TSTRING) {
-        *reason = "not_a_string";
-        return NULL;
-    }
-    size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    *reason = has_nul(s, len) ? "bad_path" : s[0] != '/' ? "not_absolute" : len >= INSIDE_PATH_MAX ? "too_long" : NULL;
-    return *reason != NULL ? NULL : s;
-}
-
-static int check_keys(lua_State *L, int t, const char *const *names, const char *prefix)
-{
-    if (!linx_unknown_key(L, t, names))
-        return 0;
-    const char *k = linx_plain_key(L, -1, 32);
-    return bad_at(L, "unknown_option", -1, 0, "%s%s%s", prefix, k != NULL ? "." : "", k != NULL ? k : "");
-}
-
-static void anchor_top(lua_State *L, int anchor)
-{
-    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
-}
 
 /* Is the absolute path in normal form: no empty, "." or ".." component,
  * no trailing '/' (but "/" itself)? The workload resolves it inside the
@@ -100,22 +50,6 @@ static int has_dots(const char *s)
         if (p[0] == '.' && p[-1] == '/' && (p[1] == '/' || p[1] == '\0' || (p[1] == '.' && (p[2] == '/' || p[2] == '\0'))))
             return 1;
     return 0;
-}
-
-/* Are the keys of the table at t exactly 1..n? */
-static int only_list_keys(lua_State *L, int t, size_t n)
-{
-    size_t keys = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t) != 0) {
-        lua_pop(L, 1);
-        long long k = 0;
-        if (!get_int(L, -1, &k) || k < 1 || (size_t)k > n || ++keys > n) {
-            lua_pop(L, 1);
-            return 0;
-        }
-    }
-    return keys == n;
 }
 
 /* The keys of an entry; a bit each, in this order. */
@@ -200,7 +134,7 @@ static const char *read_source(lua_State *L, int idx)
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;
         const char *p = lua_tolstring(L, idx, &len);
-        if (has_nul(p, len))
+        if (linx_has_nul(p, len))
             return "bad_path";
         if ((fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
             return "unreadable";
@@ -211,17 +145,10 @@ static const char *read_source(lua_State *L, int idx)
             return "not_open";
         fd = (int)v;
     } else {
-        void *ud = luaL_testudata(L, idx, LUA_FILEHANDLE);
-        if (ud == NULL)
-            return "not_a_file";
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 502
-        luaL_Stream *st = ud;
-        FILE *f = st->closef != NULL ? st->f : NULL;
-#else
-        FILE *f = *(FILE **)ud;
-#endif
+        const char *why;
+        FILE *f = linx_spawn_lua_file(L, idx, &why);
         if (f == NULL)
-            return "closed";
+            return why;
         fflush(f);
         fd = fileno(f);
     }
@@ -264,12 +191,12 @@ static int get_overlay(lua_State *L, int e, const char *prefix, lua_Integer i, u
     lua_rawget(L, e);
     int lo = lua_gettop(L);
     if (lua_isnil(L, lo))
-        return bad_at(L, "missing", 0, i, "%s.lower", prefix);
+        return linx_spawn_bad_at(L, "missing", 0, i, "%s.lower", prefix);
     if (!lua_istable(L, lo))
-        return bad_at(L, "not_a_list", lo, i, "%s.lower", prefix);
+        return linx_spawn_bad_at(L, "not_a_list", lo, i, "%s.lower", prefix);
     size_t n = (size_t)lua_rawlen(L, lo);
-    if (n == 0 || n > 500 || !only_list_keys(L, lo, n))
-        return bad_at(L, n == 0 ? "empty" : n > 500 ? "too_many" : "not_a_list", lo, i, "%s.lower", prefix);
+    if (n == 0 || n > 500 || !linx_spawn_only_list_keys(L, lo, n))
+        return linx_spawn_bad_at(L, n == 0 ? "empty" : n > 500 ? "too_many" : "not_a_list", lo, i, "%s.lower", prefix);
     lua_pushliteral(L, "upper");
     lua_rawget(L, e);
     lua_pushliteral(L, "work");
@@ -279,17 +206,17 @@ static int get_overlay(lua_State *L, int e, const char *prefix, lua_Integer i, u
         int idx = k ? wk : up;
         const char *key = k ? "work" : "upper";
         if (lua_isnil(L, idx) && !lua_isnil(L, k ? up : wk))
-            return bad_at(L, "missing", 0, i, "%s.%s", prefix, key);
-        if (!lua_isnil(L, idx) && (check_path(L, idx, &why) == NULL || strpbrk(lua_tostring(L, idx), ",:\\") != NULL))
-            return bad_at(L, why != NULL ? why : "bad_path", idx, i, "%s.%s", prefix, key);
+            return linx_spawn_bad_at(L, "missing", 0, i, "%s.%s", prefix, key);
+        if (!lua_isnil(L, idx) && (linx_spawn_check_path(L, idx, &why) == NULL || strpbrk(lua_tostring(L, idx), ",:\\") != NULL))
+            return linx_spawn_bad_at(L, why != NULL ? why : "bad_path", idx, i, "%s.%s", prefix, key);
     }
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "lowerdir=");
     for (size_t k = 1; k <= n; k++) {
         lua_rawgeti(L, lo, (lua_Integer)k);
         why = NULL;
-        if (check_path(L, -1, &why) == NULL || strpbrk(lua_tostring(L, -1), ",:\\") != NULL)
-            return bad_at(L, why != NULL ? why : "bad_path", -1, i, "%s.lower[%zu]", prefix, k);
+        if (linx_spawn_check_path(L, -1, &why) == NULL || strpbrk(lua_tostring(L, -1), ",:\\") != NULL)
+            return linx_spawn_bad_at(L, why != NULL ? why : "bad_path", -1, i, "%s.lower[%zu]", prefix, k);
         if (k > 1)
             luaL_addchar(&b, ':');
         luaL_addvalue(&b); /* a path checked to be a string */
@@ -304,7 +231,7 @@ static int get_overlay(lua_State *L, int e, const char *prefix, lua_Integer i, u
         luaL_addstring(&b, ",userxattr");
     luaL_pushresult(&b);
     if (lua_rawlen(L, -1) >= 4096)
-        return bad_at(L, "too_long", lo, i, "%s.lower", prefix);
+        return linx_spawn_bad_at(L, "too_long", lo, i, "%s.lower", prefix);
     lua_replace(L, lo);
     lua_settop(L, lo);
     return 0;
@@ -317,59 +244,59 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
 {
     const char *why;
     if (!lua_istable(L, e))
-        return bad_at(L, "not_a_table", e, i, "inside.mounts[%lld]", (long long)i);
+        return linx_spawn_bad_at(L, "not_a_table", e, i, "inside.mounts[%lld]", (long long)i);
     char prefix[48];
     snprintf(prefix, sizeof prefix, "inside.mounts[%lld]", (long long)i);
-    if (check_keys(L, e, mount_keys, prefix))
+    if (linx_spawn_check_keys(L, e, mount_keys, 0, prefix))
         return 2;
     lua_pushliteral(L, "type");
     lua_rawget(L, e);
     if (lua_isnil(L, -1))
-        return bad_at(L, "missing", 0, i, "%s.type", prefix);
+        return linx_spawn_bad_at(L, "missing", 0, i, "%s.type", prefix);
     m->kind = -1;
     for (size_t k = 0; k < NTYPES && lua_type(L, -1) == LUA_TSTRING; k++)
         if (strcmp(lua_tostring(L, -1), mount_types[k].name) == 0)
             m->kind = (int32_t)k;
     if (m->kind < 0)
-        return bad_at(L, "unknown", -1, i, "%s.type", prefix);
+        return linx_spawn_bad_at(L, "unknown", -1, i, "%s.type", prefix);
     lua_pop(L, 1);
     unsigned allowed = mount_types[m->kind].keys | B(K_TYPE) | B(K_TARGET);
     for (int k = 0; k < K_COUNT; k++) { /* a key this type does not take */
         lua_pushstring(L, mount_keys[k]);
         lua_rawget(L, e);
         if (!lua_isnil(L, -1) && !(allowed & B(k)))
-            return bad_at(L, "not_allowed", -1, i, "%s.%s", prefix, mount_keys[k]);
+            return linx_spawn_bad_at(L, "not_allowed", -1, i, "%s.%s", prefix, mount_keys[k]);
         lua_pop(L, 1);
     }
 
     lua_pushliteral(L, "target");
     lua_rawget(L, e);
     if (lua_isnil(L, -1))
-        return bad_at(L, "missing", 0, i, "%s.target", prefix);
-    if ((m->target = check_path(L, -1, &why)) == NULL)
-        return bad_at(L, why, -1, i, "%s.target", prefix);
+        return linx_spawn_bad_at(L, "missing", 0, i, "%s.target", prefix);
+    if ((m->target = linx_spawn_check_path(L, -1, &why)) == NULL)
+        return linx_spawn_bad_at(L, why, -1, i, "%s.target", prefix);
     if (!is_normal(m->target))
-        return bad_at(L, "not_normal", -1, i, "%s.target", prefix);
+        return linx_spawn_bad_at(L, "not_normal", -1, i, "%s.target", prefix);
     int creates = m->kind == INSIDE_DIR || m->kind == INSIDE_SYMLINK || m->kind == INSIDE_FILE;
     if (creates && m->target[1] == '\0') /* "/" has no name to create */
-        return bad_at(L, "bad_path", -1, i, "%s.target", prefix);
-    anchor_top(L, anchor);
+        return linx_spawn_bad_at(L, "bad_path", -1, i, "%s.target", prefix);
+    linx_spawn_anchor_top(L, anchor);
 
     lua_pushliteral(L, "readonly");
     lua_rawget(L, e);
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        return bad_at(L, "not_a_boolean", -1, i, "%s.readonly", prefix);
+        return linx_spawn_bad_at(L, "not_a_boolean", -1, i, "%s.readonly", prefix);
     m->readonly = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (m->kind == INSIDE_REMOUNT) {
         if (!m->readonly)
-            return bad_at(L, "missing", 0, i, "%s.readonly", prefix);
+            return linx_spawn_bad_at(L, "missing", 0, i, "%s.readonly", prefix);
         int found = 0;
         for (lua_Integer j = 0; j < i - 1 && !found; j++)
             found = earlier[j].kind != INSIDE_DIR && earlier[j].kind != INSIDE_SYMLINK && earlier[j].kind != INSIDE_FILE &&
                     strcmp(earlier[j].target, m->target) == 0;
         if (!found)
-            return bad_at(L, "not_mounted_earlier", 0, i, "%s.target", prefix);
+            return linx_spawn_bad_at(L, "not_mounted_earlier", 0, i, "%s.target", prefix);
     }
 
     static const struct {
@@ -380,7 +307,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
         lua_pushstring(L, mount_keys[bools[k].key]);
         lua_rawget(L, e);
         if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-            return bad_at(L, "not_a_boolean", -1, i, "%s.%s", prefix, mount_keys[bools[k].key]);
+            return linx_spawn_bad_at(L, "not_a_boolean", -1, i, "%s.%s", prefix, mount_keys[bools[k].key]);
         if (lua_toboolean(L, -1))
             m->flags |= bools[k].flag;
         lua_pop(L, 1);
@@ -390,7 +317,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
     lua_pushliteral(L, "mode");
     lua_rawget(L, e);
     if (!lua_isnil(L, -1) && !get_mode(L, -1, &m->mode))
-        return bad_at(L, "bad_value", -1, i, "%s.mode", prefix);
+        return linx_spawn_bad_at(L, "bad_value", -1, i, "%s.mode", prefix);
     lua_pop(L, 1);
 
     lua_pushliteral(L, "source");
@@ -398,28 +325,28 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
     m->source = NULL;
     if (m->kind == INSIDE_BIND) {
         if (lua_isnil(L, -1))
-            return bad_at(L, "missing", 0, i, "%s.source", prefix);
-        if ((m->source = check_path(L, -1, &why)) == NULL)
-            return bad_at(L, why, -1, i, "%s.source", prefix);
-        anchor_top(L, anchor);
+            return linx_spawn_bad_at(L, "missing", 0, i, "%s.source", prefix);
+        if ((m->source = linx_spawn_check_path(L, -1, &why)) == NULL)
+            return linx_spawn_bad_at(L, why, -1, i, "%s.source", prefix);
+        linx_spawn_anchor_top(L, anchor);
     } else if (m->kind == INSIDE_SYMLINK) {
         size_t len;
         if (lua_isnil(L, -1))
-            return bad_at(L, "missing", 0, i, "%s.source", prefix);
+            return linx_spawn_bad_at(L, "missing", 0, i, "%s.source", prefix);
         if (lua_type(L, -1) != LUA_TSTRING)
-            return bad_at(L, "not_a_string", -1, i, "%s.source", prefix);
+            return linx_spawn_bad_at(L, "not_a_string", -1, i, "%s.source", prefix);
         m->source = lua_tolstring(L, -1, &len);
-        if (len == 0 || len >= 4096 || has_nul(m->source, len))
-            return bad_at(L, "bad_value", -1, i, "%s.source", prefix);
-        anchor_top(L, anchor);
+        if (len == 0 || len >= 4096 || linx_has_nul(m->source, len))
+            return linx_spawn_bad_at(L, "bad_value", -1, i, "%s.source", prefix);
+        linx_spawn_anchor_top(L, anchor);
     } else if (m->kind == INSIDE_FILE && !lua_isnil(L, -1)) {
         lua_pushliteral(L, "data");
         lua_rawget(L, e);
         if (!lua_isnil(L, -1))
-            return bad_at(L, "not_allowed", -1, i, "%s.data", prefix); /* one or the other */
+            return linx_spawn_bad_at(L, "not_allowed", -1, i, "%s.data", prefix); /* one or the other */
         lua_pop(L, 1);
         if ((why = read_source(L, lua_gettop(L))) != NULL)
-            return bad_at(L, why, -1, i, "%s.source", prefix);
+            return linx_spawn_bad_at(L, why, -1, i, "%s.source", prefix);
         lua_replace(L, -2);
     } else {
         lua_pop(L, 1);
@@ -432,23 +359,23 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
             lua_pushliteral(L, "data");
             lua_rawget(L, e);
             if (lua_isnil(L, -1))
-                return bad_at(L, "missing", 0, i, "%s.data", prefix);
+                return linx_spawn_bad_at(L, "missing", 0, i, "%s.data", prefix);
             if (lua_type(L, -1) != LUA_TSTRING)
-                return bad_at(L, "not_a_string", -1, i, "%s.data", prefix);
+                return linx_spawn_bad_at(L, "not_a_string", -1, i, "%s.data", prefix);
             if (lua_rawlen(L, -1) > FILE_MAX)
-                return bad_at(L, "too_long", 0, i, "%s.data", prefix);
+                return linx_spawn_bad_at(L, "too_long", 0, i, "%s.data", prefix);
         }
         size_t len;
         m->data = lua_tolstring(L, -1, &len);
         m->len = (uint32_t)len;
-        anchor_top(L, anchor);
+        linx_spawn_anchor_top(L, anchor);
         return 0;
     }
     if (m->kind == INSIDE_OVERLAY) {
         if (get_overlay(L, e, prefix, i, flags))
             return 2;
         m->data = lua_tostring(L, -1);
-        anchor_top(L, anchor);
+        linx_spawn_anchor_top(L, anchor);
         return 0;
     }
 
@@ -457,7 +384,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
     lua_pushliteral(L, "size");
     lua_rawget(L, e);
     if (!lua_isnil(L, -1) && !get_size(L, -1, extra, sizeof extra))
-        return bad_at(L, "bad_value", -1, i, "%s.size", prefix);
+        return linx_spawn_bad_at(L, "bad_value", -1, i, "%s.size", prefix);
     lua_pop(L, 1);
     if (m->kind == INSIDE_TMPFS && m->mode >= 0) {
         size_t at = strlen(extra);
@@ -468,10 +395,10 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
     if (!lua_isnil(L, -1)) {
         size_t len;
         if (lua_type(L, -1) != LUA_TSTRING)
-            return bad_at(L, "not_a_string", -1, i, "%s.options", prefix);
+            return linx_spawn_bad_at(L, "not_a_string", -1, i, "%s.options", prefix);
         const char *o = lua_tolstring(L, -1, &len);
-        if (has_nul(o, len) || len >= 4000)
-            return bad_at(L, "bad_value", -1, i, "%s.options", prefix);
+        if (linx_has_nul(o, len) || len >= 4000)
+            return linx_spawn_bad_at(L, "bad_value", -1, i, "%s.options", prefix);
     }
     if (m->kind == INSIDE_DEVPTS) { /* an instance of its own, never the host's ptys */
         lua_pushfstring(L, "newinstance,ptmxmode=0666%s%s", lua_isnil(L, -1) ? "" : ",",
@@ -483,7 +410,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
     }
     if (!lua_isnil(L, -1)) {
         m->data = lua_tostring(L, -1);
-        anchor_top(L, anchor);
+        linx_spawn_anchor_top(L, anchor);
     } else {
         lua_pop(L, 1);
     }
@@ -493,7 +420,7 @@ static int get_mount(lua_State *L, int e, lua_Integer i, const struct inside_mou
 int linx_spawn_mounts(lua_State *L, int ms, size_t n, unsigned long flags, int anchor, struct inside *in)
 {
     struct inside_mount *m = lua_newuserdata(L, n * sizeof *m + 1);
-    anchor_top(L, anchor);
+    linx_spawn_anchor_top(L, anchor);
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, ms, (lua_Integer)i);
         int e = lua_gettop(L);
@@ -527,28 +454,28 @@ int linx_spawn_root(lua_State *L, unsigned long flags, int anchor, struct inside
     const char *field = lua_istable(L, v) ? "inside.root.path" : "inside.root";
     in->root_flags = 0;
     if (lua_istable(L, v)) {
-        if (check_keys(L, v, root_keys, "inside.root"))
+        if (linx_spawn_check_keys(L, v, root_keys, 0, "inside.root"))
             return 2;
         static const int bits[3] = {INSIDE_F_RDONLY, INSIDE_F_SUID, INSIDE_F_DEV};
         for (int k = 0; k < 3; k++) {
             lua_getfield(L, v, root_keys[k + 1]);
             if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-                return bad_at(L, "not_a_boolean", -1, 0, "inside.root.%s", root_keys[k + 1]);
+                return linx_spawn_bad_at(L, "not_a_boolean", -1, 0, "inside.root.%s", root_keys[k + 1]);
             if (lua_toboolean(L, -1))
                 in->root_flags |= bits[k];
             lua_pop(L, 1);
         }
         lua_getfield(L, v, "path");
         if (lua_isnil(L, -1))
-            return bad_option(L, field, "missing", 0, 0);
+            return linx_bad_option(L, "spawn", field, "missing", 0, 0);
         lua_replace(L, v);
     }
-    if ((in->root = check_path(L, v, &why)) == NULL)
-        return bad_option(L, field, why, v, 0);
+    if ((in->root = linx_spawn_check_path(L, v, &why)) == NULL)
+        return linx_bad_option(L, "spawn", field, why, v, 0);
     if (has_dots(in->root)) /* "/srv/../etc": no "." nor ".." components */
-        return bad_option(L, field, "not_normal", v, 0);
+        return linx_bad_option(L, "spawn", field, "not_normal", v, 0);
     if (!(flags & CLONE_NEWNS))
-        return bad_option(L, field, "needs_mount_namespace", 0, 0);
-    anchor_top(L, anchor);
+        return linx_bad_option(L, "spawn", field, "needs_mount_namespace", 0, 0);
+    linx_spawn_anchor_top(L, anchor);
     return 0;
 }

@@ -6,13 +6,13 @@
 #include "spawn_cgroup.h"
 #include "spawn_mounts.h"
 #include "spawn_policy.h"
+#include "spawn_read.h"
 #include "spawn_net.h"
 #include "spawn_seccomp.h"
 
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,61 +34,9 @@ static const char *const option_names[] = {"argv",   "namespaces", "env", "cwd",
                                            "stdout", "stderr",     "fds", "inside", "max_output", "cgroup", "session", NULL};
 
 
-static int gettable_k(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
-/* t[key], read normally (an __index of defaults works) but protected:
- * a metamethod that raises becomes bad_option "unreadable" naming field.
- * Pushes the value and returns 0, or pushes nil, err and returns 2. */
-static int get_field(lua_State *L, int t, const char *key, const char *field)
-{
-    lua_pushcfunction(L, gettable_k);
-    lua_pushvalue(L, t);
-    lua_pushstring(L, key);
-    if (lua_pcall(L, 2, 1, 0) != 0) {
-        int r = linx_bad_option(L, "spawn", field, "unreadable", -1, 0);
-        /* the raised value, as text when it is text */
-        lua_getfield(L, -1, "value");
-        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an option's metamethod raised";
-        lua_pushstring(L, msg);
-        lua_setfield(L, -3, "message");
-        lua_pop(L, 1);
-        return r;
-    }
-    return 0;
-}
-
 static int get_opt(lua_State *L, int opts, const char *field)
 {
-    return get_field(L, opts, field, field);
-}
-
-/* Has the string a NUL inside? Execve would silently cut it. */
-static int has_nul(const char *s, size_t len)
-{
-    return memchr(s, '\0', len) != NULL;
-}
-
-/* Are the keys of the table at t exactly 1..n (n its raw length)? A map
- * such as {user = true}, or a hole, must not be read as a shorter list:
- * a namespace, mount or group would be left out in silence. */
-static int only_list_keys(lua_State *L, int t, size_t n)
-{
-    size_t keys = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t) != 0) {
-        lua_pop(L, 1);
-        int isnum = lua_type(L, -1) == LUA_TNUMBER;
-        lua_Number k = isnum ? lua_tonumber(L, -1) : 0;
-        if (!isnum || !(k >= 1 && k <= (lua_Number)n) || floor(k) != k || ++keys > n) {
-            lua_pop(L, 1);
-            return 0;
-        }
-    }
-    return keys == n;
+    return linx_spawn_get_field(L, opts, field, field);
 }
 
 /* Read opts.argv (raw) into a NULL-terminated array in a userdata pushed
@@ -119,7 +67,7 @@ static int get_argv(lua_State *L, int opts, char ***out)
         if (lua_type(L, -1) != LUA_TSTRING)
             return linx_bad_option(L, "spawn", "argv", "not_a_string", -1, (lua_Integer)i);
         const char *s = lua_tolstring(L, -1, &len);
-        if (has_nul(s, len))
+        if (linx_has_nul(s, len))
             return linx_bad_option(L, "spawn", "argv", "contains_nul", -1, (lua_Integer)i);
         v[i - 1] = (char *)s;
         lua_rawseti(L, anchor, (lua_Integer)i); /* pops the string */
@@ -152,14 +100,14 @@ static int get_env(lua_State *L, int opts, char ***out)
             return linx_bad_option(L, "spawn", "env", "bad_name", -2, 0);
         size_t klen, vlen;
         const char *k = lua_tolstring(L, -2, &klen);
-        if (klen == 0 || memchr(k, '=', klen) != NULL || has_nul(k, klen))
+        if (klen == 0 || memchr(k, '=', klen) != NULL || linx_has_nul(k, klen))
             return linx_bad_option(L, "spawn", "env", "bad_name", -2, 0);
         int vt = lua_type(L, -1);
         if (vt != LUA_TSTRING && vt != LUA_TNUMBER)
             return linx_bad_option(L, "spawn", "env", "bad_value", -2, 0);
         lua_pushvalue(L, -1); /* convert a copy: never the table's value */
         const char *v = lua_tolstring(L, -1, &vlen);
-        if (has_nul(v, vlen))
+        if (linx_has_nul(v, vlen))
             return linx_bad_option(L, "spawn", "env", "bad_value", -3, 0);
         lua_pushfstring(L, "%s=%s", k, v);
         lua_rawseti(L, anchor, (lua_Integer)++n);
@@ -206,7 +154,7 @@ static int get_namespaces(lua_State *L, int opts, unsigned long *flags)
         if (!lua_istable(L, t))
             return linx_bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
         size_t n = (size_t)lua_rawlen(L, t);
-        if (!only_list_keys(L, t, n)) /* {user = true} must not mean "none" */
+        if (!linx_spawn_only_list_keys(L, t, n)) /* {user = true} must not mean "none" */
             return linx_bad_option(L, "spawn", "namespaces", "not_a_list", t, 0);
         for (size_t i = 1; i <= n; i++) {
             lua_rawgeti(L, t, (lua_Integer)i);
@@ -229,19 +177,6 @@ static int get_namespaces(lua_State *L, int opts, unsigned long *flags)
 
 /* ---- opts.inside ------------------------------------------------------------ */
 
-/* bad_option for a field built from a format: "inside.mounts[2].type". */
-static int bad_at(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int bad_at(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-{
-    char field[96];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(field, sizeof field, fmt, ap);
-    va_end(ap);
-    return linx_bad_option(L, "spawn", field, reason, value_idx, index);
-}
-
 /* An id as the inside sees it: an integral number 0..4294967294 (-1,
  * 4294967295, is no id to the kernel). */
 static int get_id(lua_State *L, int idx, int64_t *out)
@@ -255,43 +190,13 @@ static int get_id(lua_State *L, int idx, int64_t *out)
     return 1;
 }
 
-/* A path option: a non-empty absolute string without NUL, short enough to
- * have a device name appended. Returns NULL and the reason. */
-__attribute__((unused)) /* inside.root moved to spawn_mounts.c; kept for other path options */
-static const char *check_path(lua_State *L, int idx, const char **reason)
-{
-    if (lua_type(L, idx) != LUA_TSTRING) {
-        *reason = "not_a_string";
-        return NULL;
-    }
-    size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    *reason = has_nul(s, len) ? "bad_path" : s[0] != '/' ? "not_absolute" : len >= INSIDE_PATH_MAX ? "too_long" : NULL;
-    return *reason != NULL ? NULL : s;
-}
-
-/* Unknown keys of a table read raw: "prefix.key" unknown_option. */
-static int check_keys(lua_State *L, int t, const char *const *names, const char *prefix)
-{
-    if (!linx_unknown_key(L, t, names))
-        return 0;
-    const char *k = linx_plain_key(L, -1, 32);
-    return bad_at(L, "unknown_option", -1, 0, "%s%s%s", prefix, k != NULL ? "." : "", k != NULL ? k : "");
-}
-
-/* Keep the value on top alive while the block is built: into the anchor table. */
-static void anchor_top(lua_State *L, int anchor)
-{
-    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
-}
-
 /* t[key] (field names it in errors) as a list read raw, of at most max
  * entries: pushes it and sets *n (0 for nil). Returns 0 or pushes nil,
  * err and returns 2. */
 static int get_list(lua_State *L, int t, const char *key, const char *field, size_t max, size_t *n)
 {
     *n = 0;
-    if (get_field(L, t, key, field))
+    if (linx_spawn_get_field(L, t, key, field))
         return 2;
     if (lua_isnil(L, -1))
         return 0;
@@ -300,7 +205,7 @@ static int get_list(lua_State *L, int t, const char *key, const char *field, siz
     *n = (size_t)lua_rawlen(L, -1);
     if (*n > max)
         return linx_bad_option(L, "spawn", field, "too_many", 0, 0);
-    if (!only_list_keys(L, lua_gettop(L), *n)) /* {proc = {...}}, or a hole */
+    if (!linx_spawn_only_list_keys(L, lua_gettop(L), *n)) /* {proc = {...}}, or a hole */
         return linx_bad_option(L, "spawn", field, "not_a_list", -1, 0);
     return 0;
 }
@@ -325,7 +230,7 @@ static int get_groups(lua_State *L, int t, int anchor, struct inside *in)
     if (lua_isnil(L, g))
         return 0;
     uint32_t *ids = lua_newuserdata(L, n * sizeof *ids + 1);
-    anchor_top(L, anchor);
+    linx_spawn_anchor_top(L, anchor);
     for (size_t i = 1; i <= n; i++) {
         int64_t id;
         lua_rawgeti(L, g, (lua_Integer)i);
@@ -356,13 +261,13 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         return 0;
     if (!lua_istable(L, t))
         return linx_bad_option(L, "spawn", "inside", "not_a_table", t, 0);
-    if (check_keys(L, t, inside_keys, "inside"))
+    if (linx_spawn_check_keys(L, t, inside_keys, 0, "inside"))
         return 2;
     luaL_checkstack(L, 24, NULL);
     lua_newtable(L); /* anchors every string and array the children's block is built from */
     int anchor = lua_gettop(L);
 
-    if (get_field(L, t, "root", "inside.root"))
+    if (linx_spawn_get_field(L, t, "root", "inside.root"))
         return 2;
     if (!lua_isnil(L, -1)) {
         if (linx_spawn_root(L, flags, anchor, in))
@@ -374,19 +279,19 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
         return 2;
     lua_settop(L, anchor);
 
-    if (get_field(L, t, "hostname", "inside.hostname"))
+    if (linx_spawn_get_field(L, t, "hostname", "inside.hostname"))
         return 2;
     if (!lua_isnil(L, -1)) {
         size_t len;
         if (lua_type(L, -1) != LUA_TSTRING)
             return linx_bad_option(L, "spawn", "inside.hostname", "not_a_string", -1, 0);
         in->hostname = lua_tolstring(L, -1, &len);
-        if (len == 0 || len > 64 || has_nul(in->hostname, len)) /* HOST_NAME_MAX */
+        if (len == 0 || len > 64 || linx_has_nul(in->hostname, len)) /* HOST_NAME_MAX */
             return linx_bad_option(L, "spawn", "inside.hostname", "bad_value", -1, 0);
         /* Without a uts namespace of its own, the workload would rename the host. */
         if (!(flags & CLONE_NEWUTS))
             return linx_bad_option(L, "spawn", "inside.hostname", "needs_uts_namespace", 0, 0);
-        anchor_top(L, anchor);
+        linx_spawn_anchor_top(L, anchor);
     } else {
         lua_pop(L, 1);
     }
@@ -395,26 +300,26 @@ static int get_inside(lua_State *L, int opts, unsigned long flags, struct inside
     lua_settop(L, anchor);
     static const char *const id_names[2] = {"gid", "uid"};
     for (int k = 0; k < 2; k++) {
-        if (get_field(L, t, id_names[k], k ? "inside.uid" : "inside.gid"))
+        if (linx_spawn_get_field(L, t, id_names[k], k ? "inside.uid" : "inside.gid"))
             return 2;
         int64_t *id = k ? &in->uid : &in->gid;
         if (!lua_isnil(L, -1) && !get_id(L, -1, id))
             return linx_bad_option(L, "spawn", k ? "inside.uid" : "inside.gid", "bad_id", -1, 0);
         lua_pop(L, 1);
     }
-    if (get_field(L, t, "no_new_privs", "inside.no_new_privs"))
+    if (linx_spawn_get_field(L, t, "no_new_privs", "inside.no_new_privs"))
         return 2;
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
         return linx_bad_option(L, "spawn", "inside.no_new_privs", "not_a_boolean", -1, 0);
     in->no_new_privs = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    if (get_field(L, t, "loopback", "inside.loopback") || linx_spawn_loopback(L, lua_gettop(L), flags, in))
+    if (linx_spawn_get_field(L, t, "loopback", "inside.loopback") || linx_spawn_loopback(L, lua_gettop(L), flags, in))
         return 2;
     int r = linx_policy_read(L, t, anchor, in); /* caps, rlimits, landlock */
     if (r)
         return r;
     lua_settop(L, anchor);
-    if (get_field(L, t, "seccomp", "inside.seccomp"))
+    if (linx_spawn_get_field(L, t, "seccomp", "inside.seccomp"))
         return 2;
     r = !lua_isnil(L, -1) ? linx_seccomp_opt(L, lua_gettop(L), anchor, in) : 0; /* spawn_seccomp.c */
     if (r)
@@ -438,21 +343,9 @@ static int fd_of(lua_State *L, int idx, const char **why)
         }
         fd = (int)n;
     } else {
-        void *ud = luaL_testudata(L, idx, LUA_FILEHANDLE);
-        if (ud == NULL) {
-            *why = "not_a_file";
+        FILE *f = linx_spawn_lua_file(L, idx, why);
+        if (f == NULL)
             return -1;
-        }
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 502
-        luaL_Stream *st = ud;
-        FILE *f = st->closef != NULL ? st->f : NULL;
-#else
-        FILE *f = *(FILE **)ud; /* Lua 5.1 and LuaJIT: the FILE * first, NULL once closed */
-#endif
-        if (f == NULL) {
-            *why = "closed";
-            return -1;
-        }
         fflush(f); /* what Lua buffered goes before what the workload writes */
         fd = fileno(f);
     }
@@ -483,7 +376,7 @@ static int get_fds(lua_State *L, int opts, struct spawn_opts *o)
         const char *why;
         int fd = fd_of(L, -1, &why);
         if (fd < 0)
-            return bad_at(L, why, -1, (lua_Integer)k, "fds[%d]", (int)k);
+            return linx_spawn_bad_at(L, why, -1, (lua_Integer)k, "fds[%d]", (int)k);
         v[n] = fd;
         v[LINX_MAX_FDS + n] = (int)k;
         n++;
@@ -525,7 +418,7 @@ int linx_spawn_opts_read(lua_State *L, int opts, struct spawn_opts *o)
         if (lua_type(L, -1) != LUA_TSTRING)
             return linx_bad_option(L, "spawn", "cwd", "not_a_string", -1, 0);
         o->cwd = lua_tolstring(L, -1, &len); /* anchored: stays on the stack */
-        if (has_nul(o->cwd, len) || len == 0)
+        if (linx_has_nul(o->cwd, len) || len == 0)
             return linx_bad_option(L, "spawn", "cwd", "bad_path", -1, 0);
     }
     if ((r = get_fds(L, opts, o)) || (r = get_inside(L, opts, o->flags, &o->in)))

@@ -6,10 +6,10 @@
 
 #include "child/child_policy.h"
 #include "support/lerror.h"
+#include "spawn_read.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -17,55 +17,14 @@
 
 /* ---- reading ---------------------------------------------------------------------- */
 
-/* nil, {kind = "bad_option", operation = "spawn", field =, reason =[, value =][,
- * index =]}, field from a format; value_idx 0: no value. */
-static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int bad(lua_State *L, const char *reason, int value_idx, lua_Integer index, const char *fmt, ...)
-{
-    char field[96];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(field, sizeof field, fmt, ap);
-    va_end(ap);
-    return linx_bad_option(L, "spawn", field, reason, value_idx, index);
-}
-
-static int gettable_k(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
-/* inside[key], read as spawn reads option tables: normally, but a
- * metamethod that raises is bad_option "unreadable". */
-static int get_field(lua_State *L, int t, const char *key, const char *field)
-{
-    lua_pushcfunction(L, gettable_k);
-    lua_pushvalue(L, t);
-    lua_pushstring(L, key);
-    if (lua_pcall(L, 2, 1, 0) != 0)
-        return bad(L, "unreadable", -1, 0, "%s", field);
-    return 0;
-}
-
 /* The list at idx, read raw: its length, or -1 when it is not a list
  * (a map, a hole, or not a table). */
 static long list_len(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx))
         return -1;
-    size_t n = (size_t)lua_rawlen(L, idx), keys = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        lua_pop(L, 1);
-        lua_Number k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-        if (!(k >= 1 && k <= (lua_Number)n) || floor(k) != k || ++keys > n) {
-            lua_pop(L, 1);
-            return -1;
-        }
-    }
-    return keys == n ? (long)n : -1;
+    size_t n = (size_t)lua_rawlen(L, idx);
+    return linx_spawn_only_list_keys(L, idx, n) ? (long)n : -1;
 }
 
 /* Capability names as the kernel numbers them (capability.h). */
@@ -92,7 +51,7 @@ static int cap_number(const char *s)
 /* inside.caps: a list of names; pushes nothing. */
 static int read_caps(lua_State *L, int t, struct inside_policy *p)
 {
-    if (get_field(L, t, "caps", "inside.caps"))
+    if (linx_spawn_get_field(L, t, "caps", "inside.caps"))
         return 2;
     int c = lua_gettop(L);
     if (lua_isnil(L, c)) {
@@ -101,15 +60,15 @@ static int read_caps(lua_State *L, int t, struct inside_policy *p)
     }
     long n = list_len(L, c);
     if (n < 0)
-        return bad(L, "not_a_list", c, 0, "%s", "inside.caps");
+        return linx_spawn_bad_at(L, "not_a_list", c, 0, "inside.caps");
     p->caps = 1;
     for (long i = 1; i <= n; i++) {
         lua_rawgeti(L, c, (lua_Integer)i);
         if (lua_type(L, -1) != LUA_TSTRING)
-            return bad(L, "not_a_string", -1, i, "inside.caps[%ld]", i);
+            return linx_spawn_bad_at(L, "not_a_string", -1, i, "inside.caps[%ld]", i);
         int cap = cap_number(lua_tostring(L, -1));
         if (cap < 0)
-            return bad(L, "unknown", -1, i, "inside.caps[%ld]", i);
+            return linx_spawn_bad_at(L, "unknown", -1, i, "inside.caps[%ld]", i);
         p->keep |= 1ULL << cap;
         lua_pop(L, 1);
     }
@@ -139,33 +98,18 @@ static int limit_value(lua_State *L, int idx, uint64_t *out)
         *out = RLIM_INFINITY;
         return 1;
     }
-    if (lua_type(L, idx) != LUA_TNUMBER)
-        return 0;
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 503
-    if (lua_isinteger(L, idx)) {
-        lua_Integer v = lua_tointeger(L, idx);
-        if (v < 0)
-            return 0;
-        *out = (uint64_t)v;
-        return 1;
-    }
-#endif
-    lua_Number v = lua_tonumber(L, idx);
-    if (v == HUGE_VAL) {
+    if (lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == HUGE_VAL) {
         *out = RLIM_INFINITY;
         return 1;
     }
-    if (!(v >= 0 && v < 18446744073709551616.0) || floor(v) != v)
-        return 0;
-    *out = (uint64_t)v;
-    return 1;
+    return linx_spawn_get_u64(L, idx, out);
 }
 
 /* inside.rlimits: {name = n | "unlimited" | {soft, hard}, ...}, read raw;
  * applied in the order of their resource numbers. */
 static int read_rlimits(lua_State *L, int t, struct inside_policy *p)
 {
-    if (get_field(L, t, "rlimits", "inside.rlimits"))
+    if (linx_spawn_get_field(L, t, "rlimits", "inside.rlimits"))
         return 2;
     int r = lua_gettop(L);
     if (lua_isnil(L, r)) {
@@ -173,7 +117,7 @@ static int read_rlimits(lua_State *L, int t, struct inside_policy *p)
         return 0;
     }
     if (!lua_istable(L, r))
-        return bad(L, "not_a_table", r, 0, "%s", "inside.rlimits");
+        return linx_spawn_bad_at(L, "not_a_table", r, 0, "inside.rlimits");
     struct policy_rlimit by_res[POLICY_RLIMITS];
     int given[POLICY_RLIMITS] = {0};
     lua_pushnil(L);
@@ -187,13 +131,13 @@ static int read_rlimits(lua_State *L, int t, struct inside_policy *p)
             k++;
         if (name == NULL || k == RLIMIT_COUNT) {
             const char *plain = linx_plain_key(L, -2, 32);
-            return bad(L, "unknown", -2, 0, "inside.rlimits%s%s", plain != NULL ? "." : "", plain != NULL ? plain : "");
+            return linx_spawn_bad_at(L, "unknown", -2, 0, "inside.rlimits%s%s", plain != NULL ? "." : "", plain != NULL ? plain : "");
         }
         int res = rlimit_names[k].resource;
         if (res < 0 || res >= POLICY_RLIMITS)
-            return bad(L, "unknown", -2, 0, "inside.rlimits.%s", rlimit_names[k].name);
+            return linx_spawn_bad_at(L, "unknown", -2, 0, "inside.rlimits.%s", rlimit_names[k].name);
         if (given[res])
-            return bad(L, "duplicate", -2, 0, "inside.rlimits.%s", rlimit_names[k].name);
+            return linx_spawn_bad_at(L, "duplicate", -2, 0, "inside.rlimits.%s", rlimit_names[k].name);
         uint64_t soft, hard;
         int ok;
         if (lua_istable(L, -1)) {
@@ -210,9 +154,9 @@ static int read_rlimits(lua_State *L, int t, struct inside_policy *p)
             hard = soft;
         }
         if (!ok)
-            return bad(L, "bad_value", -1, 0, "inside.rlimits.%s", rlimit_names[k].name);
+            return linx_spawn_bad_at(L, "bad_value", -1, 0, "inside.rlimits.%s", rlimit_names[k].name);
         if (soft > hard)
-            return bad(L, "soft_above_hard", -1, 0, "inside.rlimits.%s", rlimit_names[k].name);
+            return linx_spawn_bad_at(L, "soft_above_hard", -1, 0, "inside.rlimits.%s", rlimit_names[k].name);
         given[res] = 1;
         by_res[res].resource = (uint32_t)res;
         by_res[res].pad = 0;
@@ -237,21 +181,19 @@ static const uint32_t landlock_grants[3] = {POLICY_LL_READ, POLICY_LL_WRITE, POL
 static int read_landlock(lua_State *L, int t, struct inside_policy *p, int *lt, size_t *nrules, size_t *bytes)
 {
     *nrules = *bytes = 0;
-    if (get_field(L, t, "landlock", "inside.landlock"))
+    if (linx_spawn_get_field(L, t, "landlock", "inside.landlock"))
         return 2;
     *lt = lua_gettop(L);
     if (lua_isnil(L, *lt))
         return 0;
     if (!lua_istable(L, *lt))
-        return bad(L, "not_a_table", *lt, 0, "%s", "inside.landlock");
-    if (linx_unknown_key(L, *lt, landlock_keys)) {
-        const char *k = linx_plain_key(L, -1, 32);
-        return bad(L, "unknown_option", -1, 0, "inside.landlock%s%s", k != NULL ? "." : "", k != NULL ? k : "");
-    }
+        return linx_spawn_bad_at(L, "not_a_table", *lt, 0, "inside.landlock");
+    if (linx_spawn_check_keys(L, *lt, landlock_keys, 0, "inside.landlock"))
+        return 2;
     lua_pushliteral(L, "required");
     lua_rawget(L, *lt);
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        return bad(L, "not_a_boolean", -1, 0, "%s", "inside.landlock.required");
+        return linx_spawn_bad_at(L, "not_a_boolean", -1, 0, "inside.landlock.required");
     p->landlock = lua_toboolean(L, -1) ? POLICY_LL_REQUIRED : POLICY_LL_WANTED;
     lua_pop(L, 1);
     for (int g = 0; g < 3; g++) {
@@ -261,24 +203,18 @@ static int read_landlock(lua_State *L, int t, struct inside_policy *p, int *lt, 
         if (!lua_isnil(L, l)) {
             long n = list_len(L, l);
             if (n < 0)
-                return bad(L, "not_a_list", l, 0, "inside.landlock.%s", landlock_keys[g]);
+                return linx_spawn_bad_at(L, "not_a_list", l, 0, "inside.landlock.%s", landlock_keys[g]);
             for (long i = 1; i <= n; i++) {
                 lua_rawgeti(L, l, (lua_Integer)i);
-                size_t len;
-                const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-                const char *why = s == NULL                      ? "not_a_string"
-                                  : memchr(s, '\0', len) != NULL ? "bad_path"
-                                  : s[0] != '/'                  ? "not_absolute"
-                                  : len >= INSIDE_PATH_MAX       ? "too_long"
-                                                                 : NULL;
-                if (why != NULL)
-                    return bad(L, why, -1, i, "inside.landlock.%s", landlock_keys[g]);
-                *bytes += len + 1;
+                const char *why;
+                if (linx_spawn_check_path(L, -1, &why) == NULL)
+                    return linx_spawn_bad_at(L, why, -1, i, "inside.landlock.%s", landlock_keys[g]);
+                *bytes += lua_rawlen(L, -1) + 1;
                 lua_pop(L, 1);
             }
             *nrules += (size_t)n;
             if (*nrules > LANDLOCK_MAX_RULES)
-                return bad(L, "too_many", 0, 0, "inside.landlock.%s", landlock_keys[g]);
+                return linx_spawn_bad_at(L, "too_many", 0, 0, "inside.landlock.%s", landlock_keys[g]);
         }
         lua_pop(L, 1);
     }
@@ -327,7 +263,7 @@ int linx_policy_read(lua_State *L, int t, int anchor, struct inside *in)
     p->size = (uint32_t)size;
     if (lt != 0 && head.landlock != POLICY_LL_NONE)
         put_rules(L, lt, p, nrules);
-    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+    linx_spawn_anchor_top(L, anchor);
     in->policy = p;
     in->policy_len = (uint32_t)size;
     /* landlock_restrict_self needs it without CAP_SYS_ADMIN, and a caller

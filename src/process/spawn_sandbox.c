@@ -5,6 +5,7 @@
 #include "spawn_sandbox.h"
 
 #include "support/lerror.h"
+#include "spawn_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,28 +41,10 @@
 #define IMAGE_KEY "linx.process.init_image_fd"
 #define IMAGE_MT "linx.process.init_image"
 
-static int get_k(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
-/* t[key], protected as spawn reads every option: a raising metamethod is
- * bad_option "unreadable". Pushes the value and returns 0, or nil, err, 2. */
-static int get_field(lua_State *L, int t, const char *key, const char *field)
-{
-    lua_pushcfunction(L, get_k);
-    lua_pushvalue(L, t);
-    lua_pushstring(L, key);
-    if (lua_pcall(L, 2, 1, 0) != 0)
-        return linx_bad_option(L, "spawn", field, "unreadable", -1, 0);
-    return 0;
-}
-
 int linx_spawn_sandbox_read(lua_State *L, int opts, struct spawn_opts *o)
 {
     o->session_new = 1;
-    if (get_field(L, opts, "session", "session"))
+    if (linx_spawn_get_field(L, opts, "session", "session"))
         return 2;
     if (!lua_isnil(L, -1)) {
         const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
@@ -74,10 +57,10 @@ int linx_spawn_sandbox_read(lua_State *L, int opts, struct spawn_opts *o)
 
     int newpid = (o->flags & CLONE_NEWPID) != 0;
     o->init = newpid;
-    if (get_field(L, opts, "inside", "inside"))
+    if (linx_spawn_get_field(L, opts, "inside", "inside"))
         return 2;
     if (lua_istable(L, -1)) { /* anything else: get_inside said so already */
-        if (get_field(L, lua_gettop(L), "init", "inside.init"))
+        if (linx_spawn_get_field(L, lua_gettop(L), "init", "inside.init"))
             return 2;
         if (!lua_isnil(L, -1)) {
             if (!lua_isboolean(L, -1))

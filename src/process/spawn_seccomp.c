@@ -5,6 +5,7 @@
 #include "spawn_seccomp.h"
 
 #include "support/lerror.h"
+#include "spawn_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -196,22 +197,8 @@ static int get_errno(lua_State *L, int idx, int *err)
 /* A value to compare an argument with: a number 0..2^64-1 or a name. */
 static int get_value(lua_State *L, int idx, uint64_t *out)
 {
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 503
-        if (lua_isinteger(L, idx)) {
-            lua_Integer i = lua_tointeger(L, idx);
-            if (i < 0)
-                return 0;
-            *out = (uint64_t)i;
-            return 1;
-        }
-#endif
-        lua_Number v = lua_tonumber(L, idx);
-        if (!(v >= 0 && v < 18446744073709551616.0) || floor(v) != v)
-            return 0;
-        *out = (uint64_t)v;
-        return 1;
-    }
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        return linx_spawn_get_u64(L, idx, out);
     if (lua_type(L, idx) != LUA_TSTRING)
         return 0;
     const char *s = lua_tostring(L, idx);
@@ -222,13 +209,6 @@ static int get_value(lua_State *L, int idx, uint64_t *out)
         }
     }
     return 0;
-}
-
-/* bad_option as spawn_opts.c makes it (that room is above this one). */
-static int bad_option(lua_State *L, const char *op, const char *field, const char *reason, int value_idx,
-                      lua_Integer index)
-{
-    return linx_bad_option(L, op, field, reason, value_idx, index);
 }
 
 struct ctx {
@@ -247,7 +227,7 @@ static int bad(lua_State *L, const struct ctx *c, const char *reason, int value_
     vsnprintf(tail, sizeof tail, fmt, ap);
     va_end(ap);
     snprintf(field, sizeof field, "%s%s", c->prefix, tail);
-    return bad_option(L, c->op, field, reason, value_idx, index);
+    return linx_bad_option(L, c->op, field, reason, value_idx, index);
 }
 
 static const char *const entry_keys[] = {"name", "arg", "equals", "mask", "errno", NULL};
@@ -463,7 +443,7 @@ static int push_program(lua_State *L, const struct ctx *c, int idx)
         const char *s = lua_tolstring(L, idx, &len);
         if (strcmp(s, "default") == 0)
             return push_default(L, c);
-        if (s[0] != '/' || memchr(s, '\0', len) != NULL)
+        if (s[0] != '/' || linx_has_nul(s, len))
             return bad(L, c, "unknown", idx, 0, "%s", "");
         int fd = open(s, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -477,17 +457,10 @@ static int push_program(lua_State *L, const struct ctx *c, int idx)
             return bad(L, c, "bad_fd", idx, 0, "%s", "");
         fd = (int)v;
     } else {
-        void *ud = luaL_testudata(L, idx, LUA_FILEHANDLE);
-        if (ud == NULL)
-            return bad(L, c, "unknown", idx, 0, "%s", "");
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 502
-        luaL_Stream *st = ud;
-        FILE *f = st->closef != NULL ? st->f : NULL;
-#else
-        FILE *f = *(FILE **)ud;
-#endif
-        if (f == NULL)
-            return bad(L, c, "closed", idx, 0, "%s", "");
+        const char *why;
+        FILE *f = linx_spawn_lua_file(L, idx, &why);
+        if (f == NULL) /* not_a_file: no policy, path nor fd either */
+            return bad(L, c, strcmp(why, "closed") == 0 ? why : "unknown", idx, 0, "%s", "");
         fd = fileno(f);
     }
     return read_program(L, c, fd, NULL);

@@ -438,6 +438,20 @@ int linx_error_os_call(lua_State *L, const char *operation, const char *call, co
     return n;
 }
 
+static int gettable_k(lua_State *L)
+{
+    lua_gettable(L, 1);
+    return 1;
+}
+
+int linx_get_protected(lua_State *L, int t, const char *key)
+{
+    lua_pushcfunction(L, gettable_k);
+    lua_pushvalue(L, t);
+    lua_pushstring(L, key);
+    return lua_pcall(L, 2, 1, 0);
+}
+
 int linx_unknown_key(lua_State *L, int t, const char *const *names)
 {
     lua_pushnil(L);
@@ -510,20 +524,29 @@ int linx_bad_map(lua_State *L, const char *op, const char *reason, lua_Integer i
     return linx_error_return(L);
 }
 
+/* With a new error table on top: value= the value at value_idx (an
+ * absolute index; 0: none) and message= (NULL: none), which says what the
+ * verb takes instead; then nil, err. */
+static int value_error(lua_State *L, int value_idx, const char *message)
+{
+    set_value(L, value_idx);
+    if (message != NULL)
+        linx_error_setstr(L, "message", message);
+    return linx_error_return(L);
+}
+
 int linx_bad_target(lua_State *L, const char *op, int value_idx)
 {
     value_idx = abs_index(L, value_idx);
     linx_error_new(L, "bad_target", op);
-    set_value(L, value_idx);
-    return linx_error_return(L);
+    return value_error(L, value_idx, NULL);
 }
 
 int linx_bad_setgroups(lua_State *L, const char *op, int value_idx)
 {
     value_idx = abs_index(L, value_idx);
     linx_error_new(L, "bad_setgroups", op);
-    set_value(L, value_idx);
-    return linx_error_return(L);
+    return value_error(L, value_idx, NULL);
 }
 
 int linx_bad_state(lua_State *L, const char *op, const char *state, const char *reason)
@@ -568,4 +591,99 @@ void linx_helper_error(lua_State *L, const char *op, const char *helper, const c
     linx_error_new(L, "helper", op);
     linx_error_setstr(L, "helper", helper);
     linx_error_setstr(L, "reason", reason);
+}
+
+void linx_push_status(lua_State *L, int exited, int n)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, exited ? "exited" : "signaled");
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, exited ? "code" : "signal");
+}
+
+int linx_child_died(lua_State *L, const char *op, const char *reason, int has_code, int code, int signal)
+{
+    linx_error_new(L, "child_died", op);
+    linx_error_setstr(L, "reason", reason);
+    if (has_code || signal > 0) {
+        linx_error_setint(L, has_code ? "code" : "signal", has_code ? code : signal);
+        linx_push_status(L, has_code, has_code ? code : signal); /* as the contract names it */
+        lua_setfield(L, -2, "status");
+    }
+    return linx_error_return(L);
+}
+
+int linx_output_limit(lua_State *L, const char *op, const char *stream, unsigned long long bytes,
+                      unsigned long long max, int output_idx)
+{
+    output_idx = abs_index(L, output_idx);
+    linx_error_new(L, "output_limit", op);
+    linx_error_setstr(L, "stream", stream);
+    linx_error_setint(L, "bytes", (long long)bytes);
+    lua_pushvalue(L, output_idx);
+    lua_setfield(L, -2, "output");
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s passed max_output (%llu bytes); the child was killed", stream, max);
+    linx_error_setstr(L, "message", msg);
+    return linx_error_return(L);
+}
+
+/* The user an error names: its name, or its uid. */
+static void push_user(lua_State *L, const char *user, long long uid)
+{
+    if (user != NULL)
+        lua_pushstring(L, user);
+    else
+        linx_pushid(L, uid);
+}
+
+int linx_bad_user(lua_State *L, const char *op, int value_idx)
+{
+    value_idx = abs_index(L, value_idx);
+    linx_error_new(L, "bad_user", op);
+    return value_error(L, value_idx, "expected a user name, an integral uid, or nil for the caller");
+}
+
+int linx_no_user(lua_State *L, const char *op, const char *user, long long uid)
+{
+    linx_error_new(L, "no_user", op);
+    push_user(L, user, uid);
+    lua_setfield(L, -2, "user");
+    linx_error_setstr(L, "message", "no passwd entry: the user's own uid and primary gid are unknown");
+    return linx_error_return(L);
+}
+
+int linx_no_subids(lua_State *L, const char *op, const char *user, long long uid, const char *field,
+                   const char *path, const char *reason)
+{
+    linx_error_new(L, "no_subids", op);
+    push_user(L, user, uid);
+    lua_setfield(L, -2, "user");
+    if (uid >= 0)
+        linx_error_setint(L, "uid", uid);
+    if (path != NULL)
+        linx_error_setstr(L, "path", path);
+    linx_error_setstr(L, "field", field);
+    if (reason != NULL) { /* "overlap" */
+        linx_error_setstr(L, "reason", reason);
+        linx_error_setstr(L, "message", "every subordinate range contains the user's own id, so none can "
+                                        "be mapped next to it");
+        return linx_error_return(L);
+    }
+    lua_pushfstring(L, "no subordinate %s range for user ", field);
+    push_user(L, user, uid);
+    lua_pushfstring(L, " in %s", path);
+    lua_concat(L, 3);
+    lua_setfield(L, -2, "message");
+    linx_error_setstr(L, "hint", "an administrator grants one, e.g. usermod --add-subuids "
+                                 "100000-165535 --add-subgids 100000-165535 <user>");
+    return linx_error_return(L);
+}
+
+int linx_bad_id(lua_State *L, const char *op, int value_idx)
+{
+    value_idx = abs_index(L, value_idx);
+    linx_error_new(L, "bad_id", op);
+    return value_error(L, value_idx, "expected an integral id from 0 to 4294967295");
 }

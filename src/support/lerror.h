@@ -25,6 +25,12 @@ int linx_error_os_call(lua_State *L, const char *operation, const char *call, co
 /* With an error table on top of the stack: push nil below it; returns 2. */
 int linx_error_return(lua_State *L);
 
+/* t[key] (t an absolute index), read normally (an __index of defaults
+ * works) but in a protected call: a metamethod that raises becomes an
+ * error the verb returns, never a raise. Pushes the value and returns 0,
+ * or pushes what was raised and returns lua_pcall's non-zero status. */
+int linx_get_protected(lua_State *L, int t, const char *key);
+
 /* Typos in an options table must not pass silently: the first key of
  * the table at t (read raw: no metamethod runs) that is not one of names
  * (NULL-terminated). Returns 1 with that key pushed, or 0. */
@@ -68,6 +74,43 @@ int linx_bad_state(lua_State *L, const char *op, const char *state, const char *
 
 /* {kind="timeout", operation=op, seconds=, message=}. */
 int linx_timeout_error(lua_State *L, const char *op, double seconds);
+
+/* The status table of a child that ended: {exited=true, code=n} or
+ * {signaled=true, signal=n}, as wait() returns it and child_died holds
+ * it. Pushes it. */
+void linx_push_status(lua_State *L, int exited, int n);
+
+/* {kind="child_died", operation=op, reason=[, code= | signal=, status=]}:
+ * the child died before the checkpoint or before it reported its exec;
+ * has_code: it exited with code, else signal (> 0) killed it; with
+ * neither, no status is known. */
+int linx_child_died(lua_State *L, const char *op, const char *reason, int has_code, int code, int signal);
+
+/* {kind="output_limit", operation=op, stream=, bytes=, output=, message=}:
+ * stream passed max (bytes read in all); output_idx: what was read. */
+int linx_output_limit(lua_State *L, const char *op, const char *stream, unsigned long long bytes,
+                      unsigned long long max, int output_idx);
+
+/* The subordinate-id kinds. user names the user: its name, or uid when
+ * user is NULL. */
+
+/* {kind="bad_user", operation=op, value=, message=}: not a user name, an
+ * integral uid or nil. */
+int linx_bad_user(lua_State *L, const char *op, int value_idx);
+
+/* {kind="no_user", operation=op, user=, message=}: no passwd entry. */
+int linx_no_user(lua_State *L, const char *op, const char *user, long long uid);
+
+/* {kind="no_subids", operation=op, user=[, uid=][, path=], field=[,
+ * reason=], message=[, hint=]}: field ("uid" or "gid") names the map;
+ * uid < 0: unknown. reason NULL: path grants the user no range (with a
+ * hint); "overlap": every range holds the user's own id. */
+int linx_no_subids(lua_State *L, const char *op, const char *user, long long uid, const char *field,
+                   const char *path, const char *reason);
+
+/* {kind="bad_id", operation=op, value=, message=}: not an integral id
+ * from 0 to 4294967295. */
+int linx_bad_id(lua_State *L, const char *op, int value_idx);
 
 /* {kind="helper", operation=op, helper=, reason=}: only the table is
  * pushed, for the caller to add what the helper's run left (status,

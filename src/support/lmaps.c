@@ -220,18 +220,9 @@ void lmaps_open(lua_State *L)
 
 /* ---- options ---------------------------------------------------------- */
 
-static int do_gettable(lua_State *L)
-{
-    lua_gettable(L, 1);
-    return 1;
-}
-
 int lmaps_get_option(lua_State *L, int opts, const char *key, const char *op)
 {
-    lua_pushcfunction(L, do_gettable);
-    lua_pushvalue(L, opts);
-    lua_pushstring(L, key);
-    if (lua_pcall(L, 2, 1, 0) == 0)
+    if (linx_get_protected(L, opts, key) == 0)
         return 0;
     int n = linx_bad_option(L, op, key, "unreadable", 0, 0);
     lua_pushvalue(L, -3); /* what the metamethod raised */
