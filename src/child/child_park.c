@@ -14,17 +14,24 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-/* mmap has six arguments; child_sys.h's rsys passes five. */
-static long rsys6(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+/* mmap(NULL, len, read|write, MAP_PRIVATE, fd, 0): six arguments, where
+ * child_sys.h's rsys passes five. The address, or NULL with *err set. */
+static char *map_private(int fd, unsigned long len, long *err)
 {
-    register long r10 __asm__("r10") = a4;
-    register long r8 __asm__("r8") = a5;
-    register long r9 __asm__("r9") = a6;
-    long ret;
+    register long r10 __asm__("r10") = MAP_PRIVATE;
+    register long r8 __asm__("r8") = fd;
+    register long r9 __asm__("r9") = 0;
+    char *ret;
     __asm__ volatile("syscall"
                      : "=a"(ret)
-                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "a"((long)SYS_mmap), "D"(0L), "S"(len), "d"((long)(PROT_READ | PROT_WRITE)), "r"(r10),
+                       "r"(r8), "r"(r9)
                      : "rcx", "r11", "memory");
+    unsigned long v = (unsigned long)ret;
+    if (v == 0 || v > (unsigned long)-4096L) {
+        *err = v == 0 ? -E_INVAL : (long)v;
+        return 0;
+    }
     return ret;
 }
 
@@ -41,16 +48,15 @@ static _Noreturn void park_fail(int ctl, int stage, long err, int step)
     rs_exit(127);
 }
 
-/* Room for the most fds one message carries. */
-union park_cmsg {
-    char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))];
-    struct cmsghdr align;
+/* Room for the most fds one message carries (aligned as a cmsghdr). */
+struct park_cmsg {
+    char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))] __attribute__((aligned(8)));
 };
 
 /* One message of the hand-over and the fds it carries (CLOEXEC) into
  * fds[0..*nfds). EOF (the pool closed us) ends the process; an fd that
  * did not fit (a low RLIMIT_NOFILE) is reported as EMFILE. */
-static void recv_part(int ctl, struct msg *m, int *fds, int *nfds, union park_cmsg *u)
+static void recv_part(int ctl, struct msg *m, int *fds, int *nfds, struct park_cmsg *u)
 {
     struct iovec iov = {m, sizeof *m};
     struct msghdr mh;
@@ -58,6 +64,7 @@ static void recv_part(int ctl, struct msg *m, int *fds, int *nfds, union park_cm
     zero(m, sizeof *m);
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
+    zero(u->buf, sizeof u->buf); /* what the kernel does not fill reads as no message */
     mh.msg_control = u->buf;
     mh.msg_controllen = sizeof u->buf;
     long r;
@@ -103,16 +110,15 @@ static char **relocate(char *base, uint64_t off, uint32_t n, uint32_t len)
 /* Map the payload (private: relocated in place) and check it. */
 static char *map_payload(int ctl, int memfd, struct handover *h)
 {
+    zero(h, sizeof *h);
     long r = RSYS4(SYS_pread64, memfd, h, sizeof *h, 0);
     if (r != (long)sizeof *h || h->magic != HANDOVER_MAGIC || h->len < sizeof *h)
         park_fail(ctl, STAGE_SETUP, r < 0 ? r : -71, 0);
-    long p = rsys6(SYS_mmap, 0, h->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, memfd, 0);
-    if (p < 0 && p > -4096)
-        park_fail(ctl, STAGE_SETUP, p, 0);
-    char *base = (char *)p;
-    if (base[h->len - 1] != '\0') /* every string ends inside */
-        park_fail(ctl, STAGE_SETUP, -71, 0);
-    return base;
+    long err = -71; /* EPROTO: the payload does not end with a NUL */
+    char *base = map_private(memfd, h->len, &err);
+    if (base != 0 && base[h->len - 1] == '\0') /* every string ends inside */
+        return base;
+    park_fail(ctl, STAGE_SETUP, err, 0);
 }
 
 void linx_park_handover(int ctl, int status, struct park_request *req)
@@ -123,7 +129,7 @@ void linx_park_handover(int ctl, int status, struct park_request *req)
     while (RSYS4(SYS_sendto, ctl, &m, sizeof m, MSG_NOSIGNAL) == -E_INTR)
         ;
 
-    union park_cmsg u;
+    struct park_cmsg u;
     int got[HANDOVER_FDS_MAX], ngot;
     recv_part(ctl, &m, got, &ngot, &u);
     int want = 1;
@@ -144,6 +150,7 @@ void linx_park_handover(int ctl, int status, struct park_request *req)
     int xsrc[LINX_MAX_FDS];
     for (int n = 0; n < m.step;) {
         struct msg part;
+        zero(&part, sizeof part);
         recv_part(ctl, &part, got, &ngot, &u);
         if (part.type != MSG_HANDOVER_FDS || ngot != part.step || ngot == 0 || n + ngot > m.step)
             park_fail(ctl, STAGE_FDS, -71, 0);

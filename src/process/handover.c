@@ -26,8 +26,6 @@
 #define MFD_NOEXEC_SEAL 8U
 #endif
 
-extern char **environ;
-
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
 /* The payload, laid out as struct handover says; malloc'd, *len bytes. */
@@ -89,7 +87,7 @@ static char *build_payload(const struct spawn_opts *o, const void *seccomp, uint
     }
     if (path != NULL) {
         h.path = at;
-        at += (size_t)(stpcpy(p + at, path) - (p + at)) + 1;
+        memcpy(p + at, path, strlen(path) + 1); /* the last string; the byte after it ends the payload */
     }
     for (int i = 0; i < o->nfds; i++) {
         int32_t d = o->fd_dst[i];
@@ -127,9 +125,8 @@ static int payload_fd(const char *p, size_t len)
 /* One message with n fds. 0 or -errno. */
 static int send_part(int sock, const struct msg *m, const int *fds, int n)
 {
-    union {
-        char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))];
-        struct cmsghdr align;
+    struct {
+        char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))] __attribute__((aligned(8))); /* as a cmsghdr */
     } u;
     struct iovec iov = {(void *)m, sizeof *m};
     struct msghdr mh;
