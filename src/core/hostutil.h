@@ -6,8 +6,10 @@
 #ifndef LINX_HOSTUTIL_H
 #define LINX_HOSTUTIL_H
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Close *fd when open and mark it closed (-1): safe to repeat. */
@@ -26,6 +28,33 @@ static inline char *linx_dup_str(const char *s)
     if (p != NULL)
         memcpy(p, s, n);
     return p;
+}
+
+/* A memfd named name holding len bytes of data: memfd_create with flags
+ * and newer (flags of a later kernel, dropped when this one says EINVAL),
+ * then the whole write. The fd, or -errno with *call the failed call. */
+static inline int linx_memfd_data(const char *name, unsigned flags, unsigned newer, const void *data, size_t len,
+                                  const char **call)
+{
+    int fd = (int)syscall(SYS_memfd_create, name, flags | newer);
+    if (fd < 0 && errno == EINVAL && newer != 0)
+        fd = (int)syscall(SYS_memfd_create, name, flags);
+    *call = "memfd_create";
+    if (fd < 0)
+        return -errno;
+    *call = "write";
+    for (size_t done = 0; done < len;) {
+        ssize_t n = write(fd, (const char *)data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? errno : EIO;
+            close(fd);
+            return -err;
+        }
+        done += (size_t)n;
+    }
+    return fd;
 }
 
 #endif

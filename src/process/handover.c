@@ -100,57 +100,8 @@ static char *build_payload(const struct spawn_opts *o, const void *seccomp, uint
     return p;
 }
 
-/* A memfd holding the payload (no exec: it is data), or -errno. */
-static int payload_fd(const char *p, size_t len)
-{
-    int fd = (int)syscall(SYS_memfd_create, "linx-handover", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
-    if (fd < 0 && errno == EINVAL) /* before 6.3 */
-        fd = (int)syscall(SYS_memfd_create, "linx-handover", MFD_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    for (size_t done = 0; done < len;) {
-        ssize_t n = write(fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int err = n < 0 ? errno : EIO;
-            close(fd);
-            return -err;
-        }
-        done += (size_t)n;
-    }
-    return fd;
-}
-
-/* One message with n fds. 0 or -errno. */
-static int send_part(int sock, const struct msg *m, const int *fds, int n)
-{
-    struct {
-        char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))] __attribute__((aligned(8))); /* as a cmsghdr */
-    } u;
-    struct iovec iov = {(void *)m, sizeof *m};
-    struct msghdr mh;
-    memset(&mh, 0, sizeof mh);
-    memset(&u, 0, sizeof u);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (n > 0) {
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
-    }
-    ssize_t r;
-    while ((r = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    return r == (ssize_t)sizeof *m ? 0 : r < 0 ? -errno : -EPROTO;
-}
-
-/* Send the request: the payload and stdio, then the extra fds. 0, or
- * -errno (*call names the system call). */
+/* Send the request: the payload and stdio, then the extra fds. 0, or an
+ * errno value (*call names the system call). */
 static int send_request(struct handle *h, const struct spawn_opts *o, int memfd, const char **call)
 {
     struct msg m;
@@ -168,13 +119,13 @@ static int send_request(struct handle *h, const struct spawn_opts *o, int memfd,
         }
     }
     *call = "sendmsg";
-    int r = send_part(h->ctl, &m, fds, n);
+    int r = linx_send_fds(h->ctl, &m, sizeof m, fds, n);
     for (int i = 0; r == 0 && i < o->nfds; i += HANDOVER_FDS_MAX) {
         int k = o->nfds - i < HANDOVER_FDS_MAX ? o->nfds - i : HANDOVER_FDS_MAX;
         memset(&m, 0, sizeof m);
         m.type = MSG_HANDOVER_FDS;
         m.step = k;
-        r = send_part(h->ctl, &m, o->fd_src + i, k);
+        r = linx_send_fds(h->ctl, &m, sizeof m, o->fd_src + i, k);
     }
     return r;
 }
@@ -204,24 +155,24 @@ int linx_handover(lua_State *L, struct handle *h, int req, const void *seccomp, 
     char *payload = build_payload(&o, seccomp, seccomp_len, &len);
     if (payload == NULL)
         return linx_error_os_call(L, "spawn", "malloc", NULL, errno, NULL);
-    int memfd = payload_fd(payload, len);
+    const char *call = NULL;
+    int memfd = linx_memfd_data("linx-handover", MFD_CLOEXEC, MFD_NOEXEC_SEAL, payload, len, &call); /* data, never run */
     free(payload);
     if (memfd < 0)
-        return linx_error_os_call(L, "spawn", "memfd_create", NULL, -memfd, NULL);
+        return linx_error_os_call(L, "spawn", call, NULL, -memfd, NULL);
     struct spawn_failure f;
     if (linx_handle_make_stdio(L, h, o.stdio, &f) != 0) { /* releases the handle */
         close(memfd);
         return linx_error_os_call(L, "spawn", f.call, f.path, f.err, NULL);
     }
-    const char *call = NULL;
     int err = send_request(h, &o, memfd, &call);
     close(memfd);
     for (int i = 0; i < 3; i++)
         linx_close_fd(&h->child_fd[i]); /* the child has its copies now */
     if (err) {
         linx_close_fd(&h->ctl);
-        return linx_error_os_call(L, "spawn", call, NULL, -err,
-                                  err == -EPIPE ? "the pool child is gone (was it killed?)" : NULL);
+        return linx_error_os_call(L, "spawn", call, NULL, err,
+                                  err == EPIPE ? "the pool child is gone (was it killed?)" : NULL);
     }
     h->proceeded = 1;
     struct msg rep;

@@ -131,39 +131,12 @@ static int make_one(const struct handle *h, const struct inside_mount *m, struct
     return tree;
 }
 
-/* The release byte, with n mounts attached. 0 or errno. (child.c's
- * send_msg is its freestanding twin: the children may not use libc.) */
-static int send_release(int sock, const int *fds, int n)
-{
-    char go = 'g';
-    struct iovec iov = {&go, 1};
-    struct msghdr mh;
-    union {
-        char buf[CMSG_SPACE(LINX_MAX_IDMAPS * sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (n > 0) {
-        memset(&u, 0, sizeof u);
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
-    }
-    ssize_t r;
-    while ((r = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    return r == 1 ? 0 : r < 0 ? errno : EIO;
-}
-
+/* The release: one byte, with the idmapped mounts attached
+ * (linx_send_fds; child.c's send_msg is its freestanding twin: the
+ * children may not use libc). */
 int linx_release_send(struct handle *h, struct idmapped_fail *f)
 {
-    int fds[LINX_MAX_IDMAPS], n = 0;
+    int fds[LINX_MAX_IDMAPS] = {0}, n = 0;
     f->err = 0;
     f->step = 0;
     f->call = NULL;
@@ -180,7 +153,8 @@ int linx_release_send(struct handle *h, struct idmapped_fail *f)
         }
         fds[n++] = fd;
     }
-    int err = send_release(h->ctl, fds, n);
+    char go = 'g';
+    int err = linx_send_fds(h->ctl, &go, 1, fds, n); /* keeper_host.c */
     while (n > 0)
         close(fds[--n]);
     return err ? fail_with(f, "sendmsg", err) : 0;

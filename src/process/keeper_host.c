@@ -60,6 +60,34 @@ int linx_outbuf_append(struct outbuf *b, const char *data, size_t n)
     return 0;
 }
 
+int linx_send_fds(int sock, const void *data, size_t len, const int *fds, int n)
+{
+    struct {
+        char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))] __attribute__((aligned(8))); /* as a cmsghdr */
+    } u;
+    struct iovec iov = {(void *)data, len};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (n > HANDOVER_FDS_MAX)
+        return EINVAL;
+    if (n > 0) {
+        memset(&u, 0, sizeof u);
+        mh.msg_control = u.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+    }
+    ssize_t r;
+    while ((r = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return r == (ssize_t)len ? 0 : r < 0 ? errno : EIO;
+}
+
 int linx_recv_msg(int sock, struct msg *m, int *fds)
 {
     memset(m, 0, sizeof *m); /* the caller's struct is uninitialised */

@@ -93,6 +93,12 @@ int linx_handle_start(lua_State *L, struct handle *h, const struct spawn_opts *o
  * released. */
 int linx_handle_make_stdio(lua_State *L, struct handle *h, const int stdio[3], struct spawn_failure *f);
 
+/* Send len bytes of data with n fds (SCM_RIGHTS, at most
+ * HANDOVER_FDS_MAX) on a SOCK_SEQPACKET socket, EINTR retried, no
+ * SIGPIPE. 0, or an errno value (EIO: a short send). child.c's
+ * send_msg is its freestanding twin (the children may not use libc). */
+int linx_send_fds(int sock, const void *data, size_t len, const int *fds, int n);
+
 /* Receive one message on sock; attached fds (CLOEXEC) go to fds[0..1]
  * (-1 where none came), or are closed when fds is NULL. Returns 1, 0 on
  * EOF, -errno. */

@@ -466,20 +466,6 @@ void linx_pool_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"spawn", m_spawn}, {"fill", m_fill}, {"size", m_size}, {"close", m_close}, {NULL, NULL},
     };
-    if (luaL_newmetatable(L, POOL_MT)) {
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, m_gc);
-        lua_setfield(L, -2, "__gc");
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 504
-        lua_pushcfunction(L, m_gc);
-        lua_setfield(L, -2, "__close");
-#endif
-        lua_pushcfunction(L, m_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushliteral(L, POOL_MT);
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
+    linx_newclass(L, POOL_MT, methods, m_gc, m_tostring);
     lua_pushcfunction(L, l_pool);
 }

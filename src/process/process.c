@@ -611,21 +611,7 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_linx_process(lua_State *L)
 {
-    if (luaL_newmetatable(L, LINX_HANDLE_MT)) {
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, m_gc);
-        lua_setfield(L, -2, "__gc");
-#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 504
-        lua_pushcfunction(L, m_gc);
-        lua_setfield(L, -2, "__close");
-#endif
-        lua_pushcfunction(L, m_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushliteral(L, LINX_HANDLE_MT);
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
+    linx_newclass(L, LINX_HANDLE_MT, methods, m_gc, m_tostring);
     linx_block_register(L);
     luaL_newlib(L, funcs);
     lua_pushliteral(L, LINX_VERSION);

@@ -4,6 +4,8 @@
  * state. */
 #include "spawn_sandbox.h"
 
+#include "core/hostutil.h"
+
 #include "support/lerror.h"
 #include "spawn_read.h"
 
@@ -112,26 +114,10 @@ static int image_gc(lua_State *L)
 #ifdef LINX_HAVE_INIT_IMAGE
 static int image_make(const char **call)
 {
-    int fd = (int)syscall(SYS_memfd_create, "linx-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | LINX_MFD_EXEC);
-    if (fd < 0 && errno == EINVAL) /* before 6.3 */
-        fd = (int)syscall(SYS_memfd_create, "linx-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) {
-        *call = "memfd_create";
-        return -errno;
-    }
-    size_t done = 0, len = sizeof linx_init_image;
-    while (done < len) {
-        ssize_t n = write(fd, linx_init_image + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int err = n < 0 ? errno : EIO;
-            close(fd);
-            *call = "write";
-            return -err;
-        }
-        done += (size_t)n;
-    }
+    int fd = linx_memfd_data("linx-init", MFD_CLOEXEC | MFD_ALLOW_SEALING, LINX_MFD_EXEC, linx_init_image,
+                             sizeof linx_init_image, call); /* LINX_MFD_EXEC: 6.3 and later */
+    if (fd < 0)
+        return fd;
     /* Nothing can change it any more: the same image serves every later
      * spawn of this state, and a container must not alter the next one's. */
     if (fcntl(fd, F_ADD_SEALS, LINX_F_SEAL_EXEC) != 0 && errno != EINVAL) {

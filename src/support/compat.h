@@ -78,4 +78,28 @@ static inline void linx_pushid(lua_State *L, long long v)
     lua_pushnumber(L, (lua_Number)v);
 }
 
+/* The named metatable of a module's userdata, made once: methods as
+ * __index, gc as __gc (and __close on 5.4), tostring, and __name. Leaves
+ * the stack as it was. */
+static inline void linx_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                                 lua_CFunction tostring)
+{
+    if (luaL_newmetatable(L, name)) {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__gc");
+#if defined(LUA_VERSION_NUM) && LUA_VERSION_NUM >= 504
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__close");
+#endif
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushstring(L, name);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+}
+
 #endif
