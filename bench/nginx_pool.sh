@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The nginx part of bench/run's "pool" section (issue 26): request latency
+# of a location that runs bench/exit0.c in a new user namespace (the
+# worker's uid and gid as 0) through linx.resty, unpooled against pooled,
+# in Debian's nginx + lua-nginx-module with one worker; `ab -c 1` (median
+# latency) and `ab -c 20` (99th percentile).
+#
+#   bench/nginx_pool.sh BUILD_JIT RAW_DIR EXIT0   -> markdown on stdout,
+#                                                 target rows in RAW_DIR/nginx_pool.target
+#
+# Locations (stdin, stdout and stderr "null" in both, so the rows differ
+# only in how the child is made):
+#   fresh   linx.resty.run{argv = {EXIT0}, namespaces = {"user"}, ...}: the
+#           whole cycle in a thread of the `linx` thread pool
+#   pooled  when linx.resty takes `pool =` (probed once, /how):
+#           linx.resty.run{pool = POOL, argv = {EXIT0}, ...}; until then, by
+#           hand: POOL:spawn{...} in the worker (the hand-over and the
+#           exec), the end watched with wait(0) between ngx.sleep()s, and
+#           the pool topped up by one child per ngx.timer.at(0) after each
+#           take (the issue's refill)
+#   POOL is a process.pool{namespaces = {"user"}, size = BENCH_POOL_NGINX_SIZE}
+#   made and filled in init_worker (off the timed part).
+#   pooled-big  (informational) by hand, as above, from a pool as big as
+#           an ab run, filled (untimed, /fill-big) before each run and not
+#           refilled during it: the hand-over alone, no set-up in the way
+# Knobs: BENCH_POOL_NGINX_N=300 requests per ab run, BENCH_POOL_NGINX_ROUNDS=3
+# interleaved rounds (median kept), BENCH_POOL_NGINX_SIZE=32 children.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JIT=${1:?jit build dir}
+RAW=${2:?raw dir}
+EXIT0=${3:?path of bench/exit0.c built}
+N=${BENCH_POOL_NGINX_N:-300}
+ROUNDS=${BENCH_POOL_NGINX_ROUNDS:-3}
+SIZE=${BENCH_POOL_NGINX_SIZE:-32}
+mkdir -p "$RAW"
+target_file=$RAW/nginx_pool.target
+: >"$target_file"
+
+note() { echo "bench nginx_pool: $*" >&2; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) printf "%.6g\n", v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
+minmax() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {if (NR) printf "%.2f-%.2f", lo, hi}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+fmt() { awk -v v="$1" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.2f", v }'; }
+verdict() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a") print "not measured"; else if (a <= b) print "met"; else print "MISSED" }'; }
+
+skip() {
+    note "$*: nginx pool rows skipped"
+    echo "Skipped the nginx rows: $*."
+    {
+        echo "| nginx, ab -c 1: median latency of the pooled location <= 0.5x unpooled (issue 26) | not measured ($*) | not measured |"
+        echo "| nginx, ab -c 20: p99 latency of the pooled location <= 0.5x unpooled (issue 26) | not measured ($*) | not measured |"
+    } >"$target_file"
+    exit 0
+}
+for tool in nginx ab curl; do command -v "$tool" >/dev/null || skip "no $tool"; done
+mod=
+for dir in /usr/lib/nginx/modules /usr/share/nginx/modules; do
+    [[ -f $dir/ngx_http_lua_module.so ]] && mod=$dir
+done
+[[ -n $mod ]] || skip "no libnginx-mod-http-lua"
+[[ -f $JIT/linxuser.so && -f $JIT/linx/process.so ]] || skip "no LuaJIT build in $JIT"
+[[ -x $EXIT0 ]] || skip "no $EXIT0"
+
+prefix=$(mktemp -d /tmp/linx-nginx-pool.XXXXXX)
+pidfile=$prefix/logs/nginx.pid
+cleanup() {
+    if [[ -s $pidfile ]]; then
+        nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" -s stop >/dev/null 2>&1 || true
+        for _ in $(seq 100); do [[ -e $pidfile ]] || break; sleep 0.05; done
+    fi
+    rm -rf "$prefix"
+}
+[[ -n ${BENCH_NGINX_KEEP:-} ]] || trap cleanup EXIT
+mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/lib/linx" "$prefix/lua"
+cp "$JIT/linxuser.so" "$prefix/lib/"
+cp "$JIT/linx/process.so" "$prefix/lib/linx/"
+cp -r lua/linx "$prefix/lua/"
+cp "$EXIT0" "$prefix/exit0"
+chmod -R a+rwX "$prefix"
+port=$((20000 + RANDOM % 20000))
+
+cat >"$prefix/nginx.conf" <<EOF
+load_module $mod/ndk_http_module.so;
+load_module $mod/ngx_http_lua_module.so;
+user nobody nogroup;
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+thread_pool linx threads=32;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    lua_package_cpath "$prefix/lib/?.so;;";
+    lua_package_path "$prefix/lua/?.lua;;";
+    init_worker_by_lua_block {
+        EXIT0 = "$prefix/exit0"
+        REQ = {argv = {EXIT0}, stdin = "null", stdout = "null", stderr = "null"}
+        local size = $SIZE
+        POOL = assert(require("linx.process").pool{namespaces = {"user"}, size = size})
+        -- one child per timer run, so the worker serves requests between
+        -- two set-ups; armed after each take, and once now to fill it
+        local armed = false
+        local function refill(premature)
+            armed = false
+            if premature then return end
+            local n = POOL:fill(1)
+            if n and n < size and not armed then
+                armed = true
+                ngx.timer.at(0, refill)
+            end
+        end
+        function REFILL()
+            if not armed then
+                armed = true
+                ngx.timer.at(0, refill)
+            end
+        end
+        REFILL()
+    }
+    server {
+        listen 127.0.0.1:$port;
+        default_type text/plain;
+        location = /size { content_by_lua_block { ngx.say(POOL:size()) } }
+        location = /fill-big {
+            content_by_lua_block {
+                BIG = BIG or assert(require("linx.process").pool{namespaces = {"user"}, size = $N})
+                ngx.say(assert(BIG:fill()))
+            }
+        }
+        location = /pooled-big {
+            content_by_lua_block {
+                local c, err = BIG:spawn(REQ)
+                if not c then ngx.status = 500 ngx.say(tostring(err)) return end
+                local st, werr = c:wait(0)
+                local turns = 0
+                while not st and type(werr) == "table" and werr.kind == "timeout" do
+                    turns = turns + 1
+                    ngx.sleep(turns <= 200 and 0 or 0.001)
+                    st, werr = c:wait(0)
+                end
+                c:close()
+                if not st or st.code ~= 0 then ngx.status = 500 ngx.say(tostring(werr)) return end
+                ngx.say("exit ", st.code)
+            }
+        }
+        location = /fresh {
+            content_by_lua_block {
+                local res, err = require("linx.resty").run{argv = {EXIT0}, namespaces = {"user"}, stdin = "null",
+                                                          stdout = "null", stderr = "null"}
+                if not res or res.code ~= 0 then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code)
+            }
+        }
+        location = /how {
+            content_by_lua_block {
+                -- linx.resty with pool = (the adapters' work) once it takes
+                -- it; by hand until then (this linx.resty calls a pool
+                -- not plain data, or an unknown option: field "pool")
+                if VIA_RESTY == nil then
+                    local res, err = require("linx.resty").run{pool = POOL, argv = {EXIT0}, stdin = "null",
+                                                              stdout = "null", stderr = "null"}
+                    VIA_RESTY = res ~= nil or not (type(err) == "table" and err.field == "pool")
+                end
+                ngx.say(VIA_RESTY and "resty" or "hand")
+            }
+        }
+        location = /pooled {
+            content_by_lua_block {
+                if VIA_RESTY then
+                    local res, err = require("linx.resty").run{pool = POOL, argv = {EXIT0}, stdin = "null",
+                                                              stdout = "null", stderr = "null"}
+                    if not res or res.code ~= 0 then ngx.status = 500 ngx.say(tostring(err)) return end
+                    ngx.say("exit ", res.code)
+                    return
+                end
+                local c, err = POOL:spawn(REQ)
+                REFILL()
+                if not c then ngx.status = 500 ngx.say(tostring(err)) return end
+                -- the end, without blocking the worker: a few turns of the
+                -- event loop, then a millisecond at a time
+                local st, werr = c:wait(0)
+                local turns = 0
+                while not st and type(werr) == "table" and werr.kind == "timeout" do
+                    turns = turns + 1
+                    ngx.sleep(turns <= 200 and 0 or 0.001)
+                    st, werr = c:wait(0)
+                end
+                c:close()
+                if not st or st.code ~= 0 then ngx.status = 500 ngx.say(tostring(werr)) return end
+                ngx.say("exit ", st.code)
+            }
+        }
+    }
+}
+EOF
+
+nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" 2>>"$RAW/nginx_pool.log" || skip "nginx did not start"
+for _ in $(seq 100); do [[ -s $pidfile ]] && break; sleep 0.05; done
+url=http://127.0.0.1:$port
+ok1() { [[ $(ab -q -n 1 -c 1 "$url$1" 2>/dev/null | awk '/^Non-2xx/ {print "bad"} /^Complete requests/ {print $3}') == 1 ]]; }
+# wait until the pool is full (at most ~10 s): the refill runs off the timed part
+full() { [[ $(curl -s "$url/size") == "$SIZE" ]]; }
+wait_full() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        full && return 0
+        sleep 0.05
+    done
+    note "the pool did not refill to $SIZE"
+}
+how=$(curl -s "$url/how") || skip "/how fails: $(tail -3 "$prefix/logs/error.log")"
+if [[ $how == resty ]]; then
+    pooled_how="\`linx.resty.run{pool = POOL, ...}\` (linx.resty keeps the pool full)"
+else
+    pooled_how="by hand in the location, as this linx.resty takes no \`pool =\` yet: \`POOL:spawn\` in the worker, \`wait(0)\` between \`ngx.sleep\`s, one child refilled per \`ngx.timer.at(0)\` after each take"
+fi
+[[ $(curl -s "$url/fill-big") == "$N" ]] || skip "/fill-big fails: $(tail -3 "$prefix/logs/error.log")"
+for r in fresh pooled pooled-big; do ok1 "/$r" || skip "/$r fails: $(tail -3 "$prefix/logs/error.log")"; done
+
+# ab's CSV (-e): "percent,ms" for 0..100; p50 and p99 from it (µs precision)
+percentile() { awk -F, -v p="$2" '$1 == p { print $2 }' "$1"; }
+ab -q -n 100 -c 20 "$url/fresh" >/dev/null 2>&1 || true # warm-up: the thread VMs
+for c in 1 20; do
+    for ((r = 0; r < ROUNDS; r++)); do
+        rows=(fresh pooled pooled-big)
+        ((r % 2)) && rows=(pooled-big pooled fresh)
+        for row in "${rows[@]}"; do
+            [[ $row == pooled ]] && wait_full
+            # untimed: the big pool filled up to the run's size
+            [[ $row == pooled-big && $(curl -s "$url/fill-big") != "$N" ]] && { note "/fill-big failed"; continue; }
+            csv=$RAW/nginx_pool.$row.c$c.$r.csv
+            out=$(ab -q -n "$N" -c "$c" -e "$csv" "$url/$row" 2>&1) || { note "ab /$row -c $c failed"; continue; }
+            if grep -q '^Non-2xx' <<<"$out" || ! grep -q '^Failed requests: *0$' <<<"$out"; then
+                note "/$row -c $c: failed requests"
+                continue
+            fi
+            percentile "$csv" 50 >>"$RAW/nginx_pool.$row.c$c.p50"
+            percentile "$csv" 99 >>"$RAW/nginx_pool.$row.c$c.p99"
+            awk '/^Requests per second/ {print $4}' <<<"$out" >>"$RAW/nginx_pool.$row.c$c.rps"
+        done
+    done
+done
+
+declare -A m
+for row in fresh pooled pooled-big; do
+    for c in 1 20; do
+        for k in p50 p99 rps; do
+            f=$RAW/nginx_pool.$row.c$c.$k
+            m[$row.$c.$k]=$( [[ -s $f ]] && median <"$f" || echo nan)
+        done
+    done
+done
+echo "## Pools in nginx: bench/exit0.c through linx.resty, 1 worker (ab -n $N; median of $ROUNDS interleaved rounds; ms)"
+echo ""
+echo "Pooled: $pooled_how; a pool of $SIZE, full before each pooled run."
+echo ""
+echo "| location | -c 1 p50 ms | -c 1 req/s | -c 20 p50 ms | -c 20 p99 ms | -c 20 req/s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for row in fresh pooled pooled-big; do
+    label="\`linx.resty.run{argv = {exit0}, namespaces = {\"user\"}}\` (thread pool)"
+    [[ $row == pooled ]] && label="pooled (\`process.pool{namespaces = {\"user\"}, size = $SIZE}\`), refilled as it goes"
+    [[ $row == pooled-big ]] && label="informational: pooled by hand from a pool of $N filled before the run, no refill during it"
+    echo "| $label | $(fmt "${m[$row.1.p50]}") | $(awk -v v="${m[$row.1.rps]}" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.0f", v }') | $(fmt "${m[$row.20.p50]}") | $(fmt "${m[$row.20.p99]}") | $(awk -v v="${m[$row.20.rps]}" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.0f", v }') |"
+done
+a=$(ratio "${m[pooled.1.p50]}" "${m[fresh.1.p50]}")
+b=$(ratio "${m[pooled.20.p99]}" "${m[fresh.20.p99]}")
+{
+    echo "| nginx, ab -c 1: median latency of the pooled location <= 0.5x unpooled (issue 26) | ${a}x ($(fmt "${m[pooled.1.p50]}") vs $(fmt "${m[fresh.1.p50]}") ms) | $(verdict "$a" 0.50) |"
+    echo "| nginx, ab -c 20: p99 latency of the pooled location <= 0.5x unpooled (issue 26) | ${b}x ($(fmt "${m[pooled.20.p99]}") vs $(fmt "${m[fresh.20.p99]}") ms) | $(verdict "$b" 0.50) |"
+} >"$target_file"
