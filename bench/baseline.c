@@ -13,6 +13,13 @@
  *       tables and the parent takes no copy-on-write faults afterwards.
  *       Not the reference row: it shows what a spawner that never
  *       copies the host's memory can reach (see docs/benchmarks.md).
+ *   baseline pooled N PROGRAM PARKER
+ *       the C floor of a pool (bench/run's pool section): N children made
+ *       first as the cycles rows make them (clone, maps, release), each
+ *       exec'ing PARKER (bench/parker.c: an image of its own, as small as
+ *       linx's park image) that waits on stdin; then, timed between the
+ *       lines "go" and "end" on stdout: one byte wakes each in turn, it
+ *       execs PROGRAM, waitpid. A pool's request path at its least.
  *   baseline park M CMD [ARGS...]
  *       park M children, each in a new user namespace, on a pipe; run CMD
  *       with their host pids appended to ARGS; then release and reap them.
@@ -142,6 +149,68 @@ static void cycles(long n, int share_vm, const char *program)
         munmap(stack, stack_size);
 }
 
+static void pooled(long n, const char *program, const char *parker)
+{
+    char uid_map[32], gid_map[32];
+    int ulen = snprintf(uid_map, sizeof uid_map, "0 %u 1\n", (unsigned)getuid());
+    int glen = snprintf(gid_map, sizeof gid_map, "0 %u 1\n", (unsigned)getgid());
+    char *const argv[] = {"parker", (char *)program, NULL};
+    int *wake = malloc((size_t)n * sizeof *wake);
+    pid_t *pids = malloc((size_t)n * sizeof *pids);
+    if (wake == NULL || pids == NULL)
+        die("malloc");
+    for (long i = 0; i < n; i++) {
+        int p[2], e[2];
+        if (pipe2(p, O_CLOEXEC) != 0 || pipe2(e, O_CLOEXEC) != 0)
+            die("pipe2");
+        pid_t pid = clone_flags(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID);
+        if (pid < 0)
+            die("clone");
+        if (pid == 0) { /* raw calls only; e[1] closes at the parker's exec */
+            char c;
+            syscall(SYS_close, p[1]);
+            syscall(SYS_close, e[0]);
+            syscall(SYS_read, p[0], &c, 1);
+            syscall(SYS_dup3, p[0], 0, 0);
+            syscall(SYS_execve, parker, argv, environ);
+            syscall(SYS_exit, 127);
+        }
+        close(p[0]);
+        close(e[1]);
+        write_file(pid, "setgroups", "deny", 4);
+        write_file(pid, "uid_map", uid_map, (size_t)ulen);
+        write_file(pid, "gid_map", gid_map, (size_t)glen);
+        char c = 'r';
+        if (write(p[1], &c, 1) != 1)
+            die("write");
+        while (read(e[0], &c, 1) < 0 && errno == EINTR) /* EOF: the parker runs */
+            ;
+        close(e[0]);
+        wake[i] = p[1];
+        pids[i] = pid;
+    }
+    printf("go\n");
+    fflush(stdout);
+    for (long i = 0; i < n; i++) {
+        char c = 'w';
+        if (write(wake[i], &c, 1) != 1)
+            die("write");
+        close(wake[i]);
+        int st;
+        while (waitpid(pids[i], &st, 0) < 0)
+            if (errno != EINTR)
+                die("waitpid");
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "baseline: pooled child failed (status %#x)\n", st);
+            exit(1);
+        }
+    }
+    printf("end\n");
+    fflush(stdout);
+    free(wake);
+    free(pids);
+}
+
 /* Park m children in new user namespaces; they exit when *release is
  * closed. Returns their pids (malloc'd). */
 static pid_t *park(long m, int *release)
@@ -267,10 +336,14 @@ int main(int argc, char **argv)
         cycles(atol(argv[2]), 1, argc == 4 ? argv[3] : "/bin/true");
         return 0;
     }
+    if (argc == 5 && strcmp(argv[1], "pooled") == 0) {
+        pooled(atol(argv[2]), argv[3], argv[4]);
+        return 0;
+    }
     if (argc >= 4 && strcmp(argv[1], "park") == 0)
         return park_run(atol(argv[2]), argc - 3, argv + 3);
     if (argc == 4 && strcmp(argv[1], "scale") == 0)
         return scale(atol(argv[2]), atol(argv[3]));
-    fprintf(stderr, "usage: baseline cycles[-vm] N [PROGRAM] | park M CMD [ARGS...] | scale K M\n");
+    fprintf(stderr, "usage: baseline cycles[-vm] N [PROGRAM] | pooled N PROGRAM PARKER | park M CMD [ARGS...] | scale K M\n");
     return 2;
 }
