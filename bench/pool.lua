@@ -3,9 +3,10 @@
 -- nothing), either fresh (spawn, setup_maps, proceed, wait, close: the
 -- path without a pool) or from a pool (pool:spawn, wait, close).
 --
--- Lua has no wall clock finer than a second, so the script writes the line
--- "go" to stdout right before the timed part and "end" right after it, and
--- bench/run stamps each line as it arrives (bash's EPOCHREALTIME). The pool
+-- The script writes the line "go" to stdout right before the timed part
+-- and "end" right after it, and bench/run stamps each line as it arrives
+-- (bash's EPOCHREALTIME), as for the C floor row (`baseline pooled`): one
+-- clock for every row. The pool
 -- is as big as the batch and filled before "go": the set-up (`fill`) is
 -- never inside the timed part, and the script fails if a take would find
 -- the pool empty (a fresh spawn inside the timed part).
