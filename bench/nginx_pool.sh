@@ -53,7 +53,7 @@ skip() {
     } >"$target_file"
     exit 0
 }
-for tool in nginx ab curl; do command -v "$tool" >/dev/null || skip "no $tool"; done
+for tool in nginx ab; do command -v "$tool" >/dev/null || skip "no $tool"; done
 mod=
 for dir in /usr/lib/nginx/modules /usr/share/nginx/modules; do
     [[ -f $dir/ngx_http_lua_module.so ]] && mod=$dir
@@ -203,9 +203,20 @@ EOF
 nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" 2>>"$RAW/nginx_pool.log" || skip "nginx did not start"
 for _ in $(seq 100); do [[ -s $pidfile ]] && break; sleep 0.05; done
 url=http://127.0.0.1:$port
+# GET a path, print the body (bash's /dev/tcp: no HTTP client needed)
+get() {
+    local fd line body=0
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" >&"$fd"
+    while IFS= read -r line <&"$fd"; do
+        line=${line%$'\r'}
+        if ((body)); then printf '%s\n' "$line"; elif [[ -z $line ]]; then body=1; fi
+    done
+    exec {fd}>&-
+}
 ok1() { [[ $(ab -q -n 1 -c 1 "$url$1" 2>/dev/null | awk '/^Non-2xx/ {print "bad"} /^Complete requests/ {print $3}') == 1 ]]; }
 # wait until the pool is full (at most ~10 s): the refill runs off the timed part
-full() { [[ $(curl -s "$url/size") == "$SIZE" ]]; }
+full() { [[ $(get /size) == "$SIZE" ]]; }
 wait_full() {
     local i
     for ((i = 0; i < 200; i++)); do
@@ -214,13 +225,13 @@ wait_full() {
     done
     note "the pool did not refill to $SIZE"
 }
-how=$(curl -s "$url/how") || skip "/how fails: $(tail -3 "$prefix/logs/error.log")"
+how=$(get /how) || skip "/how fails: $(tail -3 "$prefix/logs/error.log")"
 if [[ $how == resty ]]; then
     pooled_how="\`linx.resty.run{pool = POOL, ...}\` (linx.resty keeps the pool full)"
 else
     pooled_how="by hand in the location, as this linx.resty takes no \`pool =\` yet: \`POOL:spawn\` in the worker, \`wait(0)\` between \`ngx.sleep\`s, one child refilled per \`ngx.timer.at(0)\` after each take"
 fi
-[[ $(curl -s "$url/fill-big") == "$N" ]] || skip "/fill-big fails: $(tail -3 "$prefix/logs/error.log")"
+[[ $(get /fill-big) == "$N" ]] || skip "/fill-big fails: $(tail -3 "$prefix/logs/error.log")"
 for r in fresh pooled pooled-big; do ok1 "/$r" || skip "/$r fails: $(tail -3 "$prefix/logs/error.log")"; done
 
 # ab's CSV (-e): "percent,ms" for 0..100; p50 and p99 from it (µs precision)
@@ -233,7 +244,7 @@ for c in 1 20; do
         for row in "${rows[@]}"; do
             [[ $row == pooled ]] && wait_full
             # untimed: the big pool filled up to the run's size
-            [[ $row == pooled-big && $(curl -s "$url/fill-big") != "$N" ]] && { note "/fill-big failed"; continue; }
+            [[ $row == pooled-big && $(get /fill-big) != "$N" ]] && { note "/fill-big failed"; continue; }
             csv=$RAW/nginx_pool.$row.c$c.$r.csv
             out=$(ab -q -n "$N" -c "$c" -e "$csv" "$url/$row" 2>&1) || { note "ab /$row -c $c failed"; continue; }
             if grep -q '^Non-2xx' <<<"$out" || ! grep -q '^Failed requests: *0$' <<<"$out"; then
