@@ -145,6 +145,103 @@ describe("linx.run", function()
   end)
 end)
 
+describe("linx.run with pool =", function()
+  -- A pool whose children map the caller to 42: output that says 42
+  -- came from a pooled child, not from a fresh spawn without the maps.
+  local function pool42(size)
+    return assert(process.pool{namespaces = {"user"}, size = size or 2,
+                               maps = {uid = {{42, S.uid, 1}}, gid = {{42, S.gid, 1}}}})
+  end
+
+  it("runs the request in a ready child: output and codes as on the fresh path", function()
+    local p = pool42(3)
+    assert.are.equal(3, p:fill())
+    local cases = {
+      {argv = {"sh", "-c", "id -u; echo err >&2; exit 3"}},
+      {argv = {"sh", "-c", "echo before; kill -TERM $$"}},
+      {argv = {"sh", "-c", "echo $LINX_X; pwd"}, env = {LINX_X = "yes", PATH = "/usr/bin:/bin"}, cwd = "/",
+       stderr = "null"},
+    }
+    for i, case in ipairs(cases) do
+      local fresh = {namespaces = {"user"}, maps = {uid = {{42, S.uid, 1}}, gid = {{42, S.gid, 1}}}}
+      local pooled = {pool = p}
+      for k, v in pairs(case) do fresh[k], pooled[k] = v, v end
+      local want, got = ok_run(fresh), ok_run(pooled)
+      assert.are.same(want, got)
+      assert.are.equal(3 - i, p:size()) -- taken from the pool, which run leaves as it is
+    end
+    assert.are.equal("42\n", ok_run{pool = p, argv = {"id", "-u"}}.stdout) -- an empty pool readies one
+    assert.are.equal(0, p:size())
+    p:close()
+  end)
+
+  it("feeds input and takes output of any size through a pooled child", function()
+    local parts = {}
+    for i = 1, 65536 do parts[i] = string.format("%015d\n", i) end
+    local big = table.concat(parts)
+    local p = pool42(2)
+    p:fill()
+    local res = ok_run{pool = p, argv = {"cat"}, input = big}
+    assert.are.equal(0, res.code)
+    assert.is_true(res.stdout == big, "round trip differs")
+    res = ok_run{pool = p, argv = {"cat"}, input = big, timeout = 60}
+    assert.is_true(res.stdout == big, "round trip differs with a timeout")
+    assert.are.equal(0, p:size())
+    p:close()
+  end)
+
+  it("times out a pooled child, and bounds its output, leaving nothing behind", function()
+    local argv = {"sleep", ("29.%d"):format(S.self_pid())}
+    local kids, fds = child_count(), fd_count()
+    local p = pool42(2)
+    p:fill()
+    local res, err = run.run{pool = p, argv = argv, timeout = 0.3}
+    assert.is_nil(res)
+    assert.are.equal("timeout", err.kind)
+    assert.are.equal(0.3, err.seconds)
+    assert.is_nil(running(argv))
+    res, err = run.run{pool = p, argv = {"sh", "-c", "head -c 5000 /dev/zero"}, max_output = 100}
+    assert.is_nil(res)
+    assert.are.equal("output_limit", err.kind)
+    res, err = run.run{pool = p, argv = {"/nonexistent/linx"}}
+    assert.is_nil(res)
+    assert.are.equal("ENOENT", err.errno)
+    p:close()
+    assert.are.equal(kids, child_count())
+    assert.are.equal(fds, fd_count())
+  end)
+
+  it("refuses the pool's own options beside pool =, taking no child", function()
+    local p = pool42(1)
+    p:fill()
+    for _, case in ipairs({
+      {{pool = p, argv = {"true"}, namespaces = {"user"}}, "namespaces", "fixed_by_pool"},
+      {{pool = p, argv = {"true"}, maps = false}, "maps", "fixed_by_pool"},
+      {{pool = p, argv = {"true"}, maps = {uid = {{0, S.uid, 1}}}}, "maps", "fixed_by_pool"},
+      {{pool = p, argv = {"true"}, inside = {hostname = "x"}}, "inside", "fixed_by_pool"},
+      {{pool = p, argv = {"true"}, session = "new"}, "session", "fixed_by_pool"},
+      {{pool = p, argv = {"true"}, cgroup = "/sys/fs/cgroup/x"}, "cgroup", "fixed_by_pool"},
+      {{pool = {}, argv = {"true"}}, "pool", "not_a_pool"},
+      {{pool = io.stdout, argv = {"true"}}, "pool", "not_a_pool"},
+    }) do
+      local res, err = run.run(case[1])
+      assert.is_nil(res)
+      assert.are.equal("bad_option", err.kind)
+      assert.are.equal(case[2], err.field)
+      assert.are.equal(case[3], err.reason)
+      assert.are.equal("run", err.operation)
+    end
+    local res, err = run.run{pool = p, argv = {"true"}, namespace = {"user"}} -- a typo: spawn's word
+    assert.is_nil(res)
+    assert.are.equal("unknown_option", err.reason)
+    assert.are.equal(1, p:size())
+    p:close()
+    res, err = run.run{pool = p, argv = {"true"}}
+    assert.is_nil(res)
+    assert.are.equal("bad_state", err.kind)
+  end)
+end)
+
 describe("linx-lua", function()
   it("has linx.run and linx.luv built in: no LUA_PATH needed", function()
     local lx = os.getenv("LINX_LUA")

@@ -4,7 +4,9 @@
 --     local res = assert(run.run{argv = {"id", "-u"}, namespaces = {"user"}})
 --     print(res.code, res.stdout)   --> 0   0
 --
--- `opts` are `linx.process.spawn`'s, plus `maps`, `input` and `timeout`.
+-- `opts` are `linx.process.spawn`'s, plus `maps`, `input` and `timeout`;
+-- or, with `pool = p` (a `linx.process.pool`), the request's options
+-- only: a child made ready by the pool runs them (`p:spawn`).
 -- Output streams default to `"pipe"` and come back as strings. Failures
 -- are `nil, err` with an error table (`linxuser.Error`), plus the errno
 -- number after a kernel refusal, as every verb of the library returns.
@@ -16,18 +18,31 @@ local process = require "linx.process"
 local M = {}
 
 -- The run's own options: spawn refuses names it does not know.
-local OWN = {maps = true, input = true, timeout = true}
+local OWN = {maps = true, input = true, timeout = true, pool = true}
+-- What a request to a pool brings (`Pool:spawn`); every other spawn
+-- option, and `maps`, is the pool's.
+local REQUEST = {argv = true, env = true, cwd = true, stdin = true, stdout = true, stderr = true, fds = true,
+                 max_output = true}
 -- spawn's options, also read through an __index of defaults: the names
 -- the linked linx.process knows (an older one without the list: its own).
 local SPAWN = process.options and process.options.spawn or
   {"argv", "namespaces", "env", "cwd", "stdin", "stdout", "stderr", "fds", "inside"}
 
 --- Every option name `run` takes: `linx.process.options.spawn` (the
--- linked module's) and `maps`, `input`, `timeout`. Adapters read this
--- list instead of keeping their own.
+-- linked module's) and `maps`, `input`, `timeout`, `pool`. Adapters read
+-- this list instead of keeping their own.
 M.option_names = {}
 for _, k in ipairs(SPAWN) do M.option_names[#M.option_names + 1] = k end
-for _, k in ipairs({"maps", "input", "timeout"}) do M.option_names[#M.option_names + 1] = k end
+for _, k in ipairs({"maps", "input", "timeout", "pool"}) do M.option_names[#M.option_names + 1] = k end
+
+--- Is `p` a `linx.process.pool`?
+-- @param p anything
+-- @treturn boolean
+function M.is_pool(p)
+  if type(p) ~= "userdata" then return false end
+  local mt = getmetatable(p)
+  return type(mt) == "table" and rawget(mt, "__name") == "linx.process.pool"
+end
 
 -- The library's error metatable (one per Lua state, shared by every
 -- module), taken from an error the C side makes.
@@ -84,7 +99,7 @@ end
 -- @tparam table opts as for `run`
 -- @treturn[1] table spawn's options (output streams defaulting to `"pipe"`)
 -- @treturn[1] table the plan: `maps` (or false), `input` (or nil), `timeout` (or nil),
--- and `stdin`, `stdout`, `stderr`: true for each piped stream
+-- `pool` (or nil), and `stdin`, `stdout`, `stderr`: true for each piped stream
 -- @return[2] `nil`
 -- @treturn[2] linxuser.Error `bad_option`
 function M.prepare(opts)
@@ -102,17 +117,19 @@ function M.prepare(opts)
     got[k] = v
     return true
   end
-  for _, k in ipairs({"timeout", "input", "maps"}) do
+  for _, k in ipairs({"timeout", "input", "maps", "pool"}) do
     local ok, e = fetch(k)
     if not ok then return nil, e end
   end
-  local timeout, input, maps = got.timeout, got.input, got.maps
+  local timeout, input, maps, pool = got.timeout, got.input, got.maps, got.pool
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     return bad_option("timeout", type(timeout) == "number" and "negative" or "not_a_number", timeout)
   end
   if input ~= nil and type(input) ~= "string" then
     return bad_option("input", "not_a_string", input)
   end
+  if pool ~= nil and not M.is_pool(pool) then return bad_option("pool", "not_a_pool", pool) end
+  if pool ~= nil and maps ~= nil then return bad_option("maps", "fixed_by_pool", maps) end
   if maps ~= nil and maps ~= false and type(maps) ~= "table" then
     return bad_option("maps", "not_a_table", maps)
   end
@@ -127,20 +144,28 @@ function M.prepare(opts)
       so[k] = got[k]
     end
   end
+  if pool ~= nil then
+    -- the pool's options were fixed when it was made: name the first
+    -- one given here (in spawn's order), as Pool:spawn would
+    for _, k in ipairs(SPAWN) do
+      if so[k] ~= nil and not REQUEST[k] then return bad_option(k, "fixed_by_pool", so[k]) end
+    end
+  end
   if so.stdout == nil then so.stdout = "pipe" end
   if so.stderr == nil then so.stderr = "pipe" end
   if input ~= nil and so.stdin == nil then so.stdin = "pipe" end
   if input ~= nil and so.stdin ~= "pipe" then return bad_option("input", "stdin_not_piped", input) end
-  if maps == nil and has_user_ns(so.namespaces) then
+  if maps == nil and pool == nil and has_user_ns(so.namespaces) then
     local uid, gid = own_ids()
     maps = {uid = {{0, uid, 1}}, gid = {{0, gid, 1}}}
   end
-  return so, {maps = maps or false, input = input, timeout = timeout,
+  return so, {maps = maps or false, input = input, timeout = timeout, pool = pool,
               stdin = so.stdin == "pipe", stdout = so.stdout == "pipe", stderr = so.stderr == "pipe"}
 end
 
---- The first half of `run`: spawn, write the maps, proceed. For adapters
--- (`linx.luv`, `linx.resty`) that wait on a loop instead of blocking.
+--- The first half of `run`: spawn, write the maps, proceed; or, with
+-- `pool`, `pool:spawn` of the request. For adapters (`linx.luv`,
+-- `linx.resty`) that wait on a loop instead of blocking.
 -- @tparam table opts as for `run`
 -- @treturn[1] linx.process.Handle the running child
 -- @treturn[1] table the plan (see `prepare`)
@@ -150,6 +175,11 @@ end
 function M.start(opts)
   local so, plan = M.prepare(opts)
   if not so then return nil, plan end
+  if plan.pool then
+    local c, err, code = plan.pool:spawn(so)
+    if not c then return nil, err, code end
+    return c, plan
+  end
   local c, err, code = process.spawn(so)
   if not c then return nil, err, code end
   if plan.maps then
@@ -230,7 +260,17 @@ end
 -- reaped (nothing is left behind), and the error is kind `timeout`;
 -- output is then what the child wrote by the time it ended. Without
 -- one, output is read to end of file.
+--
+-- With `pool` (a `linx.process.pool`), a child the pool made ready runs
+-- the request (`pool:spawn`): `opts` then hold only what a request
+-- brings (`argv`, `env`, `cwd`, `stdin`, `stdout`, `stderr`, `fds`,
+-- `max_output`) and `input`, `timeout`; the pool's own options
+-- (`namespaces`, `inside`, `maps`, `cgroup`, `session`) are `bad_option`
+-- with reason `"fixed_by_pool"`. `run` does not refill the pool: call
+-- `pool:fill()` where a pause suits (the event-loop adapters refill on
+-- their own).
 -- @tparam table opts `spawn`'s options, plus:
+-- @tparam[opt] linx.process.Pool opts.pool a pool whose ready child runs the request
 -- @tparam[opt] table|false opts.maps `setup_maps` options
 -- @tparam[opt] string opts.input written to stdin (`stdin` defaults to `"pipe"` then)
 -- @tparam[opt] number opts.timeout seconds
