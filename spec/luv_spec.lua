@@ -120,4 +120,107 @@ describe("linx.luv", function()
     uv.run()
     assert.is_true(called)
   end)
+
+  describe("with pool =", function()
+    local function pool42(size)
+      return assert(process.pool{namespaces = {"user"}, size = size,
+                                 maps = {uid = {{42, S.uid, 1}}, gid = {{42, S.gid, 1}}}})
+    end
+    local maps42 = {uid = {{42, S.uid, 1}}, gid = {{42, S.gid, 1}}}
+
+    it("runs a pooled child while the loop's timers go on, as the fresh path would", function()
+      local p = pool42(2)
+      assert.are.equal(2, p:fill())
+      local ticks, at_end, results = 0, nil, {}
+      local timer = uv.new_timer()
+      timer:start(10, 10, function() ticks = ticks + 1 end)
+      local job = {argv = {"sh", "-c", "id -u; cat; echo err >&2; sleep 0.3; exit 5"}, input = "in\n"}
+      local fresh = {namespaces = {"user"}, maps = maps42}
+      for k, v in pairs(job) do fresh[k] = v end
+      luv.run(job, function() end) -- not a pool's: a pool-less job beside it changes nothing
+      job.pool = p
+      luv.run(job, function(res, err)
+        results.pooled = {res = res, err = err}
+        at_end = ticks
+        timer:stop()
+        timer:close()
+      end)
+      assert.are.equal(1, p:size()) -- taken at once
+      uv.run()
+      luv.run(fresh, function(res, err) results.fresh = {res = res, err = err} end)
+      uv.run()
+      assert.is_truthy(results.pooled.res, tostring(results.pooled.err))
+      assert.are.same(results.fresh.res, results.pooled.res)
+      assert.are.equal("42\nin\n", results.pooled.res.stdout)
+      assert.are.equal(5, results.pooled.res.code)
+      assert.is_true(at_end >= 1, "the timer never ran while the child did")
+      assert.are.equal(2, p:size()) -- refilled by the loop
+      p:close()
+    end)
+
+    it("refills one child per turn of the loop, and stops when full", function()
+      local p = pool42(3)
+      p:fill()
+      local done = 0
+      for i = 1, 3 do
+        luv.run({pool = p, argv = {"echo", tostring(i)}}, function(res) if res and res.code == 0 then done = done + 1 end end)
+      end
+      assert.are.equal(0, p:size())
+      local seen = {}
+      local check = uv.new_check()
+      check:start(function() seen[#seen + 1] = p:size() end)
+      local guard = uv.new_timer() -- the loop ends by itself; this only keeps a broken refill from hanging the run
+      guard:start(60000, 0, function() uv.stop() end)
+      uv.unref(guard)
+      uv.run()
+      check:stop()
+      check:close()
+      guard:close()
+      assert.are.equal(3, done)
+      assert.are.equal(3, p:size())
+      -- sizes seen between turns rise one at a time: never two set-ups in one turn
+      local prev = 0
+      for _, n in ipairs(seen) do
+        assert.is_true(n == prev or n == prev + 1, "jumped from " .. prev .. " to " .. n)
+        prev = n
+      end
+      p:close()
+    end)
+
+    it("stops refilling a closed pool", function()
+      local kids = child_count()
+      local p = pool42(2)
+      p:fill()
+      local got
+      luv.run({pool = p, argv = {"true"}}, function(res, err) got = res or err end)
+      p:close()
+      local guard = uv.new_timer()
+      local hung = false
+      guard:start(60000, 0, function() hung = true uv.stop() end)
+      uv.unref(guard)
+      uv.run()
+      guard:close()
+      assert.is_false(hung)
+      assert.are.equal(0, got.code)
+      assert.are.equal(0, p:size())
+      assert.are.equal(kids, child_count())
+    end)
+
+    it("calls back with bad_option for the pool's own options, taking no child", function()
+      local p = pool42(1)
+      p:fill()
+      local errs = {}
+      luv.run({pool = p, argv = {"true"}, namespaces = {"user"}}, function(_, err) errs[1] = err end)
+      luv.run({pool = p, argv = {"true"}, maps = false}, function(_, err) errs[2] = err end)
+      luv.run({pool = "p", argv = {"true"}}, function(_, err) errs[3] = err end)
+      uv.run()
+      assert.are.equal("fixed_by_pool", errs[1].reason)
+      assert.are.equal("namespaces", errs[1].field)
+      assert.are.equal("fixed_by_pool", errs[2].reason)
+      assert.are.equal("not_a_pool", errs[3].reason)
+      assert.are.equal(1, p:size())
+      assert.is_nil(luv.refill("p"))
+      p:close()
+    end)
+  end)
 end)

@@ -11,12 +11,50 @@
 -- few milliseconds, more on the subordinate-range helper path); the rest
 -- (input, output, the child's end, the time limit) is watched with poll
 -- handles and a timer on the handle's descriptors (`Handle:fileno`).
+--
+-- With `pool = p` (a `linx.process.pool`) a ready child runs the request
+-- (`p:spawn`: the hand-over and the exec only), and the pool is topped up
+-- afterwards from the loop: an idle handle readies one child per turn of
+-- the loop (`p:fill(1)`), so timers and other handles run between two
+-- set-ups, and stops (and is closed) once the pool is full, closed, or a
+-- fill fails (the next take starts it again; a request that meets an
+-- empty pool readies its own child and reports that child's errors).
 -- @module linx.luv
 
 local uv = require "luv"
 local core = require "linx.run"
 
 local M = {}
+
+-- The refill under way for each pool: its idle handle (one per pool).
+local refills = setmetatable({}, {__mode = "k"})
+
+--- Top `pool` up from the loop, one child per turn, unless a refill of it
+-- is under way already (`run` calls this after each take; call it once
+-- after making a pool to fill it without blocking). Returns at once.
+-- @tparam linx.process.Pool pool
+-- @treturn[1] boolean `true`
+-- @return[2] `nil`
+-- @treturn[2] linxuser.Error `bad_option` when `pool` is not a pool
+function M.refill(pool)
+  if not core.is_pool(pool) then
+    return nil, core.error{kind = "bad_option", operation = "refill", field = "pool", reason = "not_a_pool",
+                           value = pool}
+  end
+  if refills[pool] then return true end
+  local idle = uv.new_idle()
+  refills[pool] = idle
+  idle:start(function()
+    local before = pool:size()
+    local ok, n = pcall(pool.fill, pool, 1) -- never raise into the loop
+    if not ok or not n or n <= before then -- failed, closed, or full
+      idle:stop()
+      idle:close()
+      if refills[pool] == idle then refills[pool] = nil end
+    end
+  end)
+  return true
+end
 
 --- Run a child to its end without blocking the loop, then call
 -- `callback(res, err)` from the loop: `res` as `linx.run`'s run returns
@@ -25,7 +63,8 @@ local M = {}
 -- the loop, never before `run` returns, even for a bad option. Output is
 -- what the child wrote by the time it ended (a background grandchild that
 -- keeps the pipe open is not waited for).
--- @tparam table opts as for `linx.run`'s run: `spawn`'s, plus `maps`, `input`, `timeout`
+-- @tparam table opts as for `linx.run`'s run: `spawn`'s, plus `maps`, `input`, `timeout`;
+-- or `pool` and the request's options
 -- @tparam function callback `callback(res, err, code)`
 -- @treturn[1] boolean `true`
 -- @return[2] `nil`
@@ -36,7 +75,14 @@ function M.run(opts, callback)
     return nil, core.error{kind = "bad_option", operation = "run", field = "callback",
                            reason = "not_a_function", value = callback}
   end
-  local c, plan, code = core.start(opts)
+  local c, plan, code
+  local so, splan = core.prepare(opts)
+  if so then
+    c, plan, code = core.launch(so, splan)
+    if splan.pool then M.refill(splan.pool) end -- taken (or lost to a failed hand-over)
+  else
+    plan = splan
+  end
   if not c then
     local err = plan
     local t = uv.new_timer()

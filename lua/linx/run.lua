@@ -175,6 +175,19 @@ end
 function M.start(opts)
   local so, plan = M.prepare(opts)
   if not so then return nil, plan end
+  return M.launch(so, plan)
+end
+
+--- The second half of `start`, for what `prepare` returned: spawn, maps,
+-- proceed, or the pool's `spawn`.
+-- @tparam table so spawn's options from `prepare`
+-- @tparam table plan the plan from `prepare`
+-- @treturn[1] linx.process.Handle the running child
+-- @treturn[1] table the plan
+-- @return[2] `nil`
+-- @treturn[2] linxuser.Error
+-- @treturn[2] ?int errno
+function M.launch(so, plan)
   if plan.pool then
     local c, err, code = plan.pool:spawn(so)
     if not c then return nil, err, code end
