@@ -78,6 +78,113 @@ local LOCATIONS = [[
         }
 ]]
 
+-- Pooled locations: one pool per worker, made by /pool_make (filled off
+-- the request's path by resty.refill), kept in package.loaded (a worker's
+-- globals do not outlive a request). Its children map the worker's uid
+-- and gid to 42: "42" in an answer comes from a pooled child.
+local POOL_LOCATIONS = [[
+        location = /pool_make {
+            content_by_lua_block {
+                local process, resty = require "linx.process", require "linx.resty"
+                local pools = package.loaded.linx_spec_pools or {}
+                package.loaded.linx_spec_pools = pools
+                if pools.p then pools.p:close() end
+                local f = io.open("/proc/self/status")
+                local st = f:read("*a")
+                f:close()
+                local uid, gid = tonumber(st:match("\nUid:%s*(%d+)")), tonumber(st:match("\nGid:%s*(%d+)"))
+                local p, err = process.pool{namespaces = {"user"}, size = tonumber(ngx.var.arg_size) or 2,
+                                            maps = {uid = {{42, uid, 1}}, gid = {{42, gid, 1}}}}
+                if not p then ngx.status = 500 ngx.say(tostring(err)) return end
+                pools.p = p
+                local ok, rerr = resty.refill(p)
+                if not ok then ngx.status = 500 ngx.say(tostring(rerr)) return end
+                ngx.say("made ", p:size())
+            }
+        }
+        location = /pool_size {
+            content_by_lua_block {
+                local p = (package.loaded.linx_spec_pools or {}).p
+                ngx.say(p and p:size() or "none")
+            }
+        }
+        location = /pool_close {
+            content_by_lua_block {
+                local p = (package.loaded.linx_spec_pools or {}).p
+                if p then p:close() end
+                ngx.say("closed")
+            }
+        }
+        location = /pooled {
+            content_by_lua_block {
+                local opts = {argv = {"sh", "-c", "id -u; cat; echo err >&2; exit 3"}, input = "in\n", timeout = 10}
+                if ngx.var.arg_fresh then
+                    local f = io.open("/proc/self/status")
+                    local st = f:read("*a")
+                    f:close()
+                    local uid, gid = tonumber(st:match("\nUid:%s*(%d+)")), tonumber(st:match("\nGid:%s*(%d+)"))
+                    opts.namespaces, opts.maps = {"user"}, {uid = {{42, uid, 1}}, gid = {{42, gid, 1}}}
+                else
+                    opts.pool = package.loaded.linx_spec_pools.p
+                end
+                local res, err = require("linx.resty").run(opts)
+                if not res then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code, " signal ", tostring(res.signal))
+                ngx.print(res.stdout, res.stderr)
+            }
+        }
+        location = /pooled_true {
+            content_by_lua_block {
+                local res, err = require("linx.resty").run{pool = package.loaded.linx_spec_pools.p,
+                                                           argv = {"true"}, timeout = 10}
+                if not res then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code)
+            }
+        }
+        location = /pooled_wait {
+            content_by_lua_block {
+                -- the child ends once /touch has made the file: the worker
+                -- must serve /touch while this request waits for its child
+                local flag = ngx.config.prefix() .. "tmp/flag-" .. ngx.var.arg_f
+                local res, err = require("linx.resty").run{pool = package.loaded.linx_spec_pools.p,
+                    argv = {"sh", "-c", 'while [ ! -e "$1" ]; do sleep 0.01; done; id -u; echo seen', "sh", flag},
+                    timeout = 30}
+                if not res then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.print(res.stdout)
+            }
+        }
+        location = /touch {
+            content_by_lua_block {
+                local f = assert(io.open(ngx.config.prefix() .. "tmp/flag-" .. ngx.var.arg_f, "w"))
+                f:close()
+                ngx.say("touched")
+            }
+        }
+        location = /pooled_errors {
+            content_by_lua_block {
+                local resty = require "linx.resty"
+                local p = package.loaded.linx_spec_pools.p
+                local function show(name, res, err)
+                    ngx.say(name, " ", tostring(res), " ", err and err.kind, " ", err and err.operation,
+                            " ", err and tostring(err.field), " ", err and tostring(err.reason), " ",
+                            err and tostring(err.errno))
+                end
+                show("namespaces", resty.run{pool = p, argv = {"true"}, namespaces = {"user"}})
+                show("maps", resty.run{pool = p, argv = {"true"}, maps = false})
+                show("inside", resty.run{pool = p, argv = {"true"}, inside = {hostname = "x"}})
+                show("notpool", resty.run{pool = "p", argv = {"true"}})
+                ngx.say("size ", p:size()) -- nothing was taken
+                show("exec", resty.run{pool = p, argv = {"/nonexistent/linx"}})
+                show("timeout", resty.run{pool = p, argv = {"sleep", "5"}, timeout = 0.2})
+                local _, lerr = resty.run{pool = p, argv = {"sh", "-c", "head -c 5000 /dev/zero"}, max_output = 100}
+                ngx.say("limit ", lerr and lerr.kind, " ", lerr and lerr.stream, " ", tostring(lerr and #(lerr.output or "") > 100))
+                local big = string.rep("0123456789abcde\n", 65536)
+                local res = resty.run{pool = p, argv = {"cat"}, input = big, timeout = 30}
+                ngx.say("big ", tostring(res and res.stdout == big))
+            }
+        }
+]]
+
 describe("linx.resty in nginx", function()
   if nginx.not_jit(it, function(why) pending(why) end) then return end
 
@@ -218,6 +325,111 @@ describe("linx.resty in nginx", function()
 
     it("ab -n 3000 -c 20 leaves no child, keeper, zombie or descriptor in the worker", function()
       soak(host)
+    end)
+  end)
+
+  describe("with pool =", function()
+    local host
+    setup(function()
+      host = nginx.start { locations = LOCATIONS .. POOL_LOCATIONS }
+    end)
+    teardown(function()
+      if host then host:stop() end
+    end)
+
+    local function size_becomes(n)
+      return support.wait_until(function()
+        local body = host:get("/pool_size")
+        return body == n .. "\n"
+      end, 3000)
+    end
+
+    it("is filled off the request's path, and topped up after each take", function()
+      local body, code = host:get("/pool_make?size=3")
+      assert.are.equal(200, code, body)
+      assert.are.equal("made 0\n", body) -- the request did not wait for a fill
+      assert.is_truthy(size_becomes(3), "the pool never filled: " .. host:log())
+      body, code = host:get("/pooled")
+      assert.are.equal(200, code, body)
+      assert.is_truthy(size_becomes(3), "not refilled after a take: " .. host:log())
+      for _ = 1, 5 do assert.are.equal(200, select(2, host:get("/pooled_true"))) end
+      assert.is_truthy(size_becomes(3), "not refilled after 5 takes: " .. host:log())
+    end)
+
+    it("answers as the fresh path does, from a pooled child", function()
+      local pooled, code = host:get("/pooled")
+      assert.are.equal(200, code, pooled)
+      local fresh = host:get("/pooled?fresh=1")
+      assert.are.equal("exit 3 signal nil\n42\nin\nerr\n", pooled)
+      assert.are.equal(fresh, pooled)
+    end)
+
+    it("serves other requests while a pooled child runs", function()
+      local name = tostring(support.self_pid()) .. "-" .. tostring(os.time())
+      local c = assert(socket.tcp())
+      c:settimeout(60)
+      assert(c:connect("127.0.0.1", host.port))
+      assert(c:send("GET /pooled_wait?f=" .. name .. " HTTP/1.0\r\nHost: localhost\r\n\r\n"))
+      -- one worker: /touch is served only if the first request's child
+      -- does not hold it (that child ends only once /touch has run)
+      local body, code = host:get("/touch?f=" .. name)
+      assert.are.equal(200, code, body)
+      local resp = c:receive("*a")
+      c:close()
+      assert.matches("^HTTP/1%.%d 200", resp)
+      assert.are.equal("42\nseen\n", resp:match("\r\n\r\n(.*)$"))
+    end)
+
+    it("returns linx.run's errors, and bad_option for the pool's own options", function()
+      local body, code = host:get("/pooled_errors")
+      assert.are.equal(200, code, body)
+      local lines = {}
+      for l in body:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("namespaces nil bad_option run namespaces fixed_by_pool nil", lines[1])
+      assert.are.equal("maps nil bad_option run maps fixed_by_pool nil", lines[2])
+      assert.are.equal("inside nil bad_option run inside fixed_by_pool nil", lines[3])
+      assert.are.equal("notpool nil bad_option run pool not_a_pool nil", lines[4])
+      assert.matches("^size %d", lines[5])
+      assert.matches("^exec nil os exec nil ", lines[6])
+      assert.matches(" ENOENT$", lines[6])
+      assert.matches("^timeout nil timeout run nil ", lines[7])
+      assert.are.equal("limit output_limit stdout true", lines[8])
+      assert.are.equal("big true", lines[9])
+    end)
+
+    it("leaves no child, keeper or descriptor once the pool is closed", function()
+      local worker = host:worker_pid()
+      host:get("/pool_close")
+      burst(host, "/true", 5) -- the thread pool's VMs exist before the count
+      local before = nginx.fds_of(worker)
+      assert.are.same({}, nginx.children_of(worker))
+      assert.are.equal(200, select(2, host:get("/pool_make?size=4")))
+      assert.is_truthy(size_becomes(4))
+      local out = support.sh("ab -q -n 300 -c 10 http://127.0.0.1:" .. host.port .. "/pooled_true 2>&1")
+      assert.are.equal("300", out:match("Complete requests:%s*(%d+)"), out)
+      assert.are.equal("0", out:match("Failed requests:%s*(%d+)"), out)
+      assert.is_nil(out:match("Non%-2xx responses"), out)
+      assert.is_truthy(size_becomes(4))
+      assert.is_true(#nginx.children_of(worker) >= 4) -- the parked ones
+      host:get("/pool_close")
+      local kids = support.wait_until(function()
+        local k = nginx.children_of(worker)
+        return #k == 0 and k
+      end)
+      assert.are.same({}, kids or nginx.children_of(worker))
+      local after = support.wait_until(function()
+        local f = nginx.fds_of(worker)
+        local same = true
+        for fd in pairs(before) do same = same and f[fd] ~= nil end
+        for fd in pairs(f) do same = same and before[fd] ~= nil end
+        return same and f
+      end)
+      assert.are.same(before, after or nginx.fds_of(worker))
+      assert.are.equal(worker, host:worker_pid())
+      local log = host:log()
+      assert.is_nil(log:match("unknown process"), log)
+      assert.is_nil(log:match("%[error%]"), log)
+      assert.is_nil(log:match("%[alert%]"), log)
     end)
   end)
 

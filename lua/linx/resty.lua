@@ -26,6 +26,19 @@
 -- descriptors by number but not as Lua files, and an option read through
 -- an `__index` is read once, on the caller's side.
 --
+-- With `pool = p` (a `linx.process.pool` made in the worker, e.g. in
+-- `init_worker_by_lua`), a ready child runs the request instead, in the
+-- worker's own VM: `p:spawn` hands it argv, environment, descriptors (the
+-- hand-over and the exec are what the request waits for), then the
+-- request's coroutine watches its pipes and its end without blocking,
+-- sleeping (`ngx.sleep`, 1 ms growing to 16 ms) between looks. After the
+-- take, an `ngx.timer.at(0)` tops the pool up: one child per timer, each
+-- timer arming the next until the pool is full (one chain per pool at a
+-- time); a failed fill is logged (`ngx.log`) and ends the chain until
+-- the next take. A set-up blocks the worker while it runs (in the timer,
+-- between requests, not in one); a request that finds the pool empty
+-- readies its own child the same way.
+--
 -- Lua 5.1 syntax (nginx's Lua is LuaJIT); nothing here touches `ngx` until
 -- `run` is called, so the thread's plain VM loads this file too.
 -- @module linx.resty
@@ -133,6 +146,156 @@ function M._thread_run(opts)
   return nil, export(err), code
 end
 
+-- ---- pools: the child is taken and watched in the worker's own VM ----
+
+-- The pools with a refill under way (one chain of timers per pool).
+local refilling = setmetatable({}, { __mode = "k" })
+
+local function log_error(ngx, ...)
+  ngx.log(ngx.ERR, "linx.resty: ", ...)
+end
+
+local refill_step
+-- Arm the next step of pool's refill; false when nginx refuses the timer.
+local function arm(ngx, pool)
+  local ok, err = ngx.timer.at(0, refill_step, pool)
+  if not ok then
+    refilling[pool] = nil
+    log_error(ngx, "cannot refill a pool: ngx.timer.at: ", tostring(err))
+    return false
+  end
+  return true
+end
+
+-- One child per timer: fill(1), and arm the next timer while it grew.
+refill_step = function(premature, pool)
+  local ngx = rawget(_G, "ngx")
+  if premature then refilling[pool] = nil return end -- the worker is exiting
+  local before = pool:size()
+  local ok, n, err = pcall(pool.fill, pool, 1)
+  if ok and n and n > before then
+    arm(ngx, pool)
+    return
+  end
+  refilling[pool] = nil
+  if not ok then
+    log_error(ngx, "refilling a pool raised: ", tostring(n))
+  elseif not n and not (type(err) == "table" and err.kind == "bad_state") then -- closed: nothing to say
+    log_error(ngx, "refilling a pool: ", tostring(err))
+  end
+end
+
+--- Top `pool` up off the request's path: from `ngx.timer.at(0)`, one
+-- child per timer, unless a refill of it is under way (`run` calls this
+-- after each take; call it in `init_worker_by_lua` to fill a new pool).
+-- Errors go to nginx's error log, never to a request.
+-- @tparam linx.process.Pool pool
+-- @treturn[1] boolean `true`
+-- @return[2] `nil`
+-- @treturn[2] linxuser.Error `bad_option` (not a pool) or `bad_state` (no `ngx`, or no timer)
+function M.refill(pool)
+  if not require("linx.run").is_pool(pool) then return bad_option("pool", "not_a_pool", pool) end
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) ~= "table" or type(ngx.timer) ~= "table" then
+    return nil, new_error { kind = "bad_state", operation = "refill", state = "no_ngx",
+                            reason = "needs lua-nginx-module (ngx.timer.at)" }
+  end
+  if refilling[pool] then return true end
+  refilling[pool] = true
+  if not arm(ngx, pool) then
+    return nil, new_error { kind = "bad_state", operation = "refill", state = "no_timer",
+                            reason = "ngx.timer.at refused (see the error log)" }
+  end
+  return true
+end
+
+-- What a piped stream holds now, appended to parts: true when something
+-- came, false when nothing did, "eof" at its end, or nil, err, code.
+local function drain(c, stream, parts)
+  local got = false
+  while true do
+    local s, err, code = c:read(stream, 0)
+    if s == nil then
+      if err then return nil, err, code end
+      return "eof"
+    end
+    if s == "" then return got end
+    parts[#parts + 1] = s
+    got = true
+  end
+end
+
+local NAP_MIN, NAP_MAX = 0.001, 0.016
+
+-- Feed, collect and wait for a pooled child from the request's
+-- coroutine: only non-blocking calls, ngx.sleep between them.
+local function watch(ngx, run, c, plan)
+  local now = require("linx.process").now
+  local deadline = plan.timeout and now() + plan.timeout
+  local input = plan.input or ""
+  local out = { stdout = {}, stderr = {} }
+  local open = { stdout = plan.stdout, stderr = plan.stderr }
+  local function fail(err, code)
+    c:close() -- kills and reaps a child still running
+    if type(err) == "table" and err.kind == "output_limit" and out[err.stream] then
+      err.output = table.concat(out[err.stream]) .. (err.output or "")
+    end
+    return nil, err, code
+  end
+  if plan.stdin and input == "" then c:shutdown("stdin") end
+  local nap = NAP_MIN
+  while true do
+    local moved = false
+    if input ~= "" then
+      local n, err, code = c:write(input, 0)
+      if not n then
+        if err.errno ~= "EPIPE" then return fail(err, code) end
+        input = ""
+      elseif n > 0 then
+        input = input:sub(n + 1)
+        moved = true
+      end
+      if input == "" then c:shutdown("stdin") end
+    end
+    for _, stream in ipairs({ "stdout", "stderr" }) do
+      if open[stream] then
+        local got, err, code = drain(c, stream, out[stream])
+        if got == nil then return fail(err, code) end
+        if got == "eof" then open[stream] = false end
+        moved = moved or got == true
+      end
+    end
+    local status, err, code = c:wait(0)
+    if status then
+      for _, stream in ipairs({ "stdout", "stderr" }) do
+        if open[stream] then
+          local got
+          got, err, code = drain(c, stream, out[stream])
+          if got == nil then return fail(err, code) end
+        end
+      end
+      c:close()
+      return run.result(status, plan.stdout and table.concat(out.stdout) or nil,
+                        plan.stderr and table.concat(out.stderr) or nil)
+    end
+    if err.kind ~= "timeout" then return fail(err, code) end
+    local left = deadline and deadline - now()
+    if left and left <= 0 then return fail(run.timeout_error(plan.timeout)) end
+    nap = moved and NAP_MIN or math.min(nap * 2, NAP_MAX)
+    ngx.sleep(left and math.min(nap, left) or nap)
+  end
+end
+
+local function pooled(ngx, opts)
+  local run = require "linx.run"
+  local so, plan = run.prepare(opts)
+  if not so then return nil, plan end
+  local c, err, code = run.launch(so, plan)
+  M.refill(plan.pool) -- taken (or lost to a failed hand-over)
+  if not c then return nil, err, code end
+  return watch(ngx, run, c, plan)
+end
+
 -- Phases in which a request's coroutine may yield to a worker thread.
 local YIELDABLE = {
   rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
@@ -140,7 +303,8 @@ local YIELDABLE = {
 }
 
 --- Run a child to its end without blocking the nginx worker.
--- @tparam table opts `linx.run`'s options
+-- @tparam table opts `linx.run`'s options (with `pool`: the request's, run by
+-- a ready child in the worker; see the module's text)
 -- @treturn[1] table `{code =, signal =, stdout =, stderr =}`
 -- @return[2] nil
 -- @treturn[2] linxuser.Error error table: `linx.run`'s errors, `bad_option` for an
@@ -150,7 +314,10 @@ local YIELDABLE = {
 function M.run(opts)
   if type(opts) ~= "table" then return bad_option("opts", "not_a_table", opts) end
   local ngx = rawget(_G, "ngx")
-  if type(ngx) ~= "table" or type(ngx.run_worker_thread) ~= "function" then
+  local read, pool = pcall(function() return opts.pool end) -- raising: plain_opts says unreadable
+  local with_pool = read and pool ~= nil
+  if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" or
+     (not with_pool and type(ngx.run_worker_thread) ~= "function") then
     return nil, new_error { kind = "bad_state", operation = "run", state = "no_ngx",
                             reason = "needs lua-nginx-module with ngx.run_worker_thread (0.10.21 or later)" }
   end
@@ -159,6 +326,7 @@ function M.run(opts)
     return nil, new_error { kind = "bad_state", operation = "run", state = phase,
                             reason = "not a yieldable phase (rewrite, access, content, timer)" }
   end
+  if with_pool then return pooled(ngx, opts) end
   local data, derr = plain_opts(opts)
   if not data then return nil, derr end
   local pool = M.thread_pool
