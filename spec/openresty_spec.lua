@@ -87,6 +87,21 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
     return host:worker_pid()
   end
 
+  -- The worker's children split in two: the keepers of parked pool
+  -- children (the example's pool: their child runs the init image,
+  -- "linx-init") and every other.
+  local function worker_children(pid)
+    local parked, other = {}, {}
+    for _, kid in ipairs(children_of(pid)) do
+      local is_parked = false
+      for _, g in ipairs(children_of(kid)) do
+        is_parked = is_parked or read_file("/proc/" .. g .. "/comm") == "linx-init\n"
+      end
+      table.insert(is_parked and parked or other, kid)
+    end
+    return parked, other
+  end
+
   it("answers with the worker's own read_uid_map", function()
     local body, code = get("/uid_map")
     assert.are.equal(200, code, body)
@@ -122,6 +137,24 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
     assert.are.equal("inside 0\nmap 0 65534 1\nexit 0\n", body)
   end)
 
+  it("runs the same command in a child of the worker's pool, and refills the pool", function()
+    local pid = worker_pid()
+    local function parked_becomes(n)
+      return support.wait_until(function() return #worker_children(pid) == n end, 3000)
+    end
+    -- init_worker_by_lua made the pool and filled it from a timer
+    assert.is_truthy(parked_becomes(2), "the example's pool never filled: " .. host:log())
+    for _ = 1, 3 do
+      local body, code = get("/inside_pooled")
+      assert.are.equal(200, code, body)
+      assert.are.equal("inside 0\nmap 0 65534 1\nexit 0\n", body)
+      assert.are.equal(get("/inside"), body)
+      assert.is_truthy(parked_becomes(2), "not refilled after a take: " .. host:log())
+    end
+    local _, other = worker_children(pid)
+    assert.are.same({}, other)
+  end)
+
   it("a child that exits while the worker is elsewhere is still the handle's to wait for", function()
     -- nginx's SIGCHLD handler calls waitpid(-1) in every worker: a child it
     -- can see is reaped there and its status lost to the handle.
@@ -154,7 +187,9 @@ describe("OpenResty (nginx + lua-nginx-module)", function()
       assert.are.equal(200, code, body)
       assert.are.equal("inside 0\n", body:match("^inside %d+\n"))
     end
-    assert.are.same({}, children_of(pid))
+    -- (the example's pool keeps its parked children: they are not left behind)
+    local _, other = worker_children(pid)
+    assert.are.same({}, other)
     -- nginx's SIGCHLD handler does waitpid(-1) and logs every pid it reaps
     -- that is not one of its own processes; our children must not be there.
     local log = host:log()
