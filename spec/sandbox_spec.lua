@@ -288,4 +288,119 @@ describe("linx.sandbox", function()
     assert.is_truthy(res.stdout:find("\nro\n", 1, true) or res.stdout:find("^ro\n"))
     assert.is_truthy(res.stdout:find("etc", 1, true) and res.stdout:find("proc", 1, true))
   end))
+
+  describe("with a pool", function()
+    -- What a sandbox shows of itself, in one line of shell: run fresh and
+    -- from a pool, it must print the same.
+    local probe = "id -u; id -g; pwd; env | grep -v -e '^SHLVL=' -e '^PWD=' -e '^_=' | sort; " ..
+                  "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; ulimit -n; echo $$; " ..
+                  "ls /; echo x > /proc/self/comm 2>/dev/null || echo denied; " ..
+                  ("echo y > %s/g && echo rw ok; cat; echo err >&2; exit 4"):format(rw)
+
+    it("answers as a fresh sandbox does, from a child the pool made ready", function()
+      local kids, fds = child_count(), fd_count()
+      local p = assert(sandbox.pool{root = root, rw = {rw}, strict = false, size = 2})
+      assert.are.equal(0, p:size())
+      assert.are.equal(2, p:fill())
+      local fresh = box(probe, {input = "fed\n"})
+      local pooled, err = sandbox.run{pool = p, argv = {"/bin/sh", "-c", probe}, input = "fed\n", timeout = 60}
+      assert.is_table(pooled, tostring(err))
+      assert.are.same(fresh, pooled)
+      assert.are.equal(4, pooled.code)
+      assert.are.equal(1, p:size()) -- taken from the pool
+      -- request options with the sandbox's defaults, as on the fresh path
+      local res = assert(sandbox.run{pool = p, argv = {"/bin/sh", "-c", "echo $A; pwd; cat"},
+                                     env = {A = "set", PATH = "/bin"}, cwd = "/", timeout = 60})
+      assert.are.equal("set\n/\n", res.stdout) -- stdin /dev/null: cat ends at once
+      assert.are.equal(0, p:size())
+      res, err = sandbox.run{pool = p, argv = {"/bin/yes"}, max_output = 1e5, timeout = 60} -- an empty pool readies one
+      assert.is_nil(res)
+      assert.are.equal("output_limit", err.kind)
+      res, err = sandbox.run{pool = p, argv = {"/bin/sleep", "30"}, timeout = 0.3}
+      assert.is_nil(res)
+      assert.are.equal("timeout", err.kind)
+      p:close()
+      assert.are.equal(kids, child_count())
+      assert.are.equal(fds, fd_count())
+    end)
+
+    it("gives the request's options their sandbox defaults (for run_resty and run_luv too)", function()
+      local p = assert(sandbox.pool{root = root, strict = false, size = 1})
+      local o = assert(sandbox.options{pool = p, argv = {"/bin/true"}})
+      assert.are.equal(p, o.pool)
+      assert.are.same(sandbox.env, o.env)
+      assert.are.equal("/tmp", o.cwd)
+      assert.are.equal("null", o.stdin)
+      if has.spawn.max_output then assert.are.equal(sandbox.max_output, o.max_output) end
+      assert.is_nil(o.namespaces)
+      assert.is_nil(o.inside)
+      o = assert(sandbox.options{pool = p, argv = {"/bin/cat"}, input = "x"})
+      assert.is_nil(o.stdin)
+      assert.are.equal("x", o.input)
+      p:close()
+    end)
+
+    it("refuses the pool's options in a request, and the request's in a pool", function()
+      local kids = child_count()
+      local p = assert(sandbox.pool{root = root, strict = false, size = 1})
+      p:fill()
+      for _, k in ipairs({"root", "ro", "rw", "net", "rlimits", "seccomp", "caps", "hostname", "base", "strict"}) do
+        local res, err = sandbox.run{pool = p, argv = {"/bin/true"}, [k] = false}
+        assert.is_nil(res)
+        assert.are.equal("bad_option", err.kind)
+        assert.are.equal(k, err.field)
+        assert.are.equal("fixed_by_pool", err.reason)
+        assert.are.equal("sandbox", err.operation)
+      end
+      local res, err = sandbox.run{pool = "p", argv = {"/bin/true"}}
+      assert.is_nil(res)
+      assert.are.equal("not_a_pool", err.reason)
+      assert.are.equal(1, p:size()) -- nothing was taken
+      p:close()
+      for _, k in ipairs({"argv", "env", "cwd", "input", "timeout", "max_output", "stdout", "stderr", "pool"}) do
+        local q
+        q, err = sandbox.pool{root = root, strict = false, [k] = "x"}
+        assert.is_nil(q)
+        assert.are.equal(k, err.field)
+        assert.are.equal("per_request", err.reason)
+      end
+      local q
+      q, err = sandbox.pool{root = root, strict = false, sise = 2}
+      assert.is_nil(q)
+      assert.are.equal("unknown_option", err.reason)
+      q, err = sandbox.pool{root = root, strict = false, size = 0}
+      assert.is_nil(q)
+      assert.are.equal("size", err.field)
+      q, err = sandbox.pool{strict = false}
+      assert.is_nil(q)
+      assert.are.equal("root", err.field)
+      assert.are.equal(kids, child_count())
+    end)
+
+    it("runs a pooled sandbox on linx.luv, which refills the pool", function()
+      local ver = os.getenv("LINX_LUA_VERSION") or "5.4"
+      local script = ([[
+        local ok, uv = pcall(require, "luv")
+        if not ok then print("no luv") return end
+        local sandbox = require "linx.sandbox"
+        local p = assert(sandbox.pool{root = %q, strict = false, size = 2})
+        p:fill()
+        local got
+        assert(sandbox.run_luv({pool = p, argv = {"/bin/sh", "-c", "id -u; pwd"}, timeout = 60},
+                               function(res, err) got = {res, err} end))
+        print(p:size())
+        uv.run()
+        io.write(got[1] and got[1].stdout or tostring(got[2]))
+        print(p:size())
+      ]]):format(root)
+      local lane = os.getenv("LINX_INTERP") or ""
+      local out = S.sh((lane ~= "" and lane or ver == "jit" and "luajit" or "lua" .. ver) .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1")
+      if out == "no luv\n" then
+        pending("lua-luv is not installed for this Lua")
+        return
+      end
+      -- taken at once; the child's answer; refilled by the loop
+      assert.are.equal("1\n0\n/tmp\n2\n", out)
+    end)
+  end)
 end)

@@ -32,6 +32,12 @@
 -- one is an error (`bad_option`, `reason = "unsupported"`, `field` the
 -- option) and nothing runs; `strict = false` runs without it, and
 -- `sandbox.missing()` lists what is missing.
+--
+-- `sandbox.pool(t)` makes a `linx.process.pool` of children readied with
+-- all of the above but what a request brings; `run{pool = p, argv = ...}`
+-- (and `run_resty`, `run_luv`) then takes one, with the request's
+-- options (`argv`, `env`, `cwd`, `input`, `timeout`, `max_output`,
+-- `stdout`, `stderr`) and their defaults as on the fresh path.
 -- Pure Lua, for Lua 5.1 to 5.4 and LuaJIT.
 -- @module linx.sandbox
 
@@ -194,28 +200,64 @@ end
 -- @tparam[opt] string t.hostname
 -- @tparam[opt] string t.base the host directory an `ro` root is built on (see `sandbox.bases`)
 -- @tparam[opt=true] boolean t.strict refuse to run when a protection is missing
+-- @tparam[opt] linx.process.Pool t.pool a pool from `sandbox.pool`: then `t` holds only the
+-- request's options (`argv`, `env`, `cwd`, `input`, `timeout`, `max_output`, `stdout`, `stderr`;
+-- the others are `bad_option`, reason `fixed_by_pool`), and the options are `pool` and those
+-- with the sandbox's defaults
 -- @treturn[1] table the options
 -- @treturn[1] {string,...} the protections left out (only with `strict = false`)
 -- @return[2] `nil`
 -- @treturn[2] linxuser.Error `bad_option` (operation `sandbox`)
-function M.options(t)
-  if type(t) ~= "table" then return bad_option("opts", "not_a_table", t) end
+-- The sandbox's options: what a request brings, and what a pool fixes.
+local REQUEST = {"argv", "timeout", "input", "max_output", "env", "cwd", "stdout", "stderr"}
+local FIXED = {"root", "ro", "rw", "net", "rlimits", "seccomp", "caps", "hostname", "base", "strict"}
+-- Every option, in the order they are read (the first that raises is named).
+local ORDER = {"argv", "root", "ro", "rw", "net", "timeout", "input", "max_output", "env", "cwd",
+               "rlimits", "seccomp", "caps", "hostname", "base", "strict", "stdout", "stderr", "pool"}
+local KNOWN = {}
+for _, k in ipairs(ORDER) do KNOWN[k] = true end
+
+-- Read every known option of t (protected) and refuse unknown ones.
+local function read_options(t, extra)
   local v = {}
-  for _, k in ipairs({"argv", "root", "ro", "rw", "net", "timeout", "input", "max_output", "env", "cwd",
-                      "rlimits", "seccomp", "caps", "hostname", "base", "strict", "stdout", "stderr"}) do
+  for _, k in ipairs(ORDER) do
     local ok, x = get(t, k)
     if not ok then return nil, x end
     v[k] = x
   end
   for k in next, t do
-    if v[k] == nil and type(k) == "string" and not ({argv = 1, root = 1, ro = 1, rw = 1, net = 1, timeout = 1,
-        input = 1, max_output = 1, env = 1, cwd = 1, rlimits = 1, seccomp = 1, caps = 1, hostname = 1,
-        base = 1, strict = 1, stdout = 1, stderr = 1})[k] then
+    if v[k] == nil and type(k) == "string" and not KNOWN[k] and not (extra and extra[k]) then
       return bad_option(k, "unknown_option", k)
     elseif type(k) ~= "string" then
       return bad_option("opts", "unknown_option", k)
     end
   end
+  return v
+end
+
+-- The request's half of the options, for a child of a sandbox pool: the
+-- same defaults as a fresh sandbox (env, cwd, stdin, max_output).
+local function request(v)
+  if not core.is_pool(v.pool) then return bad_option("pool", "not_a_pool", v.pool) end
+  for _, k in ipairs(FIXED) do
+    if v[k] ~= nil then
+      return bad_option(k, "fixed_by_pool", v[k], k .. " was fixed when the pool was made (sandbox.pool)")
+    end
+  end
+  local o = {pool = v.pool, argv = v.argv, env = v.env or copy(M.env), cwd = v.cwd or "/tmp",
+             timeout = v.timeout, input = v.input, stdin = v.input == nil and "null" or nil,
+             stdout = v.stdout, stderr = v.stderr}
+  if have.spawn.max_output then
+    if v.max_output == nil then o.max_output = M.max_output else o.max_output = v.max_output end
+  end
+  return o, {}
+end
+
+function M.options(t)
+  if type(t) ~= "table" then return bad_option("opts", "not_a_table", t) end
+  local v, verr = read_options(t)
+  if not v then return nil, verr end
+  if v.pool ~= nil then return request(v) end
   if v.root ~= nil and v.ro ~= nil then return bad_option("ro", "with_root", nil, "give root or ro, not both") end
   if v.root == nil and v.ro == nil then
     return bad_option("root", "missing", nil, "give root (a root filesystem) or ro (host paths to bind)")
@@ -335,6 +377,43 @@ function M.options(t)
                       "; strict = false runs without")
   end
   return o, missing
+end
+
+--- A pool of sandboxed children (`linx.process.pool`), made ready with
+-- everything `options` would turn on but what a request brings: pass it
+-- as `pool =` to `run`, `run_resty` or `run_luv` with the request's
+-- options (`argv`, `env`, `cwd`, `input`, `timeout`, `max_output`,
+-- `stdout`, `stderr`), which get the sandbox's defaults as on the fresh
+-- path. It is empty: `pool:fill()` (blocking), or the adapters' refill.
+-- @tparam table t as for `options`, without the request's options, plus `size`
+-- (how many children the pool keeps ready, default 4)
+-- @treturn[1] linx.process.Pool the pool
+-- @treturn[1] {string,...} the protections left out (only with `strict = false`)
+-- @return[2] `nil`
+-- @treturn[2] linxuser.Error `bad_option` (operation `sandbox`; a request's option: reason
+-- `per_request`), or what `process.pool` returns
+function M.pool(t)
+  if type(t) ~= "table" then return bad_option("opts", "not_a_table", t) end
+  local v, verr = read_options(t, {size = true})
+  if not v then return nil, verr end
+  local okz, size = get(t, "size")
+  if not okz then return nil, size end
+  for _, k in ipairs(REQUEST) do
+    if v[k] ~= nil then
+      return bad_option(k, "per_request", v[k], k .. " belongs to each request (run{pool = p, " .. k .. " = ...})")
+    end
+  end
+  if v.pool ~= nil then return bad_option("pool", "per_request", v.pool) end
+  v.argv = {"/bin/true"} -- options wants one; the request brings the real one
+  local o, missing = M.options(v)
+  if not o then return nil, missing end
+  if type(process.pool) ~= "function" then
+    return bad_option("pool", "unsupported", nil, "the linked linx.process has no process.pool")
+  end
+  local pool, err, code = process.pool{namespaces = o.namespaces, inside = o.inside, session = o.session,
+                                      size = size}
+  if not pool then return nil, err, code end
+  return pool, missing
 end
 
 --- Run `argv` in the sandbox to its end (`linx.run`'s `run`).
