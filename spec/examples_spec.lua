@@ -119,6 +119,19 @@ checks["idmapped.lua"] = function(out)
   assert.matches("\nremoved:   /tmp/linx%-idmapped%.%w+\n$", out)
 end
 
+checks["pool.lua"] = function(out)
+  assert.matches("^filled:  4 children ready\n", out)
+  -- root inside, the pool's hostname, pid 2 under the pool's init
+  assert.matches("request 1: exit 0, 0 pooled 2\n         3 ready\n", out, 1, true)
+  assert.matches("request 2: exit 0, HELLO FROM A POOLED CHILD\n         2 ready\n", out, 1, true)
+  assert.matches("request 3: exit 0, hi in /\n         1 ready\n", out, 1, true)
+  assert.matches("request 4: exit 7\n         0 ready\n", out, 1, true)
+  assert.matches("request 5: timeout (", out, 1, true)
+  assert.matches("request 6: exit 0, the pool was empty: this one was readied on the spot\n", out, 1, true)
+  assert.matches("refused: bad_option namespaces fixed_by_pool\n", out, 1, true)
+  assert.matches("refill:  4 ready\nclosed:  0 ready\n$", out)
+end
+
 describe("examples", function()
   local names = {}
   for name in S.sh("cd examples && ls *.lua"):gmatch("[^\n]+") do names[#names + 1] = name end
