@@ -394,7 +394,8 @@ describe("linx.sandbox", function()
         print(p:size())
       ]]):format(root)
       local lane = os.getenv("LINX_INTERP") or ""
-      local out = S.sh((lane ~= "" and lane or ver == "jit" and "luajit" or "lua" .. ver) .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1")
+      local lua = lane ~= "" and lane or ver == "jit" and "luajit" or "lua" .. ver
+      local out = S.sh(lua .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1")
       if out == "no luv\n" then
         pending("lua-luv is not installed for this Lua")
         return

@@ -329,13 +329,13 @@ function M.run(opts)
   if with_pool then return pooled(ngx, opts) end
   local data, derr = plain_opts(opts)
   if not data then return nil, derr end
-  local pool = M.thread_pool
-  local ok, res, err, code = ngx.run_worker_thread(pool, "linx.resty", "_thread_run", data)
+  local threads = M.thread_pool
+  local ok, res, err, code = ngx.run_worker_thread(threads, "linx.resty", "_thread_run", data)
   if not ok then
     -- nginx's own words (no such pool, no Lua VM left, a module the
     -- thread cannot load): in reason, so that tostring shows them.
     return nil, new_error { kind = "bad_setup", operation = "run", reason = "unusable (" .. tostring(res) .. ")",
-                            field = "thread_pool", value = pool, message = tostring(res) }
+                            field = "thread_pool", value = threads, message = tostring(res) }
   end
   if res then return res end
   if type(err) == "table" then return nil, new_error(err), code end
