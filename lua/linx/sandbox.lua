@@ -180,34 +180,6 @@ local function make_target(mounts, made, target, as_file)
   end
 end
 
---- Build the option table for `linx.run`'s `run` (and `linx.resty`'s,
--- `linx.luv`'s): the sandbox's own options turned into spawn's.
--- @tparam table t
--- @tparam {string,...} t.argv the command
--- @tparam[opt] string t.root a root filesystem directory, bound read-only as `/`
--- @tparam[opt] {string,...} t.ro host paths bound read-only at the same place (instead of `root`;
--- paths that do not exist are left out)
--- @tparam[opt] {string,...} t.rw host paths bound writable at the same place
--- @tparam[opt=false] boolean t.net keep the host's network (no net namespace)
--- @tparam[opt] number t.timeout seconds (`linx.run`'s)
--- @tparam[opt] string t.input written to stdin (`linx.run`'s)
--- @tparam[opt] number t.max_output bytes per output stream (default `sandbox.max_output`)
--- @tparam[opt] table t.env the whole environment (default `sandbox.env`)
--- @tparam[opt="/tmp"] string t.cwd
--- @tparam[opt] table|false t.rlimits replaces entries of `sandbox.rlimits`; `false`: none
--- @tparam[opt="default"] table|string t.seccomp `inside.seccomp`
--- @tparam[opt] {string,...} t.caps capabilities to keep (default none)
--- @tparam[opt] string t.hostname
--- @tparam[opt] string t.base the host directory an `ro` root is built on (see `sandbox.bases`)
--- @tparam[opt=true] boolean t.strict refuse to run when a protection is missing
--- @tparam[opt] linx.process.Pool t.pool a pool from `sandbox.pool`: then `t` holds only the
--- request's options (`argv`, `env`, `cwd`, `input`, `timeout`, `max_output`, `stdout`, `stderr`;
--- the others are `bad_option`, reason `fixed_by_pool`), and the options are `pool` and those
--- with the sandbox's defaults
--- @treturn[1] table the options
--- @treturn[1] {string,...} the protections left out (only with `strict = false`)
--- @return[2] `nil`
--- @treturn[2] linxuser.Error `bad_option` (operation `sandbox`)
 -- The sandbox's options: what a request brings, and what a pool fixes.
 local REQUEST = {"argv", "timeout", "input", "max_output", "env", "cwd", "stdout", "stderr"}
 local FIXED = {"root", "ro", "rw", "net", "rlimits", "seccomp", "caps", "hostname", "base", "strict"}
@@ -253,6 +225,34 @@ local function request(v)
   return o, {}
 end
 
+--- Build the option table for `linx.run`'s `run` (and `linx.resty`'s,
+-- `linx.luv`'s): the sandbox's own options turned into spawn's.
+-- @tparam table t
+-- @tparam {string,...} t.argv the command
+-- @tparam[opt] string t.root a root filesystem directory, bound read-only as `/`
+-- @tparam[opt] {string,...} t.ro host paths bound read-only at the same place (instead of `root`;
+-- paths that do not exist are left out)
+-- @tparam[opt] {string,...} t.rw host paths bound writable at the same place
+-- @tparam[opt=false] boolean t.net keep the host's network (no net namespace)
+-- @tparam[opt] number t.timeout seconds (`linx.run`'s)
+-- @tparam[opt] string t.input written to stdin (`linx.run`'s)
+-- @tparam[opt] number t.max_output bytes per output stream (default `sandbox.max_output`)
+-- @tparam[opt] table t.env the whole environment (default `sandbox.env`)
+-- @tparam[opt="/tmp"] string t.cwd
+-- @tparam[opt] table|false t.rlimits replaces entries of `sandbox.rlimits`; `false`: none
+-- @tparam[opt="default"] table|string t.seccomp `inside.seccomp`
+-- @tparam[opt] {string,...} t.caps capabilities to keep (default none)
+-- @tparam[opt] string t.hostname
+-- @tparam[opt] string t.base the host directory an `ro` root is built on (see `sandbox.bases`)
+-- @tparam[opt=true] boolean t.strict refuse to run when a protection is missing
+-- @tparam[opt] linx.process.Pool t.pool a pool from `sandbox.pool`: then `t` holds only the
+-- request's options (`argv`, `env`, `cwd`, `input`, `timeout`, `max_output`, `stdout`, `stderr`;
+-- the others are `bad_option`, reason `fixed_by_pool`), and the options are `pool` and those
+-- with the sandbox's defaults
+-- @treturn[1] table the options
+-- @treturn[1] {string,...} the protections left out (only with `strict = false`)
+-- @return[2] `nil`
+-- @treturn[2] linxuser.Error `bad_option` (operation `sandbox`)
 function M.options(t)
   if type(t) ~= "table" then return bad_option("opts", "not_a_table", t) end
   local v, verr = read_options(t)
