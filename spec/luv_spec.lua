@@ -206,6 +206,28 @@ describe("linx.luv", function()
       assert.are.equal(kids, child_count())
     end)
 
+    it("reports a pool that cannot ready a child to the request, and stops refilling it", function()
+      local kids, fds = child_count(), fd_count()
+      local p = assert(process.pool{namespaces = {"user", "mount"}, size = 2,
+                                    inside = {mounts = {{type = "bind", source = "/nonexistent/linx", target = "/mnt"}}}})
+      local got
+      luv.run({pool = p, argv = {"true"}}, function(res, err) got = {res, err} end)
+      local guard = uv.new_timer()
+      local hung = false
+      guard:start(60000, 0, function() hung = true uv.stop() end)
+      uv.unref(guard)
+      uv.run() -- ends: the refill's first fill fails, and it stops
+      guard:close()
+      assert.is_false(hung)
+      assert.is_nil(got[1])
+      assert.are.equal("mount", got[2].operation)
+      assert.are.equal("ENOENT", got[2].errno)
+      assert.are.equal(0, p:size())
+      p:close()
+      assert.are.equal(kids, child_count())
+      assert.are.equal(fds, fd_count())
+    end)
+
     it("calls back with bad_option for the pool's own options, taking no child", function()
       local p = pool42(1)
       p:fill()

@@ -168,6 +168,19 @@ local POOL_LOCATIONS = [[
                 ngx.say("touched")
             }
         }
+        location = /pool_broken {
+            content_by_lua_block {
+                -- a pool whose every child fails its set-up (a bind of a
+                -- source that does not exist): the refill logs, the
+                -- request gets the error of the child it readied itself
+                local process, resty = require "linx.process", require "linx.resty"
+                local p = assert(process.pool{namespaces = {"user", "mount"}, size = 2,
+                    inside = {mounts = {{type = "bind", source = "/nonexistent/linx", target = "/mnt"}}}})
+                package.loaded.linx_spec_broken = p
+                local res, err = resty.run{pool = p, argv = {"true"}, timeout = 10}
+                ngx.say(tostring(res), " ", err and err.kind, " ", err and err.operation, " ", err and err.errno)
+            }
+        }
         location = /pooled_errors {
             content_by_lua_block {
                 local resty = require "linx.resty"
@@ -405,6 +418,20 @@ describe("linx.resty in nginx", function()
       assert.are.equal("big true", lines[9])
     end)
 
+    it("logs a refill that fails, and gives the request its own child's error", function()
+      local body, code = host:get("/pool_broken")
+      assert.are.equal(200, code, body)
+      assert.are.equal("nil os mount ENOENT\n", body)
+      local logged = support.wait_until(function()
+        return host:log():match("%[error%][^\n]*linx%.resty: refilling a pool: mount failed on /nonexistent/linx")
+      end, 3000)
+      assert.is_truthy(logged, host:log())
+      -- the worker is still serving, and the chain ended (one line per take)
+      assert.are.equal(200, select(2, host:get("/plain")))
+      local _, lines = host:log():gsub("refilling a pool: ", "")
+      assert.are.equal(1, lines)
+    end)
+
     it("leaves no child, keeper or descriptor once the pool is closed", function()
       local worker = host:worker_pid()
       host:get("/pool_close")
@@ -434,7 +461,8 @@ describe("linx.resty in nginx", function()
       end)
       assert.are.same(before, after or nginx.fds_of(worker))
       assert.are.equal(worker, host:worker_pid())
-      local log = host:log()
+      -- (but the refill the test before made fail on purpose)
+      local log = host:log():gsub("[^\n]*linx%.resty: refilling a pool: mount failed[^\n]*", "")
       assert.is_nil(log:match("unknown process"), log)
       assert.is_nil(log:match("%[error%]"), log)
       assert.is_nil(log:match("%[alert%]"), log)
