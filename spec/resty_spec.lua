@@ -101,8 +101,14 @@ local POOL_LOCATIONS = [[
                 local st = f:read("*a")
                 f:close()
                 local uid, gid = tonumber(st:match("\nUid:%s*(%d+)")), tonumber(st:match("\nGid:%s*(%d+)"))
+                local maps = {uid = {{42, uid, 1}}, gid = {{42, gid, 1}}}
+                if ngx.var.arg_sub then -- the worker's subordinate ranges, through newuidmap/newgidmap
+                    local merr
+                    maps, merr = require("linxuser").rootless_maps()
+                    if not maps then ngx.status = 500 ngx.say(tostring(merr)) return end
+                end
                 local p, err = process.pool{namespaces = {"user"}, size = tonumber(ngx.var.arg_size) or 2,
-                                            maps = {uid = {{42, uid, 1}}, gid = {{42, gid, 1}}}}
+                                            maps = maps}
                 if not p then ngx.status = 500 ngx.say(tostring(err)) return end
                 pools.p = p
                 local ok, rerr = resty.refill(p)
@@ -139,6 +145,15 @@ local POOL_LOCATIONS = [[
                 if not res then ngx.status = 500 ngx.say(tostring(err)) return end
                 ngx.say("exit ", res.code, " signal ", tostring(res.signal))
                 ngx.print(res.stdout, res.stderr)
+            }
+        }
+        location = /pooled_map {
+            content_by_lua_block {
+                local res, err = require("linx.resty").run{pool = package.loaded.linx_spec_pools.p,
+                                                           argv = {"cat", "/proc/self/uid_map"}, timeout = 10}
+                if not res then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code)
+                ngx.print((res.stdout:gsub("[ \t]+", " "):gsub("\n ", "\n"):gsub("^ ", "")))
             }
         }
         location = /pooled_true {
@@ -474,7 +489,8 @@ describe("linx.resty in nginx", function()
     lazy_setup(function()
       if not S.is_root then return end
       fx = require("subid_user").up("r")
-      host = nginx.start { locations = LOCATIONS, user = fx.name .. " " .. fx.name, edit = no_example_pool }
+      host = nginx.start { locations = LOCATIONS .. POOL_LOCATIONS, user = fx.name .. " " .. fx.name,
+                           edit = no_example_pool }
     end)
     lazy_teardown(function()
       if host then host:stop() end
@@ -489,6 +505,24 @@ describe("linx.resty in nginx", function()
       assert.are.equal(200, code, body)
       assert.are.equal(("exit 0\n0 %d 1\n1 %d 65536\n"):format(fx.uid, fx.ustart), body)
       best_of_3(host, "/sleep_sub", function(b) assert.are.equal("exit 0\n", b) end)
+    end)
+
+    it("fills a pool through the helpers from timers, and answers from it", function()
+      if S.root_only("creating a throw-away user with /etc/subuid and /etc/subgid entries") then return end
+      local body, code = host:get("/pool_make?sub=1&size=2")
+      assert.are.equal(200, code, body)
+      local function size_becomes(n)
+        return support.wait_until(function() return host:get("/pool_size") == n .. "\n" end, 3000)
+      end
+      assert.is_truthy(size_becomes(2), "the pool never filled: " .. host:log())
+      for _ = 1, 3 do
+        body, code = host:get("/pooled_map")
+        assert.are.equal(200, code, body)
+        assert.are.equal(("exit 0\n0 %d 1\n1 %d 65536\n"):format(fx.uid, fx.ustart), body)
+        assert.is_truthy(size_becomes(2), "not refilled after a take: " .. host:log())
+      end
+      host:get("/pool_close")
+      assert.is_nil(host:log():match("%[error%]"), host:log())
     end)
   end)
 end)
