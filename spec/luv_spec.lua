@@ -187,6 +187,26 @@ describe("linx.luv", function()
       p:close()
     end)
 
+    it("runs one refill per pool at a time", function()
+      local function idles()
+        local n = 0
+        uv.walk(function(h) if uv.handle_get_type(h) == "idle" and not h:is_closing() then n = n + 1 end end)
+        return n
+      end
+      local p, q = pool42(2), pool42(1)
+      local before = idles()
+      for _ = 1, 3 do assert(luv.refill(p)) end
+      assert.are.equal(before + 1, idles())
+      assert(luv.refill(q)) -- another pool: a refill of its own
+      assert.are.equal(before + 2, idles())
+      uv.run()
+      assert.are.equal(2, p:size())
+      assert.are.equal(1, q:size())
+      assert.are.equal(before, idles()) -- stopped and closed once full
+      p:close()
+      q:close()
+    end)
+
     it("stops refilling a closed pool", function()
       local kids = child_count()
       local p = pool42(2)

@@ -196,6 +196,24 @@ local POOL_LOCATIONS = [[
                 ngx.say(tostring(res), " ", err and err.kind, " ", err and err.operation, " ", err and err.errno)
             }
         }
+        location = /refill_once {
+            content_by_lua_block {
+                -- three refills of one pool asked at once: one chain (one pending timer)
+                local process, resty = require "linx.process", require "linx.resty"
+                local p = assert(process.pool{namespaces = {"user"}, size = 2})
+                local before = ngx.timer.pending_count()
+                for _ = 1, 3 do assert(resty.refill(p)) end
+                local armed = ngx.timer.pending_count() - before
+                for _ = 1, 3000 do
+                    if p:size() == 2 then break end
+                    ngx.sleep(0.01)
+                end
+                ngx.say("armed ", armed, " ready ", p:size())
+                local _, err = resty.refill("p")
+                ngx.say("refill ", err and err.reason)
+                p:close()
+            }
+        }
         location = /pooled_errors {
             content_by_lua_block {
                 local resty = require "linx.resty"
@@ -431,6 +449,12 @@ describe("linx.resty in nginx", function()
       assert.matches("^timeout nil timeout run nil ", lines[7])
       assert.are.equal("limit output_limit stdout true", lines[8])
       assert.are.equal("big true", lines[9])
+    end)
+
+    it("runs one refill chain per pool at a time", function()
+      local body, code = host:get("/refill_once")
+      assert.are.equal(200, code, body)
+      assert.are.equal("armed 1 ready 2\nrefill not_a_pool\n", body)
     end)
 
     it("logs a refill that fails, and gives the request its own child's error", function()
