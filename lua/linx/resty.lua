@@ -31,7 +31,8 @@
 -- worker's own VM: `p:spawn` hands it argv, environment, descriptors (the
 -- hand-over and the exec are what the request waits for), then the
 -- request's coroutine watches its pipes and its end without blocking,
--- sleeping (`ngx.sleep`, 1 ms growing to 16 ms) between looks. After the
+-- sleeping (`ngx.sleep`: 0, the next turn of nginx's loop, then 1 ms
+-- growing to 16 ms) between looks. After the
 -- take, an `ngx.timer.at(0)` tops the pool up: one child per timer, each
 -- timer arming the next until the pool is full (one chain per pool at a
 -- time); a failed fill is logged (`ngx.log`) and ends the chain until
@@ -225,7 +226,7 @@ local function drain(c, stream, parts)
   end
 end
 
-local NAP_MIN, NAP_MAX = 0.001, 0.016
+local NAP_MIN, NAP_MAX = 0.001, 0.016 -- after a first look at the next turn of the loop
 
 -- Feed, collect and wait for a pooled child from the request's
 -- coroutine: only non-blocking calls, ngx.sleep between them.
@@ -243,7 +244,7 @@ local function watch(ngx, run, c, plan)
     return nil, err, code
   end
   if plan.stdin and input == "" then c:shutdown("stdin") end
-  local nap = NAP_MIN
+  local nap = 0 -- the first look again at the next turn of nginx's loop
   while true do
     local moved = false
     if input ~= "" then
@@ -281,7 +282,7 @@ local function watch(ngx, run, c, plan)
     if err.kind ~= "timeout" then return fail(err, code) end
     local left = deadline and deadline - now()
     if left and left <= 0 then return fail(run.timeout_error(plan.timeout)) end
-    nap = moved and NAP_MIN or math.min(nap * 2, NAP_MAX)
+    nap = moved and NAP_MIN or math.min(math.max(nap * 2, NAP_MIN), NAP_MAX)
     ngx.sleep(left and math.min(nap, left) or nap)
   end
 end
