@@ -31,8 +31,8 @@
 -- worker's own VM: `p:spawn` hands it argv, environment, descriptors (the
 -- hand-over and the exec are what the request waits for), then the
 -- request's coroutine watches its pipes and its end without blocking,
--- sleeping (`ngx.sleep`: 0, the next turn of nginx's loop, then 1 ms
--- growing to 16 ms) between looks. After the
+-- sleeping between looks (`ngx.sleep(0)`, the next turn of nginx's
+-- loop, for the first 2 ms, then 1 ms growing to 16 ms). After the
 -- take, an `ngx.timer.at(0)` tops the pool up: one child per timer, each
 -- timer arming the next until the pool is full (one chain per pool at a
 -- time); a failed fill is logged (`ngx.log`) and ends the chain until
@@ -226,7 +226,10 @@ local function drain(c, stream, parts)
   end
 end
 
-local NAP_MIN, NAP_MAX = 0.001, 0.016 -- after a first look at the next turn of the loop
+-- Looks at a pooled child: at each turn of nginx's loop (ngx.sleep(0))
+-- for its first SPIN seconds, where a short child ends; then naps of
+-- NAP_MIN doubling to NAP_MAX while nothing moves.
+local SPIN, NAP_MIN, NAP_MAX = 0.002, 0.001, 0.016
 
 -- Feed, collect and wait for a pooled child from the request's
 -- coroutine: only non-blocking calls, ngx.sleep between them.
@@ -244,7 +247,8 @@ local function watch(ngx, run, c, plan)
     return nil, err, code
   end
   if plan.stdin and input == "" then c:shutdown("stdin") end
-  local nap = 0 -- the first look again at the next turn of nginx's loop
+  local spin_until = now() + SPIN
+  local nap = 0
   while true do
     local moved = false
     if input ~= "" then
@@ -280,10 +284,15 @@ local function watch(ngx, run, c, plan)
                         plan.stderr and table.concat(out.stderr) or nil)
     end
     if err.kind ~= "timeout" then return fail(err, code) end
-    local left = deadline and deadline - now()
+    local t = now()
+    local left = deadline and deadline - t
     if left and left <= 0 then return fail(run.timeout_error(plan.timeout)) end
-    nap = moved and NAP_MIN or math.min(math.max(nap * 2, NAP_MIN), NAP_MAX)
-    ngx.sleep(left and math.min(nap, left) or nap)
+    if t < spin_until then
+      ngx.sleep(0) -- other requests' events run first
+    else
+      nap = moved and NAP_MIN or math.min(math.max(nap * 2, NAP_MIN), NAP_MAX)
+      ngx.sleep(left and math.min(nap, left) or nap)
+    end
   end
 end
 
