@@ -123,6 +123,15 @@ describe("process.pool", function()
         os.execute("rm -rf " .. dir)
       end)
 
+      it("hands over a request too big for one message (argv and env past 64 KiB)", function()
+        local big = string.rep("x", 100 * 1024)
+        local c = assert(pool:spawn { argv = { "sh", "-c", 'printf "%s %s" "${#1}" "${#BIG}"', "sh", big },
+                                      env = { BIG = big, PATH = "/usr/bin:/bin" }, stdout = "pipe" })
+        assert.are.equal("102400 102400", c:read("stdout"))
+        assert.are.same({ exited = true, code = 0 }, c:wait())
+        c:close()
+      end)
+
       it("inherits the host's environment and stdio when the request says nothing", function()
         local c = assert(pool:spawn { argv = { "sh", "-c", 'echo "$LINX_POOL_SPEC_MARK"' }, stdout = "pipe" })
         local out = c:read("stdout")

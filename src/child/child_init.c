@@ -147,7 +147,7 @@ _Noreturn void linx_init_main(long *sp)
         for (int i = 1; i < INIT_ARGS; i++)
             zero(argv[i], str_len(argv[i]));
         struct park_request req;
-        linx_park_handover(ctl, status, &req);
+        linx_park_handover(ctl, status, !as_init, &req);
         if (!as_init)
             linx_park_exec(ctl, &req);
         w.argv = req.argv;

@@ -53,22 +53,28 @@ struct park_cmsg {
     char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))] __attribute__((aligned(8)));
 };
 
-/* One message of the hand-over and the fds it carries (CLOEXEC) into
- * fds[0..*nfds). EOF (the pool closed us) ends the process; an fd that
- * did not fit (a low RLIMIT_NOFILE) is reported as EMFILE. */
-static void recv_part(int ctl, struct msg *m, int *fds, int *nfds, struct park_cmsg *u)
+/* The payload when it comes in the hand-over's own message (protocol.h). */
+static char inline_buf[HANDOVER_INLINE_MAX] __attribute__((aligned(16)));
+
+/* One message of the hand-over: the header into *m, up to cap bytes after
+ * it into buf (*len), and the fds it carries into fds[0..*nfds). They
+ * arrive without close-on-exec: stdio is meant to stay; everything else
+ * is closed before the exec. EOF (the pool closed us) ends the process;
+ * an fd that did not fit (a low RLIMIT_NOFILE) is reported as EMFILE. */
+static void recv_part(int ctl, struct msg *m, char *buf, size_t cap, size_t *len, int *fds, int *nfds,
+                      struct park_cmsg *u)
 {
-    struct iovec iov = {m, sizeof *m};
+    struct iovec iov[2] = {{m, sizeof *m}, {buf, cap}};
     struct msghdr mh;
     zero(&mh, sizeof mh);
     zero(m, sizeof *m);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
+    mh.msg_iov = iov;
+    mh.msg_iovlen = buf != 0 ? 2 : 1;
     zero(u->buf, sizeof u->buf); /* what the kernel does not fill reads as no message */
     mh.msg_control = u->buf;
     mh.msg_controllen = sizeof u->buf;
     long r;
-    while ((r = RSYS3(SYS_recvmsg, ctl, &mh, MSG_CMSG_CLOEXEC)) == -E_INTR)
+    while ((r = RSYS3(SYS_recvmsg, ctl, &mh, 0)) == -E_INTR)
         ;
     if (r == 0)
         rs_exit(127);
@@ -83,8 +89,10 @@ static void recv_part(int ctl, struct msg *m, int *fds, int *nfds, struct park_c
     }
     if (mh.msg_flags & MSG_CTRUNC)
         park_fail(ctl, STAGE_FDS, -24 /* EMFILE */, 0);
-    if (r != (long)sizeof *m)
+    if (r < (long)sizeof *m || (mh.msg_flags & MSG_TRUNC))
         park_fail(ctl, STAGE_FDS, -71 /* EPROTO */, 0);
+    if (len != 0)
+        *len = (size_t)r - sizeof *m;
 }
 
 static int in_payload(uint64_t off, uint64_t bytes, uint32_t len)
@@ -121,8 +129,23 @@ static char *map_payload(int ctl, int memfd, struct handover *h)
     park_fail(ctl, STAGE_SETUP, err, 0);
 }
 
-void linx_park_handover(int ctl, int status, struct park_request *req)
+/* The inline payload's header, checked as map_payload checks a memfd's. */
+static char *inline_payload(int ctl, size_t got, struct handover *h)
 {
+    if (got < sizeof *h)
+        park_fail(ctl, STAGE_SETUP, -71, 0);
+    copy(h, inline_buf, sizeof *h);
+    if (h->magic != HANDOVER_MAGIC || h->len != got || inline_buf[got - 1] != '\0')
+        park_fail(ctl, STAGE_SETUP, -71, 0);
+    return inline_buf;
+}
+
+void linx_park_handover(int ctl, int status, int unblock, struct park_request *req)
+{
+    if (unblock) { /* done now, not on the request's path */
+        unsigned long long none = 0;
+        RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    }
     struct msg m;
     zero(&m, sizeof m);
     m.type = MSG_READY;
@@ -131,19 +154,25 @@ void linx_park_handover(int ctl, int status, struct park_request *req)
 
     struct park_cmsg u;
     int got[HANDOVER_FDS_MAX], ngot;
-    recv_part(ctl, &m, got, &ngot, &u);
-    int want = 1;
+    size_t inline_len = 0;
+    recv_part(ctl, &m, inline_buf, sizeof inline_buf, &inline_len, got, &ngot, &u);
+    int is_inline = m.detail == HANDOVER_INLINE, nstdio = 0;
     for (int i = 0; i < 3; i++)
-        want += (m.fds & (HANDOVER_STDIN << i)) != 0;
-    if (m.type != MSG_HANDOVER || ngot != want || m.step < 0 || m.step > LINX_MAX_FDS)
+        nstdio += (m.fds & (HANDOVER_STDIN << i)) != 0;
+    if (m.type != MSG_HANDOVER || ngot != nstdio + !is_inline || m.step < 0 || m.step > LINX_MAX_FDS)
         park_fail(ctl, STAGE_FDS, -71, 0);
-    int memfd = got[0], src[3] = {-1, -1, -1};
-    for (int i = 0, k = 1; i < 3; i++)
+    int src[3] = {-1, -1, -1};
+    for (int i = 0, k = 0; i < 3; i++)
         if (m.fds & (HANDOVER_STDIN << i))
             src[i] = got[k++];
     struct handover h;
-    char *base = map_payload(ctl, memfd, &h);
-    rs_close(memfd);
+    char *base;
+    if (is_inline) {
+        base = inline_payload(ctl, inline_len, &h);
+    } else {
+        base = map_payload(ctl, got[nstdio], &h);
+        rs_close(got[nstdio]);
+    }
     if ((int)h.nfds != m.step || !in_payload(h.fd_dst, (uint64_t)h.nfds * 4, h.len))
         park_fail(ctl, STAGE_SETUP, -71, 0);
     const int32_t *dst = (const int32_t *)(void *)(base + h.fd_dst);
@@ -151,13 +180,17 @@ void linx_park_handover(int ctl, int status, struct park_request *req)
     for (int n = 0; n < m.step;) {
         struct msg part;
         zero(&part, sizeof part);
-        recv_part(ctl, &part, got, &ngot, &u);
+        recv_part(ctl, &part, 0, 0, 0, got, &ngot, &u);
         if (part.type != MSG_HANDOVER_FDS || ngot != part.step || ngot == 0 || n + ngot > m.step)
             park_fail(ctl, STAGE_FDS, -71, 0);
         copy(xsrc + n, got, (size_t)ngot * sizeof(int));
         n += ngot;
     }
 
+    /* The usual request: stdio landed on 0, 1 and 2 (free until now), no
+     * extra fds, nothing else open but ctl and status (close-on-exec). */
+    if (h.nfds == 0 && src[0] == 0 && src[1] == 1 && src[2] == 2)
+        goto placed;
     /* As the workload does at spawn: everything we hold moves above every
      * number asked for, then stdio and the extra fds go in place. */
     int hi = 3;
@@ -198,7 +231,7 @@ void linx_park_handover(int ctl, int status, struct park_request *req)
         keep[nkeep++] = dst[i];
     }
     close_all_but(keep, nkeep);
-
+placed:
     req->argv = relocate(base, h.argv, h.argc, h.len);
     req->envp = relocate(base, h.envp, h.envc, h.len);
     if (req->argv == 0 || req->envp == 0 || h.argc == 0 || h.cwd >= h.len || h.path >= h.len)
@@ -223,8 +256,6 @@ void linx_park_handover(int ctl, int status, struct park_request *req)
 
 _Noreturn void linx_park_exec(int ctl, const struct park_request *req)
 {
-    unsigned long long none = 0;
-    RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
     char *sh[req->argc + 2]; /* an ENOEXEC file runs through /bin/sh */
     struct exec_req x = {req->argv, req->envp, req->path, sh};
     long r = exec_search(&x);

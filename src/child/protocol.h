@@ -209,15 +209,20 @@ struct init_status {
  * ("exec"). EOF on the host's end of ctl means the exec happened,
  * MSG_FAILED says which step failed, as for proceed().
  *
- * MSG_HANDOVER carries, in this order (SCM_RIGHTS), the payload memfd
- * and the stdio fds whose bits are set in msg.fds (HANDOVER_STDIN << i;
- * a slot without one is closed); msg.step extra fds follow in
- * MSG_HANDOVER_FDS messages of at most HANDOVER_FDS_MAX each. */
+ * MSG_HANDOVER carries (SCM_RIGHTS) the stdio fds whose bits are set in
+ * msg.fds (HANDOVER_STDIN << i; a slot without one is closed), in that
+ * order, so that in the parked child, which has 0, 1 and 2 free, they
+ * land in place; then the payload: with msg.detail HANDOVER_INLINE it
+ * follows the header in the same message (up to HANDOVER_INLINE_MAX
+ * bytes), else a memfd holding it is the last fd. msg.step extra fds
+ * follow in MSG_HANDOVER_FDS messages of at most HANDOVER_FDS_MAX each. */
 enum park_mode { PARK_NONE, PARK_EXEC, PARK_INIT };
 #define PARK_MODE_INIT "init"
 #define PARK_MODE_EXEC "exec"
 #define HANDOVER_STDIN 1 /* << 0, 1, 2 for stdin, stdout, stderr */
 #define HANDOVER_FDS_MAX 128
+#define HANDOVER_INLINE 1
+#define HANDOVER_INLINE_MAX ((size_t)64 * 1024)
 
 /* The payload memfd: this header, then what its offsets name (from the
  * memfd's start). The arrays of offsets (argv, envp: NULL-terminated)

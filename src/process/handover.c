@@ -28,8 +28,10 @@
 
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
-/* The payload, laid out as struct handover says; malloc'd, *len bytes. */
-static char *build_payload(const struct spawn_opts *o, const void *seccomp, uint32_t seccomp_len, size_t *len)
+/* The payload, laid out as struct handover says, *len bytes, after head
+ * bytes of room (for the message header when it goes inline); malloc'd. */
+static char *build_payload(const struct spawn_opts *o, const void *seccomp, uint32_t seccomp_len, size_t head,
+                           size_t *len)
 {
     char **env = o->envp != NULL ? o->envp : environ;
     const char *path = NULL;
@@ -54,9 +56,10 @@ static char *build_payload(const struct spawn_opts *o, const void *seccomp, uint
         errno = E2BIG;
         return NULL;
     }
-    char *p = calloc(1, total);
-    if (p == NULL)
+    char *mem = calloc(1, head + total);
+    if (mem == NULL)
         return NULL;
+    char *p = mem + head;
     struct handover h;
     memset(&h, 0, sizeof h);
     h.magic = HANDOVER_MAGIC;
@@ -97,19 +100,22 @@ static char *build_payload(const struct spawn_opts *o, const void *seccomp, uint
         memcpy(p + off_seccomp, seccomp, (size_t)seccomp_len * 8);
     memcpy(p, &h, sizeof h);
     *len = total;
-    return p;
+    return mem;
 }
 
-/* Send the request: the payload and stdio, then the extra fds. 0, or an
- * errno value (*call names the system call). */
-static int send_request(struct handle *h, const struct spawn_opts *o, int memfd, const char **call)
+/* Send the request: stdio first (it lands on 0, 1 and 2 in the child),
+ * the payload inline after the header (buf holds both; len is the
+ * payload's size) or as a memfd (memfd >= 0), then the extra fds. 0, or
+ * an errno value (*call names the system call). */
+static int send_request(struct handle *h, const struct spawn_opts *o, char *buf, size_t len, int memfd,
+                        const char **call)
 {
     struct msg m;
     memset(&m, 0, sizeof m);
     m.type = MSG_HANDOVER;
     m.step = o->nfds;
+    m.detail = memfd < 0 ? HANDOVER_INLINE : 0;
     int fds[4], n = 0;
-    fds[n++] = memfd;
     for (int i = 0; i < 3; i++) {
         /* "inherit": our own fd i, when we have one open */
         int fd = o->stdio[i] == IO_INHERIT ? (fcntl(i, F_GETFD) >= 0 ? i : -1) : h->child_fd[i];
@@ -118,8 +124,11 @@ static int send_request(struct handle *h, const struct spawn_opts *o, int memfd,
             m.fds |= HANDOVER_STDIN << i;
         }
     }
+    if (memfd >= 0)
+        fds[n++] = memfd;
+    memcpy(buf, &m, sizeof m);
     *call = "sendmsg";
-    int r = linx_send_fds(h->ctl, &m, sizeof m, fds, n);
+    int r = linx_send_fds(h->ctl, buf, sizeof m + (memfd < 0 ? len : 0), fds, n);
     for (int i = 0; r == 0 && i < o->nfds; i += HANDOVER_FDS_MAX) {
         int k = o->nfds - i < HANDOVER_FDS_MAX ? o->nfds - i : HANDOVER_FDS_MAX;
         memset(&m, 0, sizeof m);
@@ -152,21 +161,28 @@ int linx_handover(lua_State *L, struct handle *h, int req, const void *seccomp, 
     h->max_output = max_output;
 
     size_t len = 0;
-    char *payload = build_payload(&o, seccomp, seccomp_len, &len);
-    if (payload == NULL)
+    char *buf = build_payload(&o, seccomp, seccomp_len, sizeof(struct msg), &len);
+    if (buf == NULL)
         return linx_error_os_call(L, "spawn", "malloc", NULL, errno, NULL);
     const char *call = NULL;
-    int memfd = linx_memfd_data("linx-handover", MFD_CLOEXEC, MFD_NOEXEC_SEAL, payload, len, &call); /* data, never run */
-    free(payload);
-    if (memfd < 0)
+    int memfd = -1; /* a payload too big for one message goes in a memfd: data, never run */
+    if (len > HANDOVER_INLINE_MAX &&
+        (memfd = linx_memfd_data("linx-handover", MFD_CLOEXEC, MFD_NOEXEC_SEAL, buf + sizeof(struct msg), len,
+                                 &call)) < 0) {
+        free(buf);
         return linx_error_os_call(L, "spawn", call, NULL, -memfd, NULL);
+    }
     struct spawn_failure f;
     if (linx_handle_make_stdio(L, h, o.stdio, &f) != 0) { /* releases the handle */
-        close(memfd);
+        free(buf);
+        if (memfd >= 0)
+            close(memfd);
         return linx_error_os_call(L, "spawn", f.call, f.path, f.err, NULL);
     }
-    int err = send_request(h, &o, memfd, &call);
-    close(memfd);
+    int err = send_request(h, &o, buf, len, memfd, &call);
+    free(buf);
+    if (memfd >= 0)
+        close(memfd);
     for (int i = 0; i < 3; i++)
         linx_close_fd(&h->child_fd[i]); /* the child has its copies now */
     if (err) {
