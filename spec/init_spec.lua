@@ -131,7 +131,7 @@ describe("inside.init", function()
       return #l == 2 and l[2].comm == "sleep" and l
     end)
     assert.is_truthy(list, states(ns_procs(p)))
-    os.execute("sleep 0.5")
+    S.sleep(0.5)
     assert.are.equal("linx-init:S sleep:S", states(ns_procs(p)))
     c:close()
   end)

@@ -37,12 +37,28 @@ function support.exists(path)
 end
 
 -- A fresh directory /tmp/<prefix>.XXXXXX, readable by everyone (so the
--- children of either lane can enter it).
+-- children of either lane can enter it). Made in process (lfs): mkdir
+-- fails on a name that exists, so a name is never shared; chmod only if
+-- the umask took more than group/other write.
+local SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 function support.tmpdir(prefix)
-  local d = sh("mktemp -d /tmp/" .. prefix .. ".XXXXXX"):gsub("%s+$", "")
-  assert(d:match("^/tmp/"), d)
-  os.execute("chmod 755 " .. d)
-  return d
+  local lfs = require "lfs"
+  local rnd = assert(io.open("/dev/urandom", "rb"))
+  for _ = 1, 100 do
+    local name = {}
+    for i, b in ipairs { rnd:read(6):byte(1, 6) } do
+      local k = b % #SUFFIX + 1
+      name[i] = SUFFIX:sub(k, k)
+    end
+    local d = "/tmp/" .. prefix .. "." .. table.concat(name)
+    if lfs.mkdir(d) then
+      rnd:close()
+      if lfs.attributes(d, "permissions") ~= "rwxr-xr-x" then os.execute("chmod 755 " .. d) end
+      return d
+    end
+  end
+  rnd:close()
+  error("support.tmpdir: no fresh name under /tmp for " .. prefix)
 end
 
 function support.write_file(path, text)
@@ -85,14 +101,40 @@ function support.with_finalizer(fn)
   return setmetatable({}, { __gc = fn })
 end
 
+-- Sleep without a process: lua-system (busted's own dependency) when it
+-- loads, else sleep(1). A poll loop that forks sh and sleep every 10 ms
+-- costs more CPU than most of what it waits for.
+local system_ok, system = pcall(require, "system")
+function support.sleep(seconds)
+  if system_ok and system.sleep then
+    system.sleep(seconds)
+  else
+    os.execute("sleep " .. seconds)
+  end
+end
+
 -- Wait (bounded) until pred() is true; returns its last value.
 function support.wait_until(pred, tries)
   for _ = 1, tries or 500 do
     local v = pred()
     if v then return v end
-    os.execute("sleep 0.01")
+    support.sleep(0.01)
   end
   return pred()
+end
+
+-- Symbolic links dir/NAME -> target for each name of names, made in
+-- process (lfs, busted's own dependency) rather than one ln per link;
+-- names that already exist are left alone. A busybox rootfs links a few
+-- hundred applets this way.
+function support.symlinks(target, dir, names)
+  local lfs = require "lfs"
+  for _, name in ipairs(names) do
+    local path = dir .. "/" .. name
+    if not lfs.symlinkattributes(path, "mode") then
+      assert(lfs.link(target, path, true))
+    end
+  end
 end
 
 -- A process in a fresh user namespace (via util-linux unshare, which
@@ -175,8 +217,8 @@ end
 function support.child_count()
   settle()
   local n, me = 0, support.self_pid()
-  for tid in sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
-    local list = read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
+  for tid in require("lfs").dir("/proc/" .. me .. "/task") do
+    local list = tonumber(tid) and read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
     for _ in list:gmatch("%d+") do n = n + 1 end
   end
   return n
