@@ -85,6 +85,22 @@ function support.host(name)
   return exe
 end
 
+-- The object file of one unit of src/ ("src/core/idmap.c"), for nm: the
+-- lane's build made it (make compiles each unit once, into <build>/obj/
+-- and, for the freestanding folder, <build>/child/). A unit the build has
+-- no object for (child_init.c is a program of its own) is compiled into
+-- dir with compile(src, obj), which returns cc's output and exit status.
+function support.object(src, dir, compile)
+  local room = src:match("^src/(.*)%.c$")
+  local built = room and (room:match("^child/") and support.build .. "/" .. room .. ".o"
+                          or support.build .. "/obj/" .. room .. ".o")
+  if built and support.exists(built) then return built end
+  local obj = dir .. "/" .. src:gsub("[/%.]", "_") .. ".o"
+  local out, rc = compile(src, obj)
+  assert(rc == 0, "cc " .. src .. ": " .. tostring(out))
+  return obj
+end
+
 -- spec/hosts/seccomp_errno.c:
 -- `<it> NR ERRNO program args...` runs the program with system call NR
 -- failing with ERRNO in it and in all its children, raw calls included.
