@@ -155,9 +155,12 @@ end
 
 -- A process in a fresh user namespace (via util-linux unshare, which
 -- execs sleep in the same process) whose maps are still unwritten.
--- Returns its host pid; call support.kill(pid) when done.
+-- Returns its host pid; call support.kill(pid) when done. Its parent is a
+-- subshell that waits for it, so that once killed it is reaped at once
+-- (an orphan waits for pid 1, which on some machines reaps only every
+-- second or two); the subshell lets go of popen's pipe first.
 function support.sleeper()
-  local pid = tonumber(sh("unshare --user sleep 600 >/dev/null 2>&1 & echo $!"))
+  local pid = tonumber(sh("(unshare --user sleep 600 >/dev/null 2>&1 & echo $!; exec >/dev/null 2>&1; wait) &"))
   assert(pid, "could not start a sleeper")
   -- comm becomes "sleep" only after exec, i.e. after unshare(2) ran.
   local ok = support.wait_until(function()
