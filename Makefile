@@ -95,14 +95,22 @@ INJECT := $(BUILD)/inject.so
 all: modules $(if $(wildcard src/host/linx-lua.c),$(LINX_LUA)) spec-hosts
 modules: $(LIB_USER) $(if $(wildcard src/process/process.c),$(LIB_PROC))
 
-# linxuser needs only the go-between (setup_maps' helper route).
-$(LIB_USER): $(USER_SRC) $(BUILD)/child/child_helper.o $(HEADERS) Makefile
+# Each host-side unit is compiled once per build, into $(BUILD)/obj/, and
+# linked into whichever of linxuser.so, process.so and linx-lua holds it
+# (the same flags for all three), rather than once per product.
+OBJ = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) $(INIT_DEP) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $(USER_SRC) $(BUILD)/child/child_helper.o $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) -c -o $@ $<
 
-$(LIB_PROC): $(PROC_SRC) $(CHILD_OBJ) $(HEADERS) $(INIT_DEP) Makefile
+# linxuser needs only the go-between (setup_maps' helper route).
+$(LIB_USER): $(call OBJ,$(USER_SRC)) $(BUILD)/child/child_helper.o
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -I$(BUILD) $(SHARED) -o $@ $(PROC_SRC) $(CHILD_OBJ) $(LDFLAGS) $(SECCOMP_LIBS)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $^ $(LDFLAGS)
+
+$(LIB_PROC): $(call OBJ,$(PROC_SRC)) $(CHILD_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $^ $(LDFLAGS) $(SECCOMP_LIBS)
 
 # linx-lua links both modules statically (same sources, one copy of the
 # shared core) and preloads them.
@@ -113,9 +121,12 @@ EMBED_H := $(BUILD)/linx_lua_embedded.h
 $(EMBED_H): $(LUA_MODULES) tools/embed-lua
 	@mkdir -p $(@D)
 	tools/embed-lua $@ $(LUA_MODULES)
-$(LINX_LUA): $(LINX_LUA_SRC) $(CHILD_OBJ) $(HEADERS) $(EMBED_H) $(INIT_DEP) Makefile
+$(BUILD)/obj/host/linx-lua.o: src/host/linx-lua.c $(HEADERS) $(EMBED_H) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -o $@ $(LINX_LUA_SRC) $(CHILD_OBJ) $(LDFLAGS) $(LUA_LIBS) $(SECCOMP_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) -I$(BUILD) -DLINX_EMBEDDED_LUA -c -o $@ $<
+$(LINX_LUA): $(call OBJ,$(LINX_LUA_SRC)) $(CHILD_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LUA_LIBS) $(SECCOMP_LIBS) -lm -ldl
 
 # C unit tests of the core (no Lua, no namespace, no root), as TAP. The
 # core is built strictly POSIX (no _GNU_SOURCE), which keeps it portable;

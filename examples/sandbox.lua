@@ -13,11 +13,12 @@ local function sh(cmd)
   return out
 end
 
--- The root filesystem: busybox and the directories to mount on.
+-- The root filesystem: busybox and the directories to mount on; busybox
+-- --install links every applet to it (hard links: they hold no path).
 local root = sh("mktemp -d /tmp/linx-sandbox.XXXXXX"):match("%S+")
 assert(os.execute(("chmod 755 %s && mkdir %s/bin %s/proc %s/dev %s/tmp %s/etc && cp /bin/busybox %s/bin/")
   :format(root, root, root, root, root, root, root)))
-sh(("for a in $(%s/bin/busybox --list); do [ $a = busybox ] || ln -s busybox %s/bin/$a; done"):format(root, root))
+sh(("%s/bin/busybox --install %s/bin 2>&1"):format(root, root))
 
 -- What we run: somebody else's script (here, one that tries its luck).
 local untrusted = [[

@@ -54,10 +54,15 @@ describe("each module links only what it calls #source", function()
   local objs = {}
   local function symbols(src)
     if objs[src] then return objs[src] end
-    local obj = dir .. "/" .. src:gsub("[/%.]", "_") .. ".o"
-    local extra = src == "src/child/child.c" and " -ffreestanding -fno-builtin" or ""
-    local out = S.sh("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags ..
-                     " -Isrc -o " .. obj .. " " .. src .. " 2>&1 && nm -P " .. obj)
+    local obj = S.object(src, dir, function(_, o)
+      local extra = src:match("^src/child/") and " -ffreestanding -fno-builtin" or ""
+      local p = io.popen("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags ..
+                         " -Isrc -o " .. o .. " " .. src .. " 2>&1; echo rc=$?")
+      local out = p:read("*a")
+      p:close()
+      return out, tonumber(out:match("rc=(%d+)%s*$"))
+    end)
+    local out = S.sh("nm -P " .. obj)
     local def, use = {}, {}
     for sym, kind in out:gmatch("([%w_%.]+) (%a) [^\n]*") do
       if kind == "U" then use[sym] = true elseif kind:match("[TDBRGSV]") then def[sym] = true end

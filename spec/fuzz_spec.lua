@@ -66,7 +66,7 @@ local STRINGS = { "", "0", "1000", "0 1000 1\n", "-1", "deny", "skip", "allow", 
 local function junk_number(r) return NUMBERS[r(#NUMBERS)] end
 
 -- Any value at all (depth bounds nesting). May return nil.
-local junk
+local junk, BIG
 junk = function(r, depth)
   depth = depth or 0
   local c = r(depth > 2 and 9 or 14)
@@ -95,10 +95,14 @@ junk = function(r, depth)
   elseif c == 13 then -- metatable that makes it look like something else
     return setmetatable({}, { __index = function(_, k) return ({ 0, 1000, 1, inside = 0 })[k] end,
                               __len = function() return 3 end })
-  else -- big
-    local t = {}
-    for i = 1, 100000 do t[i] = i end
-    return t
+  else -- big: one table of 100000 numbers, built once (no verb writes
+    -- to its arguments; building it anew each time was most of this
+    -- file's time under ASan)
+    if not BIG then
+      BIG = {}
+      for i = 1, 100000 do BIG[i] = i end
+    end
+    return BIG
   end
 end
 

@@ -869,7 +869,7 @@ describe("handle methods", function()
     c:close()
     c = spawn { argv = { "sh", "-c", "exec <&-; sleep 0.3" }, stdin = "pipe" }
     assert(c:proceed())
-    os.execute("sleep 0.1")
+    S.sleep(0.1)
     ok, err = c:write(("y"):rep(300000))
     assert_err("os", "write", ok, err)
     assert.are.equal("EPIPE", err.errno)

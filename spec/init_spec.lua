@@ -46,18 +46,10 @@ local function states(list)
   return table.concat(out, " ")
 end
 
-local dir, hosts
-local function host(name)
-  hosts = hosts or {}
-  if hosts[name] then return hosts[name] end
-  dir = dir or S.tmpdir("linx-init")
-  local exe = dir .. "/" .. name
-  local out = S.sh(("cc -std=c11 -O1 -o %s spec/hosts/%s.c 2>&1; echo rc=$?"):format(exe, name))
-  assert(out:match("rc=0\n$"), out)
-  hosts[name] = exe
-  return exe
-end
+-- spec/hosts/<name>.c, built by make (spec-hosts) into the lane's build.
+local host = S.host
 
+local dir
 teardown(function()
   if dir then os.execute("rm -rf " .. dir) end
 end)
@@ -131,7 +123,7 @@ describe("inside.init", function()
       return #l == 2 and l[2].comm == "sleep" and l
     end)
     assert.is_truthy(list, states(ns_procs(p)))
-    os.execute("sleep 0.5")
+    S.sleep(0.5)
     assert.are.equal("linx-init:S sleep:S", states(ns_procs(p)))
     c:close()
   end)

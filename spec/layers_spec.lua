@@ -1,7 +1,7 @@
 -- The rooms of src/ call and include downwards only: no circle between
 -- files, and between folders only the arrows of the table below, read
--- from the sources' #include lines and from nm of each object (compiled
--- here, one unit at a time, as the Makefile would).
+-- from the sources' #include lines and from nm of each object (the
+-- build's, one per unit: support.object).
 local support = require "support"
 
 local ver = os.getenv("LINX_LUA_VERSION") or "5.4"
@@ -109,11 +109,10 @@ local function call_graph()
   local defines, uses = {}, {}
   for _, name in ipairs(sources()) do
     if name:match("%.c$") then
-      local obj = dir .. "/" .. room(name):gsub("/", "_") .. ".o"
-      local extra = name:match("^child/") and " -ffreestanding -fno-builtin" or ""
-      local out, rc = sh("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags ..
-                         " -Isrc -o " .. obj .. " src/" .. name)
-      assert(rc == 0, "cc src/" .. name .. ": " .. out)
+      local obj = support.object("src/" .. name, dir, function(src, o)
+        local extra = name:match("^child/") and " -ffreestanding -fno-builtin" or ""
+        return sh("cc -std=c11 -D_GNU_SOURCE -fPIC -O2 -c" .. extra .. " " .. cflags .. " -Isrc -o " .. o .. " " .. src)
+      end)
       local syms, nrc = sh("nm -P " .. obj)
       assert(nrc == 0, syms)
       uses[room(name)] = {}

@@ -8,9 +8,10 @@ local function q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- A fresh empty file in /tmp (mkstemp, as mktemp(1) makes it).
 local function tmpname()
-  local p = S.sh("mktemp /tmp/linx-lua-spec.XXXXXX"):gsub("\n$", "")
-  assert(p ~= "")
+  local p = os.tmpname()
+  assert(p ~= "" and S.exists(p))
   return p
 end
 

@@ -14,13 +14,16 @@ local function tmpdir() return S.tmpdir("linx-mounts") end
 local function rm(path) os.execute("rm -rf " .. path) end
 
 -- A busybox rootfs: every applet linked, mount points, a marker.
+local APPLETS -- busybox --list, read once
 local function rootfs()
   local r = tmpdir()
   assert(os.execute("chmod 755 " .. r))
   for _, d in ipairs { "bin", "proc", "dev", "tmp", "opt" } do assert(os.execute("mkdir -p " .. r .. "/" .. d)) end
   assert(os.execute("cp /bin/busybox " .. r .. "/bin/busybox"))
-  assert(os.execute("for a in $(/bin/busybox --list); do [ -e " .. r .. "/bin/$a ] || ln -s busybox " .. r ..
-                    "/bin/$a; done"))
+  APPLETS = APPLETS or S.sh("/bin/busybox --list")
+  local names = {}
+  for a in APPLETS:gmatch("%S+") do names[#names + 1] = a end
+  S.symlinks("busybox", r .. "/bin", names)
   S.write_file(r .. "/marker", "inside the root\n")
   return r
 end

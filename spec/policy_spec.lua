@@ -231,9 +231,7 @@ describe("inside.landlock", function()
       S.write_file(dir .. "/" .. d .. "/g", d .. "\n")
     end
     os.execute(("chmod 666 %s/*/f; cp /bin/true %s/ro/true"):format(dir, dir))
-    local exe = dir .. "/landlock_abi"
-    S.sh(("cc -std=c11 -O1 -o %s spec/hosts/landlock_abi.c 2>&1"):format(exe))
-    kernel_abi = S.exists(exe) and tonumber(S.sh(exe)) or nil
+    kernel_abi = tonumber(S.sh(S.host("landlock_abi")))
   end)
   teardown(function() os.execute("rm -rf " .. dir) end)
 

@@ -20,10 +20,8 @@ local function make_root()
   local root = S.tmpdir("linx-sandbox")
   os.execute(("mkdir %s/bin %s/proc %s/dev %s/tmp %s/etc && cp /bin/busybox %s/bin/busybox")
     :format(root, root, root, root, root, root))
-  for _, a in ipairs({"sh", "cat", "ls", "id", "touch", "echo", "env", "readlink", "grep", "cut", "head",
-                      "hostname", "yes", "sleep", "mkdir", "wc", "true"}) do
-    os.execute(("ln -s busybox %s/bin/%s"):format(root, a))
-  end
+  S.symlinks("busybox", root .. "/bin", {"sh", "cat", "ls", "id", "touch", "echo", "env", "readlink", "grep", "cut",
+                                         "head", "hostname", "yes", "sleep", "mkdir", "wc", "true"})
   return root
 end
 

@@ -10,13 +10,9 @@ local EPERM, ENOENT, EXDEV, EINVAL, ENOSYS, EFAULT, EOPNOTSUPP = 1, 2, 18, 22, 3
 local SIGSYS = 31
 
 local dir = S.tmpdir("linx-seccomp-spec")
-local function build(name, libs)
-  local exe = dir .. "/" .. name
-  S.sh(("cc -std=c11 -O1 -o %s spec/hosts/%s.c %s 2>&1"):format(exe, name, libs or ""))
-  return S.exists(exe) and exe or nil
-end
-local SYSCALLS = build("syscalls", "-pthread")
-local EXPORT = build("export_bpf", "-lseccomp")
+-- spec/hosts/, built by make (spec-hosts) into the lane's build.
+local SYSCALLS = S.host("syscalls")
+local EXPORT = S.host("export_bpf")
 
 -- Run spec/hosts/syscalls (names: which calls) with opts; the results
 -- {name = errno} and wait()'s status.

@@ -37,12 +37,28 @@ function support.exists(path)
 end
 
 -- A fresh directory /tmp/<prefix>.XXXXXX, readable by everyone (so the
--- children of either lane can enter it).
+-- children of either lane can enter it). Made in process (lfs): mkdir
+-- fails on a name that exists, so a name is never shared; chmod only if
+-- the umask took more than group/other write.
+local SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 function support.tmpdir(prefix)
-  local d = sh("mktemp -d /tmp/" .. prefix .. ".XXXXXX"):gsub("%s+$", "")
-  assert(d:match("^/tmp/"), d)
-  os.execute("chmod 755 " .. d)
-  return d
+  local lfs = require "lfs"
+  local rnd = assert(io.open("/dev/urandom", "rb"))
+  for _ = 1, 100 do
+    local name = {}
+    for i, b in ipairs { rnd:read(6):byte(1, 6) } do
+      local k = b % #SUFFIX + 1
+      name[i] = SUFFIX:sub(k, k)
+    end
+    local d = "/tmp/" .. prefix .. "." .. table.concat(name)
+    if lfs.mkdir(d) then
+      rnd:close()
+      if lfs.attributes(d, "permissions") ~= "rwxr-xr-x" then os.execute("chmod 755 " .. d) end
+      return d
+    end
+  end
+  rnd:close()
+  error("support.tmpdir: no fresh name under /tmp for " .. prefix)
 end
 
 function support.write_file(path, text)
@@ -69,6 +85,22 @@ function support.host(name)
   return exe
 end
 
+-- The object file of one unit of src/ ("src/core/idmap.c"), for nm: the
+-- lane's build made it (make compiles each unit once, into <build>/obj/
+-- and, for the freestanding folder, <build>/child/). A unit the build has
+-- no object for (child_init.c is a program of its own) is compiled into
+-- dir with compile(src, obj), which returns cc's output and exit status.
+function support.object(src, dir, compile)
+  local room = src:match("^src/(.*)%.c$")
+  local built = room and (room:match("^child/") and support.build .. "/" .. room .. ".o"
+                          or support.build .. "/obj/" .. room .. ".o")
+  if built and support.exists(built) then return built end
+  local obj = dir .. "/" .. src:gsub("[/%.]", "_") .. ".o"
+  local out, rc = compile(src, obj)
+  assert(rc == 0, "cc " .. src .. ": " .. tostring(out))
+  return obj
+end
+
 -- spec/hosts/seccomp_errno.c:
 -- `<it> NR ERRNO program args...` runs the program with system call NR
 -- failing with ERRNO in it and in all its children, raw calls included.
@@ -85,21 +117,50 @@ function support.with_finalizer(fn)
   return setmetatable({}, { __gc = fn })
 end
 
+-- Sleep without a process: lua-system (busted's own dependency) when it
+-- loads, else sleep(1). A poll loop that forks sh and sleep every 10 ms
+-- costs more CPU than most of what it waits for.
+local system_ok, system = pcall(require, "system")
+function support.sleep(seconds)
+  if system_ok and system.sleep then
+    system.sleep(seconds)
+  else
+    os.execute("sleep " .. seconds)
+  end
+end
+
 -- Wait (bounded) until pred() is true; returns its last value.
 function support.wait_until(pred, tries)
   for _ = 1, tries or 500 do
     local v = pred()
     if v then return v end
-    os.execute("sleep 0.01")
+    support.sleep(0.01)
   end
   return pred()
 end
 
+-- Symbolic links dir/NAME -> target for each name of names, made in
+-- process (lfs, busted's own dependency) rather than one ln per link;
+-- names that already exist are left alone. A busybox rootfs links a few
+-- hundred applets this way.
+function support.symlinks(target, dir, names)
+  local lfs = require "lfs"
+  for _, name in ipairs(names) do
+    local path = dir .. "/" .. name
+    if not lfs.symlinkattributes(path, "mode") then
+      assert(lfs.link(target, path, true))
+    end
+  end
+end
+
 -- A process in a fresh user namespace (via util-linux unshare, which
 -- execs sleep in the same process) whose maps are still unwritten.
--- Returns its host pid; call support.kill(pid) when done.
+-- Returns its host pid; call support.kill(pid) when done. Its parent is a
+-- subshell that waits for it, so that once killed it is reaped at once
+-- (an orphan waits for pid 1, which on some machines reaps only every
+-- second or two); the subshell lets go of popen's pipe first.
 function support.sleeper()
-  local pid = tonumber(sh("unshare --user sleep 600 >/dev/null 2>&1 & echo $!"))
+  local pid = tonumber(sh("(unshare --user sleep 600 >/dev/null 2>&1 & echo $!; exec >/dev/null 2>&1; wait) &"))
   assert(pid, "could not start a sleeper")
   -- comm becomes "sleep" only after exec, i.e. after unshare(2) ran.
   local ok = support.wait_until(function()
@@ -175,8 +236,8 @@ end
 function support.child_count()
   settle()
   local n, me = 0, support.self_pid()
-  for tid in sh("ls /proc/" .. me .. "/task"):gmatch("%d+") do
-    local list = read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
+  for tid in require("lfs").dir("/proc/" .. me .. "/task") do
+    local list = tonumber(tid) and read_file("/proc/" .. me .. "/task/" .. tid .. "/children") or ""
     for _ in list:gmatch("%d+") do n = n + 1 end
   end
   return n

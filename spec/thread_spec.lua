@@ -35,7 +35,7 @@ describe("a host that spawns from a thread", function()
     assert.is_truthy(lines, S.read_file(dir .. "/out"))
     local child = tonumber(lines:match("^(%d+)"))
     -- the spawning thread is gone; the process and its child are not
-    os.execute("sleep 2")
+    S.sleep(2)
     assert.are.equal("1", S.sh("ls /proc/" .. host .. "/task | wc -l"):match("%d+"))
     local st = state_of(child)
     assert.is_truthy(st and st ~= "Z", "the child died with the thread that spawned it")
