@@ -169,13 +169,16 @@ describe("linx.luv", function()
       local seen = {}
       local check = uv.new_check()
       check:start(function() seen[#seen + 1] = p:size() end)
+      uv.unref(check) -- it watches; it must not keep the loop alive
       local guard = uv.new_timer() -- the loop ends by itself; this only keeps a broken refill from hanging the run
-      guard:start(60000, 0, function() uv.stop() end)
+      local hung = false
+      guard:start(60000, 0, function() hung = true uv.stop() end)
       uv.unref(guard)
       uv.run()
       check:stop()
       check:close()
       guard:close()
+      assert.is_false(hung)
       assert.are.equal(3, done)
       assert.are.equal(3, p:size())
       -- sizes seen between turns rise one at a time: never two set-ups in one turn
