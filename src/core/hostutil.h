@@ -30,6 +30,17 @@ static inline char *linx_dup_str(const char *s)
     return p;
 }
 
+/* The PATH execvp would search for argv0: the caller's own (not the
+ * child's environment), "/bin:/usr/bin" without one; NULL when argv0 has
+ * a '/' and no search happens. */
+static inline const char *linx_exec_path(const char *argv0)
+{
+    if (strchr(argv0, '/') != NULL)
+        return NULL;
+    const char *path = getenv("PATH");
+    return path != NULL ? path : "/bin:/usr/bin";
+}
+
 /* A memfd named name holding len bytes of data: memfd_create with flags
  * and newer (flags of a later kernel, dropped when this one says EINVAL),
  * then the whole write. The fd, or -errno with *call the failed call. */

@@ -1,6 +1,8 @@
 /* The children's block and its spare (see block.h). */
 #include "block.h"
 
+#include "core/hostutil.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -184,13 +186,8 @@ int linx_block_build(lua_State *L, struct linx_block *b, const struct linx_block
     char **argv = src->argv;
     char **env = src->envp != NULL ? src->envp : environ;
     const char *cwd = src->cwd;
-    const char *path = NULL;
+    const char *path = linx_exec_path(argv[0]);
     memset(b, 0, sizeof *b);
-    if (strchr(argv[0], '/') == NULL) {
-        path = getenv("PATH"); /* execvp searches the caller's PATH, not envp's */
-        if (path == NULL)
-            path = "/bin:/usr/bin";
-    }
     size_t argc = 0, envc = 0, strs = 0;
     int err = 0;
     for (; argv[argc] != NULL; argc++)
