@@ -34,12 +34,7 @@ static char *build_payload(const struct spawn_opts *o, const void *seccomp, uint
                            size_t *len)
 {
     char **env = o->envp != NULL ? o->envp : environ;
-    const char *path = NULL;
-    if (strchr(o->argv[0], '/') == NULL) {
-        path = getenv("PATH"); /* as spawn: the caller's PATH, not envp's */
-        if (path == NULL)
-            path = "/bin:/usr/bin";
-    }
+    const char *path = linx_exec_path(o->argv[0]); /* as spawn's */
     size_t argc = 0, envc = 0, strs = 0;
     for (; o->argv[argc] != NULL; argc++)
         strs += strlen(o->argv[argc]) + 1;
@@ -139,13 +134,10 @@ static int send_request(struct handle *h, const struct spawn_opts *o, char *buf,
     return r;
 }
 
-int linx_handover(lua_State *L, struct handle *h, int req, const void *seccomp, uint32_t seccomp_len)
+int linx_handover(lua_State *L, struct handle *h, const struct spawn_opts *req, unsigned long long max_output,
+                  const void *seccomp, uint32_t seccomp_len)
 {
-    struct spawn_opts o;
-    unsigned long long max_output;
-    int r = linx_spawn_opts_read(L, req, &o);
-    if (r || (r = linx_output_opt_read(L, req, &max_output)))
-        return r;
+    const struct spawn_opts o = *req;
     /* What error messages name from here on is the request's. */
     char *argv0 = linx_dup_str(o.argv[0]), *cwd = o.cwd != NULL ? linx_dup_str(o.cwd) : NULL;
     if (argv0 == NULL || (o.cwd != NULL && cwd == NULL)) {

@@ -372,19 +372,20 @@ static int m_spawn(lua_State *L)
         const char *plain = linx_plain_key(L, -1, 40);
         return linx_bad_option(L, "spawn", plain != NULL ? plain : "req", "unknown_option", -1, 0);
     }
-    /* Check the request before a child is taken for it. */
+    /* Read and check the request once, before a child is taken for it:
+     * what anchors its strings stays on the stack below the child. */
     struct spawn_opts o;
     unsigned long long max_output;
     int r = linx_spawn_opts_read(L, 2, &o);
     if (r || (r = linx_output_opt_read(L, 2, &max_output)))
         return r;
-    lua_settop(L, 2);
+    luaL_checkstack(L, 40, NULL);
     if ((r = take(L, p)) != 1)
         return r;
     int hidx = lua_gettop(L);
     struct handle *h = lua_touserdata(L, hidx);
     h->park = 0; /* an ordinary running handle from here on */
-    r = linx_handover(L, h, 2, p->seccomp, p->seccomp_len);
+    r = linx_handover(L, h, &o, max_output, p->seccomp, p->seccomp_len);
     if (r) {
         linx_handle_release(L, h); /* the child is gone or going: nothing to hand back */
         return r;
