@@ -12,17 +12,16 @@
 # only in how the child is made):
 #   fresh   linx.resty.run{argv = {EXIT0}, namespaces = {"user"}, ...}: the
 #           whole cycle in a thread of the `linx` thread pool
-#   pooled  when linx.resty takes `pool =` (probed once, /how):
-#           linx.resty.run{pool = POOL, argv = {EXIT0}, ...}; until then, by
-#           hand: POOL:spawn{...} in the worker (the hand-over and the
-#           exec), the end watched with wait(0) between ngx.sleep()s, and
-#           the pool topped up by one child per ngx.timer.at(0) after each
-#           take (the issue's refill)
+#   pooled  linx.resty.run{pool = POOL, argv = {EXIT0}, ...}: the hand-over
+#           and the exec in the worker, the pool topped up by linx.resty
+#           (one child per ngx.timer.at(0) after each take)
 #   POOL is a process.pool{namespaces = {"user"}, size = BENCH_POOL_NGINX_SIZE}
-#   made and filled in init_worker (off the timed part).
-#   pooled-big  (informational) by hand, as above, from a pool as big as
-#           an ab run, filled (untimed, /fill-big) before each run and not
-#           refilled during it: the hand-over alone, no set-up in the way
+#   made in init_worker and filled by linx.resty.refill (off the timed part).
+#   pooled-big  (informational) by hand: POOL:spawn{...} in the worker, the
+#           end watched with wait(0) between ngx.sleep()s, from a pool as
+#           big as an ab run, filled (untimed, /fill-big) before each run
+#           and not refilled during it: the hand-over alone, no set-up in
+#           the way
 # Knobs: BENCH_POOL_NGINX_N=300 requests per ab run, BENCH_POOL_NGINX_ROUNDS=3
 # interleaved rounds (median kept), BENCH_POOL_NGINX_SIZE=32 children.
 set -euo pipefail
@@ -101,27 +100,8 @@ http {
     init_worker_by_lua_block {
         EXIT0 = "$prefix/exit0"
         REQ = {argv = {EXIT0}, stdin = "null", stdout = "null", stderr = "null"}
-        local size = $SIZE
-        POOL = assert(require("linx.process").pool{namespaces = {"user"}, size = size})
-        -- one child per timer run, so the worker serves requests between
-        -- two set-ups; armed after each take, and once now to fill it
-        local armed = false
-        local function refill(premature)
-            armed = false
-            if premature then return end
-            local n = POOL:fill(1)
-            if n and n < size and not armed then
-                armed = true
-                ngx.timer.at(0, refill)
-            end
-        end
-        function REFILL()
-            if not armed then
-                armed = true
-                ngx.timer.at(0, refill)
-            end
-        end
-        REFILL()
+        POOL = assert(require("linx.process").pool{namespaces = {"user"}, size = $SIZE})
+        require("linx.resty").refill(POOL) -- one child per timer run, so the worker serves requests meanwhile
     }
     server {
         listen 127.0.0.1:$port;
@@ -157,43 +137,12 @@ http {
                 ngx.say("exit ", res.code)
             }
         }
-        location = /how {
-            content_by_lua_block {
-                -- linx.resty with pool = (the adapters' work) once it takes
-                -- it; by hand until then (this linx.resty calls a pool
-                -- not plain data, or an unknown option: field "pool")
-                if VIA_RESTY == nil then
-                    local res, err = require("linx.resty").run{pool = POOL, argv = {EXIT0}, stdin = "null",
-                                                              stdout = "null", stderr = "null"}
-                    VIA_RESTY = res ~= nil or not (type(err) == "table" and err.field == "pool")
-                end
-                ngx.say(VIA_RESTY and "resty" or "hand")
-            }
-        }
         location = /pooled {
             content_by_lua_block {
-                if VIA_RESTY then
-                    local res, err = require("linx.resty").run{pool = POOL, argv = {EXIT0}, stdin = "null",
-                                                              stdout = "null", stderr = "null"}
-                    if not res or res.code ~= 0 then ngx.status = 500 ngx.say(tostring(err)) return end
-                    ngx.say("exit ", res.code)
-                    return
-                end
-                local c, err = POOL:spawn(REQ)
-                REFILL()
-                if not c then ngx.status = 500 ngx.say(tostring(err)) return end
-                -- the end, without blocking the worker: a few turns of the
-                -- event loop, then a millisecond at a time
-                local st, werr = c:wait(0)
-                local turns = 0
-                while not st and type(werr) == "table" and werr.kind == "timeout" do
-                    turns = turns + 1
-                    ngx.sleep(turns <= 200 and 0 or 0.001)
-                    st, werr = c:wait(0)
-                end
-                c:close()
-                if not st or st.code ~= 0 then ngx.status = 500 ngx.say(tostring(werr)) return end
-                ngx.say("exit ", st.code)
+                local res, err = require("linx.resty").run{pool = POOL, argv = {EXIT0}, stdin = "null",
+                                                          stdout = "null", stderr = "null"}
+                if not res or res.code ~= 0 then ngx.status = 500 ngx.say(tostring(err)) return end
+                ngx.say("exit ", res.code)
             }
         }
     }
@@ -225,12 +174,7 @@ wait_full() {
     done
     note "the pool did not refill to $SIZE"
 }
-how=$(get /how) || skip "/how fails: $(tail -3 "$prefix/logs/error.log")"
-if [[ $how == resty ]]; then
-    pooled_how="\`linx.resty.run{pool = POOL, ...}\` (linx.resty keeps the pool full)"
-else
-    pooled_how="by hand in the location, as this linx.resty takes no \`pool =\` yet: \`POOL:spawn\` in the worker, \`wait(0)\` between \`ngx.sleep\`s, one child refilled per \`ngx.timer.at(0)\` after each take"
-fi
+pooled_how="\`linx.resty.run{pool = POOL, ...}\` (linx.resty keeps the pool full)"
 [[ $(get /fill-big) == "$N" ]] || skip "/fill-big fails: $(tail -3 "$prefix/logs/error.log")"
 for r in fresh pooled pooled-big; do ok1 "/$r" || skip "/$r fails: $(tail -3 "$prefix/logs/error.log")"; done
 
