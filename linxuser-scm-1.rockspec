@@ -51,7 +51,7 @@ build = {
                      "src/support/lmaps.c", "src/core/idtrans.c",
                      "src/process/spawn_sandbox.c", "src/process/stages.c",
                      "src/process/spawn_mounts.c", "src/child/child_mounts.c", "src/process/spawn_read.c",
-                     "src/process/spawn.c", "src/process/pool.c", "src/process/handover.c" },
+                     "src/process/spawn.c", "src/process/proceed.c", "src/process/pool.c", "src/process/handover.c" },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src", "$(LIBSECCOMP_INCDIR)" },
          libdirs = { "$(LIBSECCOMP_LIBDIR)" },

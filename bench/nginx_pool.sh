@@ -110,7 +110,7 @@ http {
         location = /fill-big {
             content_by_lua_block {
                 BIG = BIG or assert(require("linx.process").pool{namespaces = {"user"}, size = $N})
-                ngx.say(assert(BIG:fill()))
+                ngx.say((assert(BIG:fill())))
             }
         }
         location = /pooled-big {

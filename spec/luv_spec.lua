@@ -168,7 +168,10 @@ describe("linx.luv", function()
       assert.are.equal(0, p:size())
       local seen = {}
       local check = uv.new_check()
-      check:start(function() seen[#seen + 1] = p:size() end)
+      check:start(function() -- ready and starting: each child counts from its start on
+        local ready, starting = p:fill(0, 0)
+        seen[#seen + 1] = ready + starting
+      end)
       uv.unref(check) -- it watches; it must not keep the loop alive
       local guard = uv.new_timer() -- the loop ends by itself; this only keeps a broken refill from hanging the run
       local hung = false
@@ -181,7 +184,7 @@ describe("linx.luv", function()
       assert.is_false(hung)
       assert.are.equal(3, done)
       assert.are.equal(3, p:size())
-      -- sizes seen between turns rise one at a time: never two set-ups in one turn
+      -- the counts seen between turns rise one at a time: never two set-ups in one turn
       local prev = 0
       for _, n in ipairs(seen) do
         assert.is_true(n == prev or n == prev + 1, "jumped from " .. prev .. " to " .. n)

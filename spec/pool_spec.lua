@@ -14,10 +14,13 @@ local MODES = {
   { name = "without an init", ns = { "user", "mount" } },
 }
 
--- Every process below the host (keepers, parked children, workloads).
-local function descendants()
-  collectgarbage()
-  collectgarbage()
+-- Every process below the host (keepers, parked children, workloads),
+-- after a collection unless keep_garbage.
+local function descendants(keep_garbage)
+  if not keep_garbage then
+    collectgarbage()
+    collectgarbage()
+  end
   local out, todo = {}, { S.self_pid() }
   while #todo > 0 do
     local p = table.remove(todo)
@@ -297,6 +300,124 @@ describe("process.pool", function()
     -- no child was spawned for any of them
     assert.are.equal(0, pool:size())
     pool:close()
+  end)
+
+  describe("fill with a timeout", function()
+    -- Maps whose reads stop the child being filled: setup_maps reads them
+    -- after the spawn and before the release, so the child gets its
+    -- release stopped and cannot get ready until continued. Each fill's
+    -- child is stopped once; stopped[] lists them, newest last.
+    local function stopping_maps(stopped)
+      local seen = {}
+      for _, p in ipairs(descendants()) do seen[p] = true end
+      return setmetatable({}, { __index = function(_, k)
+        for _, p in ipairs(descendants()) do
+          if not seen[p] and S.read_file("/proc/" .. p .. "/status"):match("\nPPid:%s*" .. S.self_pid() .. "\n") == nil then
+            seen[p] = true -- the workload (the keeper's child), not the keeper
+            os.execute("kill -STOP " .. p)
+            -- a fill that waited for it anyway would hang: continued later, it fails the spec instead
+            os.execute("(sleep 5; kill -CONT " .. p .. ") >/dev/null 2>&1 &")
+            stopped[#stopped + 1] = p
+          elseif not seen[p] then
+            seen[p] = true
+          end
+        end
+        return maps[k]
+      end })
+    end
+    local function continue(pid) os.execute("kill -CONT " .. pid) end
+    local function count(pool) return { pool:fill(0, 0) } end
+
+    it("starts the children and returns without waiting for them; size and fill collect them", function()
+      local stopped = {}
+      local pool = assert(process.pool { namespaces = { "user", "mount" }, size = 2, maps = stopping_maps(stopped) })
+      assert.are.same({ 0, 2 }, { pool:fill(nil, 0) }) -- both started, neither ready: they are stopped
+      assert.are.equal(2, #stopped)
+      assert.are.equal(0, pool:size())
+      assert.are.same({ 0, 2 }, { pool:fill(nil, 0.05) }) -- waited 50 ms for them, in vain; started no more
+      assert.are.equal("linx.process.pool (0 of 2 ready, 2 starting)", tostring(pool))
+      continue(stopped[1])
+      assert.is_true(S.wait_until(function() return pool:size() == 1 end))
+      assert.are.same({ 1, 1 }, count(pool))
+      continue(stopped[2])
+      assert.are.same({ 2, 0 }, { pool:fill(nil, 5) }) -- waits for it now
+      local c = assert(pool:spawn { argv = { "echo", "ready" }, stdout = "pipe" })
+      assert.are.same({ out = "ready\n", err = nil, code = 0, signal = nil }, result(c))
+      pool:close()
+    end)
+
+    it("hands a request to a child still starting rather than spawning a fresh one", function()
+      local stopped = {}
+      local pool = assert(process.pool { namespaces = { "user", "mount" }, size = 1, maps = stopping_maps(stopped) })
+      assert.are.same({ 0, 1 }, { pool:fill(1, 0) })
+      local kids = #descendants()
+      continue(stopped[1])
+      local c = assert(pool:spawn { argv = { "true" } })
+      assert.are.equal(stopped[1], c:host_pid()) -- the started child, waited for
+      assert.are.equal(kids, #descendants()) -- and no fresh one
+      assert.are.same({ exited = true, code = 0 }, c:wait())
+      c:close()
+      assert.are.same({ 0, 0 }, count(pool))
+      pool:close()
+    end)
+
+    it("reports a starting child that failed at the next fill, once, and leaves nothing of it", function()
+      local before = descendants()
+      local stopped = {}
+      local pool = assert(process.pool { namespaces = { "user", "mount" }, size = 1, maps = stopping_maps(stopped),
+                                         inside = { mounts = { { type = "bind", source = "/nonexistent/linx", target = "/mnt" } } } })
+      assert.are.same({ 0, 1 }, { pool:fill(1, 0) })
+      continue(stopped[1])
+      local err
+      assert.is_true(S.wait_until(function()
+        local n, e = pool:fill(0, 0)
+        err = e
+        return n == nil
+      end))
+      assert.are.same({ "os", "mount", "ENOENT" }, { err.kind, err.operation, err.errno })
+      assert.are.same({ 0, 0 }, count(pool)) -- said once; the child is gone
+      pool:close()
+      assert.are.same(before, descendants())
+    end)
+
+    it("kills and reaps children still starting at close", function()
+      local before = descendants()
+      local stopped = {}
+      local pool = assert(process.pool { namespaces = { "user", "pid" }, size = 3, maps = stopping_maps(stopped) })
+      assert.are.same({ 0, 3 }, { pool:fill(nil, 0) })
+      assert.are.equal(#before + 6, #descendants())
+      assert(pool:close())
+      assert.are.same(before, descendants(true)) -- by close itself, not by a collection
+    end)
+
+    it("says bad_option for a timeout that is not a number of seconds", function()
+      local pool = assert(process.pool { namespaces = { "user" }, size = 1 })
+      for _, case in ipairs { { -1, "negative" }, { 0 / 0, "negative" }, { "0", "not_a_number" } } do
+        local n, err = pool:fill(1, case[1])
+        assert.is_nil(n)
+        assert.are.same({ "bad_option", "fill", "timeout", case[2] }, { err.kind, err.operation, err.field, err.reason })
+      end
+      assert.are.same({ 0, 0 }, count(pool)) -- nothing was started
+      pool:close()
+    end)
+
+    it("keeps descriptor and process counts flat over 200 take and fill(1, 0) cycles", function()
+      local pool = assert(process.pool { namespaces = { "user", "pid" }, size = 2 })
+      local function cycle()
+        local c = assert(pool:spawn { argv = { "true" } })
+        assert.are.same({ exited = true, code = 0 }, c:wait())
+        c:close()
+        assert(pool:fill(1, 0))
+      end
+      cycle()
+      assert(pool:fill(nil, 5))
+      local fds, kids = S.fd_count(), #descendants()
+      for _ = 1, 200 do cycle() end
+      assert(pool:fill(nil, 5))
+      assert.are.equal(fds, S.fd_count())
+      assert.are.equal(kids, #descendants())
+      pool:close()
+    end)
   end)
 
   it("fails a fill cleanly near the host's descriptor limit", function()

@@ -14,8 +14,9 @@
 --
 -- With `pool = p` (a `linx.process.pool`) a ready child runs the request
 -- (`p:spawn`: the hand-over and the exec only), and the pool is topped up
--- afterwards from the loop: an idle handle readies one child per turn of
--- the loop (`p:fill(1)`), so timers and other handles run between two
+-- afterwards from the loop: an idle handle starts one child per turn of
+-- the loop (`p:fill(1, 0)`: the spawn and the map writes; the child's
+-- inside steps run meanwhile), so timers and other handles run between two
 -- set-ups, and stops (and is closed) once the pool is full, closed, or a
 -- fill fails (the next take starts it again; a request that meets an
 -- empty pool readies its own child and reports that child's errors).
@@ -42,17 +43,28 @@ function M.refill(pool)
                            value = pool}
   end
   if refills[pool] then return true end
-  local idle = uv.new_idle()
+  local idle, nap = uv.new_idle(), uv.new_timer()
+  local function stop()
+    idle:stop()
+    idle:close()
+    nap:close()
+    if refills[pool] == idle then refills[pool] = nil end
+  end
+  local step
+  step = function()
+    local ready, starting = pool:fill(0, 0) -- looks only: how many are ready, how many starting
+    if not ready then return stop() end -- closed, or a starting child failed
+    local ok, n, now_starting = pcall(pool.fill, pool, 1, 0) -- never raise into the loop
+    if not ok or not n then return stop() end -- failed or closed
+    if n + now_starting > ready + starting then return end -- it grew: the next one at the next turn
+    if now_starting == 0 then return stop() end -- full
+    -- full, but children are still getting ready: look again in a
+    -- millisecond (an idle handle would spin meanwhile)
+    idle:stop()
+    nap:start(1, 0, function() idle:start(step) end)
+  end
   refills[pool] = idle
-  idle:start(function()
-    local before = pool:size()
-    local ok, n = pcall(pool.fill, pool, 1) -- never raise into the loop
-    if not ok or not n or n <= before then -- failed, closed, or full
-      idle:stop()
-      idle:close()
-      if refills[pool] == idle then refills[pool] = nil end
-    end
-  end)
+  idle:start(step)
   return true
 end
 

@@ -36,9 +36,12 @@
 -- take, an `ngx.timer.at(0)` tops the pool up: one child per timer, each
 -- timer arming the next until the pool is full (one chain per pool at a
 -- time); a failed fill is logged (`ngx.log`) and ends the chain until
--- the next take. A set-up blocks the worker while it runs (in the timer,
--- between requests, not in one); a request that finds the pool empty
--- readies its own child the same way.
+-- the next take. Each timer runs `fill(1, 0)`: the spawn and the map
+-- writes block the worker (a few tenths of a millisecond, in the timer,
+-- between requests), the child's inside steps and park image run
+-- meanwhile in the child. A request that finds no child ready takes one
+-- still starting (waiting for it to get ready) or, with none, readies its
+-- own child, blocking.
 --
 -- Lua 5.1 syntax (nginx's Lua is LuaJIT); nothing here touches `ngx` until
 -- `run` is called, so the thread's plain VM loads this file too.
@@ -157,9 +160,10 @@ local function log_error(ngx, ...)
 end
 
 local refill_step
--- Arm the next step of pool's refill; false when nginx refuses the timer.
-local function arm(ngx, pool)
-  local ok, err = ngx.timer.at(0, refill_step, pool)
+-- Arm the next step of pool's refill (after delay seconds); false when
+-- nginx refuses the timer.
+local function arm(ngx, pool, delay)
+  local ok, err = ngx.timer.at(delay or 0, refill_step, pool)
   if not ok then
     refilling[pool] = nil
     log_error(ngx, "cannot refill a pool: ngx.timer.at: ", tostring(err))
@@ -168,14 +172,20 @@ local function arm(ngx, pool)
   return true
 end
 
--- One child per timer: fill(1), and arm the next timer while it grew.
+-- One child per timer: fill(1, 0) (it starts the child and does not wait
+-- for its inside steps), and arm the next timer while the pool grew.
 refill_step = function(premature, pool)
   local ngx = rawget(_G, "ngx")
   if premature then refilling[pool] = nil return end -- the worker is exiting
-  local before = pool:size()
-  local ok, n, err = pcall(pool.fill, pool, 1)
-  if ok and n and n > before then
+  local ready, starting = pool:fill(0, 0) -- looks only: how many are ready, how many starting
+  local ok, n, err = true, ready, starting -- nil, err: closed, or a starting child failed
+  if ready then ok, n, err = pcall(pool.fill, pool, 1, 0) end
+  if ok and n and n + err > ready + starting then -- err: how many are starting
     arm(ngx, pool)
+    return
+  end
+  if ok and n and err > 0 then -- full, children still getting ready: look again soon
+    arm(ngx, pool, 0.001)
     return
   end
   refilling[pool] = nil

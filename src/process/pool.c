@@ -11,11 +11,14 @@
 #include "handover.h"
 #include "keeper_host.h"
 #include "output_limit.h"
+#include "proceed.h"
+#include "process_nb.h"
 #include "spawn.h"
 #include "spawn_opts.h"
 #include "spawn_sandbox.h"
 
 #include <errno.h>
+#include <time.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +35,10 @@ static const char *const request_keys[] = {"argv",   "env", "cwd",        "stdin
 static const char *const pool_keys[] = {"maps", "size", NULL};
 
 struct pool {
-    int ref; /* registry: {opts = the fill's spawn table, maps = or nil, parked = {handle, ...}}; LUA_NOREF once closed */
+    /* registry: {opts = the fill's spawn table, maps = or nil, parked = {handle, ...} (ready),
+     * starting = {handle, ...} (released, their MSG_READY not read yet; oldest first),
+     * failed = the first error of a starting child since the last fill, or nil}; LUA_NOREF once closed */
+    int ref;
     int size;
     unsigned char *seccomp; /* inside.seccomp, compiled once: loaded by each child after its hand-over */
     uint32_t seccomp_len;
@@ -60,11 +66,12 @@ static int push_state(lua_State *L, const struct pool *p)
     return 1;
 }
 
-static int parked_count(lua_State *L, const struct pool *p)
+/* How many children the list ("parked" or "starting") holds. */
+static int list_count(lua_State *L, const struct pool *p, const char *list)
 {
     if (!push_state(L, p))
         return 0;
-    lua_getfield(L, -1, "parked");
+    lua_getfield(L, -1, list);
     int n = (int)lua_rawlen(L, -1);
     lua_pop(L, 2);
     return n;
@@ -206,6 +213,8 @@ static int l_pool(lua_State *L)
     lua_setfield(L, -2, "maps");
     lua_newtable(L);
     lua_setfield(L, -2, "parked");
+    lua_newtable(L);
+    lua_setfield(L, -2, "starting");
     p->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, pidx);
     return 1;
@@ -221,9 +230,35 @@ static int call2(lua_State *L, int nargs)
     return lua_toboolean(L, -2) ? 0 : 1;
 }
 
-/* Ready one child and push it (1), or push nil, err and return 2. The
- * pool's table is at st. */
-static int ready_one(lua_State *L, int st)
+/* Push linxuser's setup_maps, reached through Lua (a module of its own):
+ * 1, or pushes nil, err and returns 2. */
+static int push_setup_maps(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    if (lua_isfunction(L, -1)) {
+        lua_pushliteral(L, "linxuser");
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+            lua_getfield(L, -1, "setup_maps");
+            if (lua_isfunction(L, -1)) {
+                lua_remove(L, -2);
+                return 1;
+            }
+        }
+    }
+    const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "no global require";
+    linx_error_new(L, "bad_setup", "fill");
+    linx_error_setstr(L, "field", "maps");
+    linx_error_setstr(L, "reason", "setup_maps unreachable: require \"linxuser\" failed");
+    linx_error_setstr(L, "message", why);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* Spawn one child, write its maps and release it into its inside steps
+ * and the park image, without waiting for it to get there: push the
+ * handle (1), or push nil, err and return 2. The pool's table is at st. */
+static int start_one(lua_State *L, int st)
 {
     int top = lua_gettop(L);
     lua_getfield(L, st, "opts");
@@ -240,20 +275,18 @@ static int ready_one(lua_State *L, int st)
     lua_getfield(L, st, "maps");
     if (!lua_isnil(L, -1)) {
         int maps = lua_gettop(L);
-        lua_getglobal(L, "require"); /* linxuser is a module of its own: reached through Lua */
-        lua_pushliteral(L, "linxuser");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "setup_maps");
+        if (push_setup_maps(L) != 1)
+            goto failed;
         lua_pushvalue(L, h);
         lua_pushvalue(L, maps);
         if (call2(L, 2))
             goto failed;
     }
-    lua_getfield(L, h, "proceed");
-    lua_pushvalue(L, h);
-    if (call2(L, 1))
-        goto failed;
     lua_settop(L, h);
+    if (linx_proceed_send(L, lua_touserdata(L, h)) != 0) {
+        lua_settop(L, h + 2); /* nil, err */
+        goto failed;
+    }
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
     return 1;
@@ -266,15 +299,92 @@ failed:
     return 2;
 }
 
+/* The answer of the started child at the top (its MSG_READY) within
+ * wait_ms (-1: blocks): 1 ready (the handle stays at the top), 0 not yet
+ * (likewise), or the child is released and replaced by nil, err (2). */
+static int settle_one(lua_State *L, int wait_ms)
+{
+    int h = lua_gettop(L);
+    struct handle *c = lua_touserdata(L, h);
+    int r = linx_proceed_reply(L, c, wait_ms);
+    if (r == 0)
+        return 0;
+    if (r == 1) {
+        lua_settop(L, h);
+        return 1;
+    }
+    linx_handle_release(L, c);
+    lua_settop(L, h + 2); /* nil, err (an errno beyond them is dropped) */
+    lua_remove(L, h);
+    return 2;
+}
+
+/* Ready one child and push it (1), or push nil, err and return 2. */
+static int ready_one(lua_State *L, int st)
+{
+    int r = start_one(L, st);
+    return r == 1 ? settle_one(L, -1) : r;
+}
+
+/* Read the answers of the starting children (each within what is left of
+ * the deadline: NULL blocks, a past one only looks): the ready ones move
+ * to parked, the failed ones are released, the first failure kept in the
+ * pool's table (failed). The pool's table is at st. */
+static void settle(lua_State *L, int st, const struct timespec *deadline)
+{
+    int top = lua_gettop(L);
+    lua_getfield(L, st, "starting");
+    int starting = top + 1;
+    lua_getfield(L, st, "parked");
+    int parked = top + 2;
+    lua_newtable(L);
+    int still = top + 3, nstill = 0;
+    int n = (int)lua_rawlen(L, starting);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, starting, i);
+        int r = settle_one(L, deadline != NULL ? linx_deadline_ms(deadline) : -1);
+        if (r == 1) {
+            lua_rawseti(L, parked, (int)lua_rawlen(L, parked) + 1);
+        } else if (r == 0) {
+            lua_rawseti(L, still, ++nstill);
+        } else {
+            lua_getfield(L, st, "failed");
+            int first = lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (first)
+                lua_setfield(L, st, "failed");
+            lua_settop(L, still);
+        }
+    }
+    lua_pushvalue(L, still);
+    lua_setfield(L, st, "starting");
+    lua_settop(L, top);
+}
+
+/* A deadline that has passed: settle() only looks. */
+static const struct timespec *now_only(struct timespec *t)
+{
+    linx_deadline_set(t, 0);
+    return t;
+}
+
 /***
-Top the pool up to its size (or by at most `n`): blocks while each child is
-spawned, mapped and taken through its inside steps. The only place a pool
-pays for set-up.
+Top the pool up to its size (or by at most `n` more children). Without a
+`timeout` it blocks while each child is spawned, mapped and taken through
+its inside steps: the only place a pool pays for set-up. With a `timeout`
+(seconds) it spawns and maps each child, releases it, and waits at most
+that long for the children to get ready: `fill(n, 0)` never waits for one
+(the spawns and map writes are still paid here; the children's inside
+steps and park image run meanwhile, and `size`, `spawn` and the next
+`fill` collect them).
 @function Pool:fill
-@tparam[opt] int n at most this many more
+@tparam[opt] int n at most this many more (ready or starting)
+@tparam[opt] number timeout seconds to wait for the started children (default: until they are ready)
 @treturn[1] int how many children are ready now
+@treturn[1] int how many are still starting
 @return[2] `nil`
-@treturn[2] linxuser.Error what spawn, setup_maps or proceed said (the children readied before it stay)
+@treturn[2] linxuser.Error what spawn, setup_maps or proceed said, for this call's children or a
+starting child that failed since the last `fill` (the children readied before it stay)
 */
 static int m_fill(lua_State *L)
 {
@@ -286,23 +396,47 @@ static int m_fill(lua_State *L)
             return linx_bad_option(L, "fill", "n", "out_of_range", 2, 0);
         want = (int)n;
     }
+    double seconds;
+    int r = linx_timeout_arg(L, 3, "fill", &seconds);
+    if (r)
+        return r;
+    int blocking = seconds < 0;
     lua_settop(L, 1);
     luaL_checkstack(L, 40, NULL);
     if (!push_state(L, p))
         return linx_bad_state(L, "fill", "closed", "closed");
     int st = lua_gettop(L);
+    struct timespec t;
+    settle(L, st, blocking ? NULL : now_only(&t));
     lua_getfield(L, st, "parked");
     int parked = lua_gettop(L);
+    lua_getfield(L, st, "starting");
+    int starting = lua_gettop(L);
     for (int added = 0; want < 0 || added < want; added++) {
-        int have = (int)lua_rawlen(L, parked);
-        if (have >= p->size || p->ref == LUA_NOREF)
+        if ((int)(lua_rawlen(L, parked) + lua_rawlen(L, starting)) >= p->size || p->ref == LUA_NOREF)
             break; /* full, or closed meanwhile (by a metamethod in the maps) */
-        if (ready_one(L, st) != 1)
+        if ((blocking ? ready_one(L, st) : start_one(L, st)) != 1)
             return 2;
-        lua_rawseti(L, parked, (int)lua_rawlen(L, parked) + 1);
+        lua_rawseti(L, blocking ? parked : starting, (int)lua_rawlen(L, blocking ? parked : starting) + 1);
     }
-    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, parked));
-    return 1;
+    if (!blocking) {
+        linx_deadline_set(&t, seconds);
+        settle(L, st, &t);
+    }
+    lua_getfield(L, st, "failed");
+    if (!lua_isnil(L, -1)) { /* a starting child failed: said once */
+        lua_pushnil(L);
+        lua_setfield(L, st, "failed");
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_getfield(L, st, "parked");
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    lua_getfield(L, st, "starting");
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    lua_replace(L, -2);
+    return 2;
 }
 
 /* ---- spawn ------------------------------------------------------------------ */
@@ -314,6 +448,8 @@ static int take(lua_State *L, struct pool *p)
     if (!push_state(L, p))
         return linx_bad_state(L, "spawn", "closed", "closed");
     int st = lua_gettop(L);
+    struct timespec t;
+    settle(L, st, now_only(&t)); /* who got ready meanwhile */
     lua_getfield(L, st, "parked");
     int parked = lua_gettop(L);
     for (int n = (int)lua_rawlen(L, parked); n > 0; n = (int)lua_rawlen(L, parked)) {
@@ -329,6 +465,29 @@ static int take(lua_State *L, struct pool *p)
         if (h != NULL)
             linx_handle_release(L, h); /* died while parked (killed from outside): reap it */
         lua_pop(L, 1);
+    }
+    lua_getfield(L, st, "starting"); /* the oldest starting child is the nearest to ready */
+    int starting = lua_gettop(L);
+    while (lua_rawlen(L, starting) > 0) {
+        lua_rawgeti(L, starting, 1);
+        int n = (int)lua_rawlen(L, starting);
+        for (int i = 1; i < n; i++) {
+            lua_rawgeti(L, starting, i + 1);
+            lua_rawseti(L, starting, i);
+        }
+        lua_pushnil(L);
+        lua_rawseti(L, starting, n);
+        if (settle_one(L, -1) == 1) {
+            lua_replace(L, st);
+            lua_settop(L, st);
+            return 1;
+        }
+        lua_getfield(L, st, "failed"); /* it failed (released): the next fill says so; try the next */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_setfield(L, st, "failed");
+        }
+        lua_settop(L, starting);
     }
     int r = ready_one(L, st); /* an empty pool spawns fresh, with the same options */
     if (r == 1) {
@@ -397,32 +556,48 @@ static int m_spawn(lua_State *L)
 /* ---- the rest ----------------------------------------------------------------- */
 
 /***
-How many children are ready.
+How many children are ready. Never blocks: it looks whether children
+started by `fill(n, timeout)` got ready meanwhile (`fill(0, 0)` also says
+how many are still starting).
 @function Pool:size
 @treturn int
 */
 static int m_size(lua_State *L)
 {
     struct pool *p = check_pool(L);
-    lua_pushinteger(L, parked_count(L, p));
+    lua_settop(L, 1);
+    if (push_state(L, p)) {
+        struct timespec t;
+        settle(L, 2, now_only(&t));
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, list_count(L, p, "parked"));
     return 1;
 }
 
-/* Kill and reap every parked child, drop the pool's table. */
+/* Kill and reap every child of the list at the top. */
+static void release_all(lua_State *L)
+{
+    for (int i = (int)lua_rawlen(L, -1); i > 0; i--) {
+        lua_rawgeti(L, -1, i);
+        struct handle *h = luaL_testudata(L, -1, LINX_HANDLE_MT);
+        if (h != NULL)
+            linx_handle_release(L, h);
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, i);
+    }
+}
+
+/* Kill and reap every parked and starting child, drop the pool's table. */
 static void pool_close(lua_State *L, struct pool *p)
 {
     if (push_state(L, p)) {
         lua_getfield(L, -1, "parked");
-        for (int i = (int)lua_rawlen(L, -1); i > 0; i--) {
-            lua_rawgeti(L, -1, i);
-            struct handle *h = luaL_testudata(L, -1, LINX_HANDLE_MT);
-            if (h != NULL)
-                linx_handle_release(L, h);
-            lua_pop(L, 1);
-            lua_pushnil(L);
-            lua_rawseti(L, -2, i);
-        }
-        lua_pop(L, 2);
+        release_all(L);
+        lua_getfield(L, -2, "starting");
+        release_all(L);
+        lua_pop(L, 3);
         luaL_unref(L, LUA_REGISTRYINDEX, p->ref);
         p->ref = LUA_NOREF;
     }
@@ -432,7 +607,7 @@ static void pool_close(lua_State *L, struct pool *p)
 }
 
 /***
-Kill and reap the ready children; the pool can no longer be used. A
+Kill and reap the ready and the starting children; the pool can no longer be used. A
 collected pool does the same.
 @function Pool:close
 @treturn boolean `true`
@@ -458,7 +633,8 @@ static int m_tostring(lua_State *L)
     if (p->ref == LUA_NOREF)
         lua_pushliteral(L, "linx.process.pool (closed)");
     else
-        lua_pushfstring(L, "linx.process.pool (%d of %d ready)", parked_count(L, p), p->size);
+        lua_pushfstring(L, "linx.process.pool (%d of %d ready, %d starting)", list_count(L, p, "parked"), p->size,
+                        list_count(L, p, "starting"));
     return 1;
 }
 

@@ -51,6 +51,7 @@ after a kernel refusal.
 #include "spawn_seccomp.h"
 #include "spawn_sandbox.h"
 #include "pool.h"
+#include "proceed.h"
 #include "spawn.h"
 #include "stages.h"
 
@@ -163,40 +164,8 @@ static int m_proceed(lua_State *L)
         return linx_bad_state(L, "proceed", "closed", "closed");
     if (h->state != ST_PARKED)
         return linx_bad_state(L, "proceed", linx_handle_state_name(h), "not_parked");
-    struct idmapped_fail idf; /* the release, with the idmapped binds made first (idmapped.c) */
-    if (linx_release_send(h, &idf) < 0 && idf.step > 0)
-        return linx_idmapped_error(L, h, &idf);
-    if (idf.err) {
-        int err = idf.err;
-        h->state = ST_RUNNING; /* it is gone; wait() collects it */
-        linx_close_fd(&h->ctl);
-        return linx_error_os_call(L, "proceed", "sendmsg", NULL, err,
-                                  err == EPIPE ? "the parked child is gone (was it killed?)" : NULL);
-    }
-    h->state = ST_RUNNING;
-    h->proceeded = 1;
-    struct msg rep;
-    int got = linx_recv_msg(h->ctl, &rep, NULL);
-    if (got > 0 && rep.type == MSG_POLICY) { /* what the workload enforced, before its exec */
-        h->landlock = rep.landlock;
-        got = linx_recv_msg(h->ctl, &rep, NULL);
-    }
-    if (h->park && got > 0 && rep.type == MSG_READY) { /* a pool child: ctl stays for the hand-over */
-        linx_handle_left_memory(h); /* it runs the park image now */
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    linx_close_fd(&h->ctl);
-    if (h->park && got == 0)
-        return linx_error_os(L, "proceed", NULL, ECHILD, "the pool child ended before it was ready");
-    if (got == 0) { /* EOF: CLOEXEC closed the workload's end in execve */
-        linx_handle_left_memory(h); /* execve replaced its memory before closing CLOEXEC fds */
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    if (got < 0)
-        return linx_error_os_call(L, "proceed", "recvmsg", NULL, -got, NULL);
-    return linx_stage_error(L, h, &rep); /* the stage table (stages.c) */
+    int r = linx_proceed_send(L, h);
+    return r ? r : linx_proceed_reply(L, h, -1);
 }
 
 /* Block until the handle's open pipes (or extra, when >= 0) have
