@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 
 int linx_proceed_send(lua_State *L, struct handle *h)
 {
@@ -44,6 +45,7 @@ static int answer_came(int ctl, int wait_ms)
 int linx_proceed_reply(lua_State *L, struct handle *h, int wait_ms)
 {
     struct msg rep;
+    memset(&rep, 0, sizeof rep);
     int got = answer_came(h->ctl, wait_ms);
     if (got == 0)
         return 0;
