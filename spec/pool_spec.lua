@@ -420,6 +420,21 @@ describe("process.pool", function()
     end)
   end)
 
+  it("says bad_setup, not a raise, when the maps cannot reach linxuser (no global require)", function()
+    local before = descendants()
+    local pool = assert(process.pool { namespaces = { "user" }, size = 1 })
+    local saved = _G.require
+    _G.require = nil
+    local ok, n, err = pcall(pool.fill, pool)
+    _G.require = saved
+    assert.is_true(ok, tostring(n))
+    assert.is_nil(n)
+    assert.are.same({ "bad_setup", "fill", "maps" }, { err.kind, err.operation, err.field })
+    assert.are.same(before, descendants()) -- the child spawned for it is gone
+    assert.are.equal(1, assert(pool:fill())) -- and with require back, it fills
+    pool:close()
+  end)
+
   it("fails a fill cleanly near the host's descriptor limit", function()
     local lua = os.getenv("LINX_LUA") or (S.build .. "/linx-lua")
     local script = [[

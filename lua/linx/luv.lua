@@ -14,9 +14,10 @@
 --
 -- With `pool = p` (a `linx.process.pool`) a ready child runs the request
 -- (`p:spawn`: the hand-over and the exec only), and the pool is topped up
--- afterwards from the loop: an idle handle starts one child per turn of
+-- afterwards from the loop: an idle handle starts one child at a turn of
 -- the loop (`p:fill(1, 0)`: the spawn and the map writes; the child's
--- inside steps run meanwhile), so timers and other handles run between two
+-- inside steps run meanwhile, looked at every millisecond until it is
+-- ready), then the next, so timers and other handles run between two
 -- set-ups, and stops (and is closed) once the pool is full, closed, or a
 -- fill fails (the next take starts it again; a request that meets an
 -- empty pool readies its own child and reports that child's errors).
@@ -50,18 +51,25 @@ function M.refill(pool)
     nap:close()
     if refills[pool] == idle then refills[pool] = nil end
   end
+  -- One child at a time (as linx.resty does, so that a failure stops the
+  -- refill with no other child left starting): started with fill(1, 0)
+  -- at one turn, looked at every millisecond until ready, then the next.
   local step
   step = function()
     local ready, starting = pool:fill(0, 0) -- looks only: how many are ready, how many starting
-    if not ready then return stop() end -- closed, or a starting child failed
-    local ok, n, now_starting = pcall(pool.fill, pool, 1, 0) -- never raise into the loop
-    if not ok or not n then return stop() end -- failed or closed
-    if n + now_starting > ready + starting then return end -- it grew: the next one at the next turn
-    if now_starting == 0 then return stop() end -- full
-    -- full, but children are still getting ready: look again in a
-    -- millisecond (an idle handle would spin meanwhile)
-    idle:stop()
-    nap:start(1, 0, function() idle:start(step) end)
+    if not ready then return stop() end -- closed, or the starting child failed
+    local n, now_starting = ready, starting
+    if starting == 0 then
+      local ok
+      ok, n, now_starting = pcall(pool.fill, pool, 1, 0) -- never raise into the loop
+      if not ok or not n then return stop() end -- failed or closed
+    end
+    if now_starting > 0 then -- look again in a millisecond (an idle handle would spin)
+      idle:stop()
+      nap:start(1, 0, function() idle:start(step) end)
+      return
+    end
+    if n == ready then return stop() end -- full
   end
   refills[pool] = idle
   idle:start(step)

@@ -36,10 +36,11 @@
 -- take, an `ngx.timer.at(0)` tops the pool up: one child per timer, each
 -- timer arming the next until the pool is full (one chain per pool at a
 -- time); a failed fill is logged (`ngx.log`) and ends the chain until
--- the next take. Each timer runs `fill(1, 0)`: the spawn and the map
--- writes block the worker (a few tenths of a millisecond, in the timer,
--- between requests), the child's inside steps and park image run
--- meanwhile in the child. A request that finds no child ready takes one
+-- the next take. The chain starts one child at a time with `fill(1, 0)`:
+-- the spawn and the map writes block the worker (a few tenths of a
+-- millisecond, in the timer, between requests); the child's inside steps
+-- and park image run meanwhile in the child, and the chain looks again
+-- every millisecond until it is ready (or failed), then starts the next. A request that finds no child ready takes one
 -- still starting (waiting for it to get ready) or, with none, readies its
 -- own child, blocking.
 --
@@ -172,21 +173,20 @@ local function arm(ngx, pool, delay)
   return true
 end
 
--- One child per timer: fill(1, 0) (it starts the child and does not wait
--- for its inside steps), and arm the next timer while the pool grew.
+-- One child at a time: fill(1, 0) starts it (the spawn and the map writes,
+-- here), and the chain looks again every millisecond until it is ready
+-- or failed, then starts the next, until the pool is full. One at a time,
+-- so that a failure ends the chain with no other child left starting.
+local NAP = 0.001
 refill_step = function(premature, pool)
   local ngx = rawget(_G, "ngx")
   if premature then refilling[pool] = nil return end -- the worker is exiting
   local ready, starting = pool:fill(0, 0) -- looks only: how many are ready, how many starting
-  local ok, n, err = true, ready, starting -- nil, err: closed, or a starting child failed
-  if ready then ok, n, err = pcall(pool.fill, pool, 1, 0) end
-  if ok and n and n + err > ready + starting then -- err: how many are starting
-    arm(ngx, pool)
-    return
-  end
-  if ok and n and err > 0 then -- full, children still getting ready: look again soon
-    arm(ngx, pool, 0.001)
-    return
+  local ok, n, err = true, ready, starting -- nil, err: closed, or the starting child failed
+  if ready and starting == 0 then ok, n, err = pcall(pool.fill, pool, 1, 0) end
+  if ok and n then
+    if err > 0 then arm(ngx, pool, NAP) return end -- err: how many are starting
+    if n > ready then arm(ngx, pool) return end -- ready at once: the next one
   end
   refilling[pool] = nil
   if not ok then

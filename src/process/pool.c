@@ -237,7 +237,7 @@ static int push_setup_maps(lua_State *L)
     lua_getglobal(L, "require");
     if (lua_isfunction(L, -1)) {
         lua_pushliteral(L, "linxuser");
-        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+        if (lua_pcall(L, 1, 1, 0) == 0 && lua_istable(L, -1)) {
             lua_getfield(L, -1, "setup_maps");
             if (lua_isfunction(L, -1)) {
                 lua_remove(L, -2);
