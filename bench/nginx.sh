@@ -31,58 +31,20 @@ target_file=$RAW/nginx.target
 : >"$target_file"
 
 note() { echo "bench nginx: $*" >&2; }
-median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) printf "%.6g\n", v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 minmax() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {if (NR) printf "%.0f-%.0f", lo, hi}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 skip() {
     note "$*: nginx rows skipped"
     echo "| linx.resty req/s >= 2x the comparison row (nginx, 1 worker, $C clients) | not measured ($*) | not measured |" >"$target_file"
     exit 0
 }
-for tool in nginx ab; do command -v "$tool" >/dev/null || skip "no $tool"; done
-mod=
-for dir in /usr/lib/nginx/modules /usr/share/nginx/modules; do
-    [[ -f $dir/ngx_http_lua_module.so ]] && mod=$dir
-done
-[[ -n $mod ]] || skip "no libnginx-mod-http-lua"
-[[ -f $JIT/linxuser.so && -f $JIT/linx/process.so ]] || skip "no LuaJIT build in $JIT"
+# shellcheck source=bench/nginx_lib.sh
+. bench/nginx_lib.sh
+nginx_setup "$JIT" linx-nginx
 
-prefix=$(mktemp -d /tmp/linx-nginx.XXXXXX)
-pidfile=$prefix/logs/nginx.pid
-cleanup() {
-    if [[ -s $pidfile ]]; then
-        nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" -s stop >/dev/null 2>&1 || true
-        for _ in $(seq 100); do [[ -e $pidfile ]] || break; sleep 0.05; done
-    fi
-    rm -rf "$prefix"
-}
-[[ -n ${BENCH_NGINX_KEEP:-} ]] || trap cleanup EXIT
-mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/lib/linx" "$prefix/lua"
-cp "$JIT/linxuser.so" "$prefix/lib/"
-cp "$JIT/linx/process.so" "$prefix/lib/linx/"
-cp -r lua/linx "$prefix/lua/"
-chmod -R a+rwX "$prefix"
-port=$((20000 + RANDOM % 20000))
-
-cat >"$prefix/nginx.conf" <<EOF
-load_module $mod/ndk_http_module.so;
-load_module $mod/ngx_http_lua_module.so;
-user nobody nogroup;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-thread_pool linx threads=32;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    lua_package_cpath "$prefix/lib/?.so;;";
-    lua_package_path "$prefix/lua/?.lua;;";
+{
+nginx_conf_head
+cat <<EOF
     init_worker_by_lua_block {
         -- The worker's own ids, read once per worker (nobody when the master is root).
         local f = assert(io.open("/proc/self/status"))
@@ -139,10 +101,10 @@ http {
 }
 EOF
 
-nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" 2>>"$RAW/nginx.log" || skip "nginx did not start"
-for _ in $(seq 100); do [[ -s $pidfile ]] && break; sleep 0.05; done
-url=http://127.0.0.1:$port
-curl_ok() { [[ $(ab -q -n 1 -c 1 "$url$1" 2>/dev/null | awk '/^Non-2xx/ {print "bad"} /^Complete requests/ {print $3}') == 1 ]]; }
+} >"$prefix/nginx.conf"
+
+nginx_start "$RAW/nginx.log"
+curl_ok() { nginx_ok1 "$1"; }
 rows=(resty blocking execute plain)
 pipe_note=""
 if curl_ok /pipe; then

@@ -37,9 +37,7 @@ target_file=$RAW/nginx_pool.target
 : >"$target_file"
 
 note() { echo "bench nginx_pool: $*" >&2; }
-median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) printf "%.6g\n", v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 minmax() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {if (NR) printf "%.2f-%.2f", lo, hi}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 fmt() { awk -v v="$1" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.2f", v }'; }
 verdict() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a") print "not measured"; else if (a <= b) print "met"; else print "MISSED" }'; }
 
@@ -52,51 +50,16 @@ skip() {
     } >"$target_file"
     exit 0
 }
-for tool in nginx ab; do command -v "$tool" >/dev/null || skip "no $tool"; done
-mod=
-for dir in /usr/lib/nginx/modules /usr/share/nginx/modules; do
-    [[ -f $dir/ngx_http_lua_module.so ]] && mod=$dir
-done
-[[ -n $mod ]] || skip "no libnginx-mod-http-lua"
-[[ -f $JIT/linxuser.so && -f $JIT/linx/process.so ]] || skip "no LuaJIT build in $JIT"
 [[ -x $EXIT0 ]] || skip "no $EXIT0"
-
-prefix=$(mktemp -d /tmp/linx-nginx-pool.XXXXXX)
-pidfile=$prefix/logs/nginx.pid
-cleanup() {
-    if [[ -s $pidfile ]]; then
-        nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" -s stop >/dev/null 2>&1 || true
-        for _ in $(seq 100); do [[ -e $pidfile ]] || break; sleep 0.05; done
-    fi
-    rm -rf "$prefix"
-}
-[[ -n ${BENCH_NGINX_KEEP:-} ]] || trap cleanup EXIT
-mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/lib/linx" "$prefix/lua"
-cp "$JIT/linxuser.so" "$prefix/lib/"
-cp "$JIT/linx/process.so" "$prefix/lib/linx/"
-cp -r lua/linx "$prefix/lua/"
+# shellcheck source=bench/nginx_lib.sh
+. bench/nginx_lib.sh
+nginx_setup "$JIT" linx-nginx-pool
 cp "$EXIT0" "$prefix/exit0"
-chmod -R a+rwX "$prefix"
-port=$((20000 + RANDOM % 20000))
+chmod a+rx "$prefix/exit0"
 
-cat >"$prefix/nginx.conf" <<EOF
-load_module $mod/ndk_http_module.so;
-load_module $mod/ngx_http_lua_module.so;
-user nobody nogroup;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-thread_pool linx threads=32;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    lua_package_cpath "$prefix/lib/?.so;;";
-    lua_package_path "$prefix/lua/?.lua;;";
+{
+nginx_conf_head
+cat <<EOF
     init_worker_by_lua_block {
         EXIT0 = "$prefix/exit0"
         REQ = {argv = {EXIT0}, stdin = "null", stdout = "null", stderr = "null"}
@@ -149,9 +112,9 @@ http {
 }
 EOF
 
-nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" 2>>"$RAW/nginx_pool.log" || skip "nginx did not start"
-for _ in $(seq 100); do [[ -s $pidfile ]] && break; sleep 0.05; done
-url=http://127.0.0.1:$port
+} >"$prefix/nginx.conf"
+
+nginx_start "$RAW/nginx_pool.log"
 # GET a path, print the body (bash's /dev/tcp: no HTTP client needed)
 get() {
     local fd line body=0
@@ -163,7 +126,7 @@ get() {
     done
     exec {fd}>&-
 }
-ok1() { [[ $(ab -q -n 1 -c 1 "$url$1" 2>/dev/null | awk '/^Non-2xx/ {print "bad"} /^Complete requests/ {print $3}') == 1 ]]; }
+ok1() { nginx_ok1 "$1"; }
 # wait until the pool is full (at most ~10 s): the refill runs off the timed part
 full() { [[ $(get /size) == "$SIZE" ]]; }
 wait_full() {
