@@ -41,12 +41,13 @@ nginx_cleanup() {
 }
 
 # The head of nginx.conf both use, up to the Lua paths inside http {:
-# one worker as nobody, the `linx` thread pool of 32.
+# one worker as NGINX_USER ("user group"; default nobody), the `linx`
+# thread pool of 32.
 nginx_conf_head() {
     cat <<HEAD
 load_module $mod/ndk_http_module.so;
 load_module $mod/ngx_http_lua_module.so;
-user nobody nogroup;
+user ${NGINX_USER:-nobody nogroup};
 worker_processes 1;
 pid logs/nginx.pid;
 error_log logs/error.log warn;

@@ -5,8 +5,14 @@
 # in Debian's nginx + lua-nginx-module with one worker; `ab -c 1` (median
 # latency) and `ab -c 20` (99th percentile).
 #
-#   bench/nginx_pool.sh BUILD_JIT RAW_DIR EXIT0   -> markdown on stdout,
-#                                                 target rows in RAW_DIR/nginx_pool.target
+#   bench/nginx_pool.sh BUILD_JIT RAW_DIR EXIT0 [SUBUSER]
+#       -> markdown on stdout, target rows in RAW_DIR/nginx_pool.target
+#
+# With SUBUSER (a user with /etc/subuid and /etc/subgid ranges; root
+# runs this) the worker runs as that user and both locations map its
+# ranges (linxuser.rootless_maps(): newuidmap/newgidmap for each child
+# made): the subordinate-range route, informational, without the
+# pooled-big row and without target rows.
 #
 # Locations (stdin, stdout and stderr "null" in both, so the rows differ
 # only in how the child is made):
@@ -14,7 +20,7 @@
 #           whole cycle in a thread of the `linx` thread pool
 #   pooled  linx.resty.run{pool = POOL, argv = {EXIT0}, ...}: the hand-over
 #           and the exec in the worker, the pool topped up by linx.resty
-#           (one child per ngx.timer.at(0) after each take)
+#           (ngx.timer.at after each take: fill(1, 0), one child at a time)
 #   POOL is a process.pool{namespaces = {"user"}, size = BENCH_POOL_NGINX_SIZE}
 #   made in init_worker and filled by linx.resty.refill (off the timed part).
 #   pooled-big  (informational) by hand: POOL:spawn{...} in the worker, the
@@ -29,22 +35,24 @@ cd "$(dirname "$0")/.."
 JIT=${1:?jit build dir}
 RAW=${2:?raw dir}
 EXIT0=${3:?path of bench/exit0.c built}
+SUBUSER=${4:-}
 N=${BENCH_POOL_NGINX_N:-300}
 ROUNDS=${BENCH_POOL_NGINX_ROUNDS:-3}
 SIZE=${BENCH_POOL_NGINX_SIZE:-32}
 mkdir -p "$RAW"
-target_file=$RAW/nginx_pool.target
+tag=nginx_pool${SUBUSER:+_sub} # the raw files' prefix
+target_file=$RAW/$tag.target
 : >"$target_file"
 
-note() { echo "bench nginx_pool: $*" >&2; }
+note() { echo "bench $tag: $*" >&2; }
 minmax() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {if (NR) printf "%.2f-%.2f", lo, hi}'; }
 fmt() { awk -v v="$1" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.2f", v }'; }
 verdict() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a") print "not measured"; else if (a <= b) print "met"; else print "MISSED" }'; }
 
 skip() {
     note "$*: nginx pool rows skipped"
-    echo "Skipped the nginx rows: $*."
-    {
+    echo "Skipped the nginx rows${SUBUSER:+ of the subordinate-range route}: $*."
+    [[ -z $SUBUSER ]] && {
         echo "| nginx, ab -c 1: median latency of the pooled location <= 0.5x unpooled (issue 26) | not measured ($*) | not measured |"
         echo "| nginx, ab -c 20: p99 latency of the pooled location <= 0.5x unpooled (issue 26) | not measured ($*) | not measured |"
     } >"$target_file"
@@ -53,6 +61,12 @@ skip() {
 [[ -x $EXIT0 ]] || skip "no $EXIT0"
 # shellcheck source=bench/nginx_lib.sh
 . bench/nginx_lib.sh
+if [[ -n $SUBUSER ]]; then
+    id -u "$SUBUSER" >/dev/null 2>&1 || skip "no user $SUBUSER"
+    NGINX_USER="$SUBUSER $(id -gn "$SUBUSER")"
+fi
+maps_lua=nil # the worker's own ids as 0
+[[ -n $SUBUSER ]] && maps_lua='assert(require("linxuser").rootless_maps())'
 nginx_setup "$JIT" linx-nginx-pool
 cp "$EXIT0" "$prefix/exit0"
 chmod a+rx "$prefix/exit0"
@@ -63,7 +77,9 @@ cat <<EOF
     init_worker_by_lua_block {
         EXIT0 = "$prefix/exit0"
         REQ = {argv = {EXIT0}, stdin = "null", stdout = "null", stderr = "null"}
-        POOL = assert(require("linx.process").pool{namespaces = {"user"}, size = $SIZE})
+        -- the subordinate-range route: the worker user's ranges (nil: the worker's own ids as 0)
+        MAPS = $maps_lua
+        POOL = assert(require("linx.process").pool{namespaces = {"user"}, maps = MAPS, size = $SIZE})
         require("linx.resty").refill(POOL) -- one child per timer run, so the worker serves requests meanwhile
     }
     server {
@@ -94,15 +110,15 @@ cat <<EOF
         }
         location = /fresh {
             content_by_lua_block {
-                local res, err = require("linx.resty").run{argv = {EXIT0}, namespaces = {"user"}, stdin = "null",
-                                                          stdout = "null", stderr = "null"}
+                local res, err = require("linx.resty").run{argv = {EXIT0}, namespaces = {"user"}, maps = MAPS,
+                                                          stdin = "null", stdout = "null", stderr = "null"}
                 if not res or res.code ~= 0 then ngx.status = 500 ngx.say(tostring(err)) return end
                 ngx.say("exit ", res.code)
             }
         }
         location = /pooled {
             content_by_lua_block {
-                local res, err = require("linx.resty").run{pool = POOL, argv = {EXIT0}, stdin = "null",
+                local res, err = require("linx.resty").run{pool = assert(POOL), argv = {EXIT0}, stdin = "null",
                                                           stdout = "null", stderr = "null"}
                 if not res or res.code ~= 0 then ngx.status = 500 ngx.say(tostring(err)) return end
                 ngx.say("exit ", res.code)
@@ -138,56 +154,72 @@ wait_full() {
     note "the pool did not refill to $SIZE"
 }
 pooled_how="\`linx.resty.run{pool = POOL, ...}\` (linx.resty keeps the pool full)"
-[[ $(get /fill-big) == "$N" ]] || skip "/fill-big fails: $(tail -3 "$prefix/logs/error.log")"
-for r in fresh pooled pooled-big; do ok1 "/$r" || skip "/$r fails: $(tail -3 "$prefix/logs/error.log")"; done
+all_rows=(fresh pooled pooled-big)
+[[ -n $SUBUSER ]] && all_rows=(fresh pooled) # a pool of N through the helpers: not worth its minutes
+if [[ -z $SUBUSER ]]; then
+    [[ $(get /fill-big) == "$N" ]] || skip "/fill-big fails: $(tail -3 "$prefix/logs/error.log")"
+fi
+for r in "${all_rows[@]}"; do ok1 "/$r" || skip "/$r fails: $(tail -3 "$prefix/logs/error.log")"; done
 
 # ab's CSV (-e): "percent,ms" for 0..100; p50 and p99 from it (µs precision)
 percentile() { awk -F, -v p="$2" '$1 == p { print $2 }' "$1"; }
 ab -q -n 100 -c 20 "$url/fresh" >/dev/null 2>&1 || true # warm-up: the thread VMs
 for c in 1 20; do
     for ((r = 0; r < ROUNDS; r++)); do
-        rows=(fresh pooled pooled-big)
+        rows=("${all_rows[@]}")
         ((r % 2)) && rows=(pooled-big pooled fresh)
+        [[ -n $SUBUSER ]] && ((r % 2)) && rows=(pooled fresh)
         for row in "${rows[@]}"; do
             [[ $row == pooled ]] && wait_full
             # untimed: the big pool filled up to the run's size
             [[ $row == pooled-big && $(get /fill-big) != "$N" ]] && { note "/fill-big failed"; continue; }
-            csv=$RAW/nginx_pool.$row.c$c.$r.csv
+            csv=$RAW/$tag.$row.c$c.$r.csv
             out=$(ab -q -n "$N" -c "$c" -e "$csv" "$url/$row" 2>&1) || { note "ab /$row -c $c failed"; continue; }
             if grep -q '^Non-2xx' <<<"$out" || ! grep -q '^Failed requests: *0$' <<<"$out"; then
                 note "/$row -c $c: failed requests"
                 continue
             fi
-            percentile "$csv" 50 >>"$RAW/nginx_pool.$row.c$c.p50"
-            percentile "$csv" 99 >>"$RAW/nginx_pool.$row.c$c.p99"
-            awk '/^Requests per second/ {print $4}' <<<"$out" >>"$RAW/nginx_pool.$row.c$c.rps"
+            percentile "$csv" 50 >>"$RAW/$tag.$row.c$c.p50"
+            percentile "$csv" 99 >>"$RAW/$tag.$row.c$c.p99"
+            awk '/^Requests per second/ {print $4}' <<<"$out" >>"$RAW/$tag.$row.c$c.rps"
         done
     done
 done
 
 declare -A m
-for row in fresh pooled pooled-big; do
+for row in "${all_rows[@]}"; do
     for c in 1 20; do
         for k in p50 p99 rps; do
-            f=$RAW/nginx_pool.$row.c$c.$k
+            f=$RAW/$tag.$row.c$c.$k
             m[$row.$c.$k]=$( [[ -s $f ]] && median <"$f" || echo nan)
         done
     done
 done
-echo "## Pools in nginx: bench/exit0.c through linx.resty, 1 worker (ab -n $N; median of $ROUNDS interleaved rounds; ms)"
+maps_how=""
+if [[ -n $SUBUSER ]]; then
+    maps_how=", maps = rootless_maps()"
+    echo "## Pools in nginx on the subordinate-range route (informational): the worker as a user with ranges, bench/exit0.c through linx.resty (ab -n $N; median of $ROUNDS interleaved rounds; ms)"
+else
+    echo "## Pools in nginx: bench/exit0.c through linx.resty, 1 worker (ab -n $N; median of $ROUNDS interleaved rounds; ms)"
+fi
 echo ""
 echo "Pooled: $pooled_how; a pool of $SIZE, full before each pooled run."
 echo ""
 echo "| location | -c 1 p50 ms | -c 1 req/s | -c 20 p50 ms | -c 20 p99 ms | -c 20 req/s |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-for row in fresh pooled pooled-big; do
-    label="\`linx.resty.run{argv = {exit0}, namespaces = {\"user\"}}\` (thread pool)"
-    [[ $row == pooled ]] && label="pooled (\`process.pool{namespaces = {\"user\"}, size = $SIZE}\`), refilled as it goes"
+for row in "${all_rows[@]}"; do
+    label="\`linx.resty.run{argv = {exit0}, namespaces = {\"user\"}$maps_how}\` (thread pool)"
+    [[ $row == pooled ]] && label="pooled (\`process.pool{namespaces = {\"user\"}$maps_how, size = $SIZE}\`), refilled as it goes"
     [[ $row == pooled-big ]] && label="informational: pooled by hand from a pool of $N filled before the run, no refill during it"
     echo "| $label | $(fmt "${m[$row.1.p50]}") | $(awk -v v="${m[$row.1.rps]}" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.0f", v }') | $(fmt "${m[$row.20.p50]}") | $(fmt "${m[$row.20.p99]}") | $(awk -v v="${m[$row.20.rps]}" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.0f", v }') |"
 done
 a=$(ratio "${m[pooled.1.p50]}" "${m[fresh.1.p50]}")
 b=$(ratio "${m[pooled.20.p99]}" "${m[fresh.20.p99]}")
+if [[ -n $SUBUSER ]]; then
+    echo ""
+    echo "Pooled × unpooled: ${a}x the median at -c 1, ${b}x the p99 at -c 20."
+    exit 0
+fi
 {
     echo "| nginx, ab -c 1: median latency of the pooled location <= 0.5x unpooled (issue 26) | ${a}x ($(fmt "${m[pooled.1.p50]}") vs $(fmt "${m[fresh.1.p50]}") ms) | $(verdict "$a" 0.50) |"
     echo "| nginx, ab -c 20: p99 latency of the pooled location <= 0.5x unpooled (issue 26) | ${b}x ($(fmt "${m[pooled.20.p99]}") vs $(fmt "${m[fresh.20.p99]}") ms) | $(verdict "$b" 0.50) |"
