@@ -56,8 +56,9 @@ function M.refill(pool)
   -- at one turn, looked at every millisecond until ready, then the next.
   local step
   step = function()
-    local ready, starting = pool:fill(0, 0) -- looks only: how many are ready, how many starting
-    if not ready then return stop() end -- closed, or the starting child failed
+    -- fill(0, 0) looks only: how many are ready, how many starting
+    local looked, ready, starting = pcall(pool.fill, pool, 0, 0) -- never raise into the loop
+    if not looked or not ready then return stop() end -- closed, or the starting child failed
     local n, now_starting = ready, starting
     if starting == 0 then
       local ok

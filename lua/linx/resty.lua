@@ -33,16 +33,16 @@
 -- request's coroutine watches its pipes and its end without blocking,
 -- sleeping between looks (`ngx.sleep(0)`, the next turn of nginx's
 -- loop, for the first 2 ms, then 1 ms growing to 16 ms). After the
--- take, an `ngx.timer.at(0)` tops the pool up: one child per timer, each
--- timer arming the next until the pool is full (one chain per pool at a
--- time); a failed fill is logged (`ngx.log`) and ends the chain until
--- the next take. The chain starts one child at a time with `fill(1, 0)`:
--- the spawn and the map writes block the worker (a few tenths of a
--- millisecond, in the timer, between requests); the child's inside steps
--- and park image run meanwhile in the child, and the chain looks again
--- every millisecond until it is ready (or failed), then starts the next. A request that finds no child ready takes one
--- still starting (waiting for it to get ready) or, with none, readies its
--- own child, blocking.
+-- take, `ngx.timer.at` timers top the pool up, one child at a time and
+-- one chain of timers per pool: a timer starts a child with `fill(1, 0)`
+-- (the spawn and the map writes block the worker, a few tenths of a
+-- millisecond on the own-id route, in the timer, between requests); the
+-- child's inside steps and park image run meanwhile in the child, the
+-- next timers look at it every millisecond until it is ready, then start
+-- the next, until the pool is full. A failed fill is logged (`ngx.log`)
+-- and ends the chain until the next take. A request that finds no child
+-- ready takes one still starting (waiting for it to get ready) or, with
+-- none, readies its own child, blocking.
 --
 -- Lua 5.1 syntax (nginx's Lua is LuaJIT); nothing here touches `ngx` until
 -- `run` is called, so the thread's plain VM loads this file too.
@@ -181,9 +181,11 @@ local NAP = 0.001
 refill_step = function(premature, pool)
   local ngx = rawget(_G, "ngx")
   if premature then refilling[pool] = nil return end -- the worker is exiting
-  local ready, starting = pool:fill(0, 0) -- looks only: how many are ready, how many starting
-  local ok, n, err = true, ready, starting -- nil, err: closed, or the starting child failed
-  if ready and starting == 0 then ok, n, err = pcall(pool.fill, pool, 1, 0) end
+  -- fill(0, 0) looks only: how many are ready, how many starting; nil,
+  -- err when the pool is closed or its starting child failed
+  local ok, n, err = pcall(pool.fill, pool, 0, 0)
+  local ready, starting = n, err
+  if ok and n and starting == 0 then ok, n, err = pcall(pool.fill, pool, 1, 0) end
   if ok and n then
     if err > 0 then arm(ngx, pool, NAP) return end -- err: how many are starting
     if n > ready then arm(ngx, pool) return end -- ready at once: the next one
