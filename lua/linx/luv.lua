@@ -31,7 +31,7 @@ local M = {}
 -- The refill under way for each pool: its idle handle (one per pool).
 local refills = setmetatable({}, {__mode = "k"})
 
---- Top `pool` up from the loop, one child per turn, unless a refill of it
+--- Top `pool` up from the loop, one child at a time, unless a refill of it
 -- is under way already (`run` calls this after each take; call it once
 -- after making a pool to fill it without blocking). Returns at once.
 -- @tparam linx.process.Pool pool

@@ -198,8 +198,8 @@ refill_step = function(premature, pool)
   end
 end
 
---- Top `pool` up off the request's path: from `ngx.timer.at(0)`, one
--- child per timer, unless a refill of it is under way (`run` calls this
+--- Top `pool` up off the request's path: from `ngx.timer.at` timers, one
+-- child at a time, unless a refill of it is under way (`run` calls this
 -- after each take; call it in `init_worker_by_lua` to fill a new pool).
 -- Errors go to nginx's error log, never to a request.
 -- @tparam linx.process.Pool pool
