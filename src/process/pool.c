@@ -326,6 +326,19 @@ static int ready_one(lua_State *L, int st)
     return r == 1 ? settle_one(L, -1) : r;
 }
 
+/* Keep the error at the top as the pool's first failure since the last
+ * fill (st.failed), unless one is kept already; pops it either way. */
+static void keep_first_failure(lua_State *L, int st)
+{
+    lua_getfield(L, st, "failed");
+    int first = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (first)
+        lua_setfield(L, st, "failed");
+    else
+        lua_pop(L, 1);
+}
+
 /* Read the answers of the starting children (each within what is left of
  * the deadline: NULL blocks, a past one only looks): the ready ones move
  * to parked, the failed ones are released, the first failure kept in the
@@ -348,11 +361,7 @@ static void settle(lua_State *L, int st, const struct timespec *deadline)
         } else if (r == 0) {
             lua_rawseti(L, still, ++nstill);
         } else {
-            lua_getfield(L, st, "failed");
-            int first = lua_isnil(L, -1);
-            lua_pop(L, 1);
-            if (first)
-                lua_setfield(L, st, "failed");
+            keep_first_failure(L, st);
             lua_settop(L, still);
         }
     }
@@ -417,7 +426,8 @@ static int m_fill(lua_State *L)
             break; /* full, or closed meanwhile (by a metamethod in the maps) */
         if ((blocking ? ready_one(L, st) : start_one(L, st)) != 1)
             return 2;
-        lua_rawseti(L, blocking ? parked : starting, (int)lua_rawlen(L, blocking ? parked : starting) + 1);
+        int list = blocking ? parked : starting;
+        lua_rawseti(L, list, (int)lua_rawlen(L, list) + 1);
     }
     if (!blocking) {
         linx_deadline_set(&t, seconds);
@@ -482,11 +492,7 @@ static int take(lua_State *L, struct pool *p)
             lua_settop(L, st);
             return 1;
         }
-        lua_getfield(L, st, "failed"); /* it failed (released): the next fill says so; try the next */
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_setfield(L, st, "failed");
-        }
+        keep_first_failure(L, st); /* it failed (released): the next fill says so; try the next */
         lua_settop(L, starting);
     }
     int r = ready_one(L, st); /* an empty pool spawns fresh, with the same options */
