@@ -51,26 +51,18 @@ function M.refill(pool)
     nap:close()
     if refills[pool] == idle then refills[pool] = nil end
   end
-  -- One child at a time (as linx.resty does, so that a failure stops the
-  -- refill with no other child left starting): started with fill(1, 0)
-  -- at one turn, looked at every millisecond until ready, then the next.
+  -- One step per turn (core.refill_step): the next child at the next
+  -- turn, a look again in a millisecond while one is starting (an idle
+  -- handle would spin), else the end: full, closed or failed.
   local step
   step = function()
-    -- fill(0, 0) looks only: how many are ready, how many starting
-    local looked, ready, starting = pcall(pool.fill, pool, 0, 0) -- never raise into the loop
-    if not looked or not ready then return stop() end -- closed, or the starting child failed
-    local n, now_starting = ready, starting
-    if starting == 0 then
-      local ok
-      ok, n, now_starting = pcall(pool.fill, pool, 1, 0) -- never raise into the loop
-      if not ok or not n then return stop() end -- failed or closed
-    end
-    if now_starting > 0 then -- look again in a millisecond (an idle handle would spin)
+    local how = core.refill_step(pool)
+    if how == "wait" then
       idle:stop()
       nap:start(1, 0, function() idle:start(step) end)
-      return
+    elseif how ~= "next" then
+      stop()
     end
-    if n == ready then return stop() end -- full
   end
   refills[pool] = idle
   idle:start(step)

@@ -173,27 +173,19 @@ local function arm(ngx, pool, delay)
   return true
 end
 
--- One child at a time: fill(1, 0) starts it (the spawn and the map writes,
--- here), and the chain looks again every millisecond until it is ready
--- or failed, then starts the next, until the pool is full. One at a time,
--- so that a failure ends the chain with no other child left starting.
+-- One step per timer (linx.run's refill_step): the next child at once,
+-- a look again in a millisecond while one is starting, else the end.
 local NAP = 0.001
 refill_step = function(premature, pool)
   local ngx = rawget(_G, "ngx")
   if premature then refilling[pool] = nil return end -- the worker is exiting
-  -- fill(0, 0) looks only: how many are ready, how many starting; nil,
-  -- err when the pool is closed or its starting child failed
-  local ok, n, err = pcall(pool.fill, pool, 0, 0)
-  local ready, starting = n, err
-  if ok and n and starting == 0 then ok, n, err = pcall(pool.fill, pool, 1, 0) end
-  if ok and n then
-    if err > 0 then arm(ngx, pool, NAP) return end -- err: how many are starting
-    if n > ready then arm(ngx, pool) return end -- ready at once: the next one
-  end
+  local step, err, raised = require("linx.run").refill_step(pool)
+  if step == "next" then arm(ngx, pool) return end
+  if step == "wait" then arm(ngx, pool, NAP) return end
   refilling[pool] = nil
-  if not ok then
-    log_error(ngx, "refilling a pool raised: ", tostring(n))
-  elseif not n and not (type(err) == "table" and err.kind == "bad_state") then -- closed: nothing to say
+  if raised then
+    log_error(ngx, "refilling a pool raised: ", tostring(err))
+  elseif not step and not (type(err) == "table" and err.kind == "bad_state") then -- closed: nothing to say
     log_error(ngx, "refilling a pool: ", tostring(err))
   end
 end

@@ -44,6 +44,31 @@ function M.is_pool(p)
   return type(mt) == "table" and rawget(mt, "__name") == "linx.process.pool"
 end
 
+--- One step of an event-loop adapter's refill of `pool` (`linx.luv`,
+-- `linx.resty`): one child at a time, so that a failure ends the refill
+-- with no other child left starting. It looks (`fill(0, 0)`) and, when no
+-- child is starting, starts one (`fill(1, 0)`: the spawn and the map
+-- writes). Never raises.
+-- @tparam linx.process.Pool pool
+-- @treturn[1] string `"next"` (a child got ready at once: start the next
+-- now), `"wait"` (a child is starting: look again soon) or `"done"` (full)
+-- @return[2] `nil`
+-- @return[2] the error `fill` returned (closed, or the starting child
+-- failed), or what it raised
+-- @treturn[2] ?boolean `true` when `fill` raised
+-- @local
+function M.refill_step(pool)
+  local ok, ready, starting = pcall(pool.fill, pool, 0, 0)
+  if ok and ready and starting == 0 then
+    local before = ready
+    ok, ready, starting = pcall(pool.fill, pool, 1, 0)
+    if ok and ready and starting == 0 then return ready > before and "next" or "done" end
+  end
+  if not ok then return nil, ready, true end
+  if not ready then return nil, starting end
+  return "wait"
+end
+
 -- The library's error metatable (one per Lua state, shared by every
 -- module), taken from an error the C side makes.
 local ERROR_MT
