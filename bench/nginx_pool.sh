@@ -167,8 +167,10 @@ ab -q -n 100 -c 20 "$url/fresh" >/dev/null 2>&1 || true # warm-up: the thread VM
 for c in 1 20; do
     for ((r = 0; r < ROUNDS; r++)); do
         rows=("${all_rows[@]}")
-        ((r % 2)) && rows=(pooled-big pooled fresh)
-        [[ -n $SUBUSER ]] && ((r % 2)) && rows=(pooled fresh)
+        if ((r % 2)); then # every other round backwards
+            rows=()
+            for ((i = ${#all_rows[@]} - 1; i >= 0; i--)); do rows+=("${all_rows[$i]}"); done
+        fi
         for row in "${rows[@]}"; do
             [[ $row == pooled ]] && wait_full
             # untimed: the big pool filled up to the run's size

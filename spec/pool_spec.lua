@@ -310,16 +310,17 @@ describe("process.pool", function()
     local function stopping_maps(stopped)
       local seen = {}
       for _, p in ipairs(descendants()) do seen[p] = true end
+      local me = S.self_pid()
       return setmetatable({}, { __index = function(_, k)
         for _, p in ipairs(descendants()) do
-          if not seen[p] and S.read_file("/proc/" .. p .. "/status"):match("\nPPid:%s*" .. S.self_pid() .. "\n") == nil then
-            seen[p] = true -- the workload (the keeper's child), not the keeper
+          local status = not seen[p] and S.read_file("/proc/" .. p .. "/status")
+          seen[p] = true
+          -- the workload is the keeper's child; the keeper is ours
+          if status and not status:match("\nPPid:%s*" .. me .. "\n") then
             os.execute("kill -STOP " .. p)
             -- a fill that waited for it anyway would hang: continued later, it fails the spec instead
             os.execute("(sleep 5; kill -CONT " .. p .. ") >/dev/null 2>&1 &")
             stopped[#stopped + 1] = p
-          elseif not seen[p] then
-            seen[p] = true
           end
         end
         return maps[k]
